@@ -1,0 +1,23 @@
+//! # dsm-nas: neural architecture search by dominative subspace mining
+//!
+//! One dependency for users who want the whole toolkit; each part is also its own crate:
+//!
+//! | module | crate | what |
+//! | --- | --- | --- |
+//! | [`space`] | `dsm-space` | search spaces (NAS-Bench-201 cells, Once-for-All MobileNetV3), edits, encodings, exact costs |
+//! | [`bench`] | `dsm-bench` | the embedded NAS-Bench-201 table, lookups, a table evaluator |
+//!
+//! ```
+//! use dsm_nas::bench::{Dataset, Nb201Table};
+//! use dsm_nas::space::Nb201Cell;
+//!
+//! let cell: Nb201Cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|".parse()?;
+//! let r = Nb201Table::embedded().lookup(&cell, Dataset::Cifar100);
+//! assert!((r.test_acc - 73.51).abs() < 0.01); // the CIFAR-100 optimum
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub use dsm_bench as bench;
+pub use dsm_space as space;

@@ -1,0 +1,45 @@
+//! # dsm-space: search spaces for neural architecture search
+//!
+//! The bottom layer of the `dsm-nas` workspace. It defines what an architecture is, how it is
+//! edited, encoded, printed and parsed, and what it costs, without any deep-learning
+//! dependency:
+//!
+//! - [`SearchSpace`]: the abstraction every searcher works on (sample, list positions and
+//!   choices, apply [`Edit`]s with value semantics, encode, parse/format, validate, cost);
+//! - [`Evaluator`]: what scores an architecture (a benchmark table, a predictor, training);
+//! - [`Nb201Space`] / [`Nb201Cell`]: the 15,625 NAS-Bench-201 cells, with the benchmark's
+//!   canonical strings, 6-digit op codes and exact params/FLOPs;
+//! - [`MbV3Space`] / [`MbV3Arch`]: the Once-for-All MobileNetV3 space of the DSM-NAS ImageNet
+//!   results, with the legacy `depths:ks:ratios` strings, layer codes and an exact MAdds /
+//!   params model.
+//!
+//! ```
+//! use dsm_space::{MbV3Arch, MbV3Space, Nb201Cell};
+//!
+//! let cell: Nb201Cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|".parse()?;
+//! assert_eq!(cell.params(100), 1_294_356);
+//!
+//! let dsm_nas: MbV3Arch = "3,3,3,4,4:5,5,7,0,5,5,7,0,5,7,5,0,5,5,5,7,5,7,7,7:6,6,3,0,6,4,6,0,6,6,6,0,6,6,6,4,6,6,4,4".parse()?;
+//! let cost = MbV3Space::new(1.2)?.cost_at(&dsm_nas, 224)?;
+//! assert_eq!(cost.madds, 586_320_560);
+//! # Ok::<(), dsm_space::SpaceError>(())
+//! ```
+//!
+//! ## MAdds of the published MobileNets
+//! The DSM-NAS paper prints 597 M MAdds for `dsm_nas`; the reference code's own counter gives
+//! 586.32 M (586,320,560) for the same architecture at 224 x 224, and that is what
+//! [`MbV3Space::cost_at`] reproduces exactly (every convolution including the squeeze-excite
+//! 1x1 convs, classifier excluded). `madds_with_classifier` adds the classifier's
+//! multiply-accumulates.
+
+#![warn(missing_docs)]
+
+mod error;
+pub mod mbv3;
+pub mod nb201;
+mod space;
+
+pub use error::SpaceError;
+pub use mbv3::{MbLayer, MbV3Arch, MbV3Cost, MbV3Space};
+pub use nb201::{Nb201Cell, Nb201Op, Nb201Space};
+pub use space::{CostMetrics, Edit, Evaluation, Evaluator, SearchSpace};

@@ -1,0 +1,174 @@
+//! The [`SearchSpace`] abstraction that the miner searches and that users implement for their
+//! own spaces, plus the [`Evaluator`] interface that scores architectures.
+
+use std::fmt::{Debug, Display};
+use std::hash::Hash;
+
+use rand::Rng;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+use crate::SpaceError;
+
+/// One local edit of an architecture: set `position` to its `choice`-th option.
+///
+/// Positions and choices are the ones a [`SearchSpace`] lists through
+/// [`SearchSpace::num_positions`] and [`SearchSpace::num_choices`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Edit {
+    /// Which editable position (an edge of a cell, a layer slot, ...).
+    pub position: usize,
+    /// Which option at that position, `0..num_choices(position)`.
+    pub choice: usize,
+}
+
+impl Edit {
+    /// A new edit.
+    pub fn new(position: usize, choice: usize) -> Self {
+        Self { position, choice }
+    }
+}
+
+/// Cost metrics of an architecture, as far as the space can compute them.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct CostMetrics {
+    /// Number of trainable parameters.
+    pub params: Option<f64>,
+    /// Multiply-accumulates of one forward pass of one image.
+    pub madds: Option<f64>,
+}
+
+/// A discrete architecture search space.
+///
+/// An architecture is a vector of choices, one per editable position; the space says how
+/// many positions there are and how many options each has, and builds, validates, encodes
+/// and prints architectures. Everything the DSM miner and the baselines need comes from here,
+/// so implementing this trait (and an [`Evaluator`]) is all it takes to search a new space.
+///
+/// Only [`num_positions`](Self::num_positions), [`num_choices`](Self::num_choices),
+/// [`choices_of`](Self::choices_of), [`arch_from_choices`](Self::arch_from_choices) and
+/// [`parse`](Self::parse) are required; the rest has defaults.
+///
+/// ```
+/// use dsm_space::{Edit, Nb201Space, SearchSpace};
+/// use rand::SeedableRng;
+///
+/// let space = Nb201Space;
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+/// let parent = space.sample(&mut rng);
+/// let child = space.apply(&parent, &[Edit::new(0, 3), Edit::new(5, 1)]).unwrap();
+/// assert_eq!(space.choices_of(&child)[0], 3);
+/// assert_ne!(space.choices_of(&parent), vec![]); // the parent is untouched
+/// assert_eq!(space.encode(&child).len(), space.feature_len());
+/// ```
+pub trait SearchSpace {
+    /// An architecture of this space (a value: editing makes a new one).
+    type Arch: Clone + PartialEq + Eq + Hash + Debug + Display + Send + Sync;
+
+    /// A short name, recorded in results files.
+    fn name(&self) -> &str;
+
+    /// Number of editable positions.
+    fn num_positions(&self) -> usize;
+
+    /// Number of options at `position` (0 for a position that does not exist).
+    fn num_choices(&self, position: usize) -> usize;
+
+    /// The largest number of options at any position.
+    fn max_choices(&self) -> usize {
+        (0..self.num_positions())
+            .map(|p| self.num_choices(p))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The choice vector of an architecture (one entry per position).
+    fn choices_of(&self, arch: &Self::Arch) -> Vec<usize>;
+
+    /// Builds an architecture from a choice vector, checking every entry.
+    fn arch_from_choices(&self, choices: &[usize]) -> Result<Self::Arch, SpaceError>;
+
+    /// Parses the canonical string form of an architecture.
+    fn parse(&self, text: &str) -> Result<Self::Arch, SpaceError>;
+
+    /// The canonical string form (the inverse of [`parse`](Self::parse)).
+    fn format(&self, arch: &Self::Arch) -> String {
+        arch.to_string()
+    }
+
+    /// Samples an architecture uniformly over choice vectors.
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Self::Arch {
+        let choices: Vec<usize> = (0..self.num_positions())
+            .map(|p| rng.random_range(0..self.num_choices(p)))
+            .collect();
+        self.arch_from_choices(&choices)
+            .expect("a choice vector drawn within num_choices must be valid")
+    }
+
+    /// Applies edits in order (a later edit of the same position wins) and returns the new
+    /// architecture; `arch` itself is never modified.
+    fn apply(&self, arch: &Self::Arch, edits: &[Edit]) -> Result<Self::Arch, SpaceError> {
+        let mut choices = self.choices_of(arch);
+        for e in edits {
+            let n = self.num_choices(e.position);
+            if e.position >= choices.len() || e.choice >= n {
+                return Err(SpaceError::InvalidEdit {
+                    position: e.position,
+                    choice: e.choice,
+                    positions: self.num_positions(),
+                    choices: n,
+                });
+            }
+            choices[e.position] = e.choice;
+        }
+        self.arch_from_choices(&choices)
+    }
+
+    /// Checks that an architecture obeys every rule of the space.
+    fn validate(&self, arch: &Self::Arch) -> Result<(), SpaceError> {
+        self.arch_from_choices(&self.choices_of(arch)).map(|_| ())
+    }
+
+    /// Length of [`encode`](Self::encode)'s output.
+    fn feature_len(&self) -> usize {
+        self.num_positions() * self.max_choices()
+    }
+
+    /// Feature vector of an architecture, by default one-hot per position with
+    /// [`max_choices`](Self::max_choices) slots each.
+    fn encode(&self, arch: &Self::Arch) -> Vec<f32> {
+        let width = self.max_choices();
+        let mut out = vec![0.0; self.num_positions() * width];
+        for (p, c) in self.choices_of(arch).into_iter().enumerate() {
+            out[p * width + c] = 1.0;
+        }
+        out
+    }
+
+    /// Cost metrics (params, MAdds) where the space can compute them.
+    fn cost(&self, _arch: &Self::Arch) -> Option<CostMetrics> {
+        None
+    }
+}
+
+/// The outcome of evaluating one architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// The search signal, higher is better (an accuracy in percent for the built-in
+    /// evaluators).
+    pub score: f64,
+    /// What the evaluation cost, in (real or simulated) seconds.
+    pub cost_s: f64,
+}
+
+/// Scores architectures: a benchmark table, a predictor, or real training.
+///
+/// The miner calls [`evaluate`](Self::evaluate) once per query and charges `cost_s` to its
+/// budget. An evaluator must return a finite score or an error; the miner refuses NaN.
+pub trait Evaluator<A> {
+    /// What can go wrong while evaluating.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Scores one architecture.
+    fn evaluate(&mut self, arch: &A) -> Result<Evaluation, Self::Error>;
+}

@@ -1,0 +1,87 @@
+//! `cargo xtask <task>`: project automation.
+//!
+//! - `ci`: what CI checks: `cargo fmt --check`, `cargo clippy --all-targets -D warnings`,
+//!   the README's test command, and the documentation build.
+//! - `pack-nb201 [CSV]`: regenerate `crates/dsm-bench/data/nb201.bin` from the shared CSV
+//!   (default `../shared/data/nb201/nb201.csv`) and print both sha256 sums for the data README.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn pack_nb201(csv: Option<&str>) -> Result<()> {
+    let csv = csv
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/data/nb201/nb201.csv"));
+    let table = dsm_bench::Nb201Table::from_csv_file(&csv)?;
+    let bytes = table.to_compact_bytes();
+    let out = root().join("crates/dsm-bench/data/nb201.bin");
+    std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    let csv_bytes = std::fs::read(&csv)?;
+    println!(
+        "source  {}  sha256 {}",
+        csv.display(),
+        sha256_hex(&csv_bytes)
+    );
+    println!(
+        "wrote   {}  {} bytes  sha256 {}",
+        out.display(),
+        bytes.len(),
+        sha256_hex(&bytes)
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("ci") => {
+            cargo(&["fmt", "--all", "--", "--check"])?;
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])?;
+            cargo(&["test", "--workspace"])?;
+            cargo(&["doc", "--workspace", "--no-deps"])?;
+            Ok(())
+        }
+        Some("pack-nb201") => pack_nb201(args.get(1).map(String::as_str)),
+        _ => {
+            eprintln!("usage: cargo xtask <ci | pack-nb201 [CSV]>");
+            std::process::exit(2);
+        }
+    }
+}

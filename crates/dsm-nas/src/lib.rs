@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | [`space`] | `dsm-space` | search spaces (NAS-Bench-201 cells, Once-for-All MobileNetV3), edits, encodings, exact costs |
 //! | [`bench`] | `dsm-bench` | the embedded NAS-Bench-201 table, lookups, a table evaluator |
+//! | [`miner`] | `dsm-miner` | DSM-NAS (Burn controller, REINFORCE) and the random / REA / REINFORCE baselines |
 //!
 //! ```
 //! use dsm_nas::bench::{Dataset, Nb201Table};
@@ -20,4 +21,5 @@
 #![warn(missing_docs)]
 
 pub use dsm_bench as bench;
+pub use dsm_miner as miner;
 pub use dsm_space as space;

@@ -388,6 +388,20 @@ impl SearchSpace for Nb201Space {
         text.parse()
     }
 
+    /// NAS-Bench-201's own mutation (AutoDL-Projects' regularized evolution): pick a node
+    /// 1..=3 uniformly, then one of its incoming edges uniformly (so edge (0->1) is chosen
+    /// with probability 1/3 and each edge into node 3 with 1/9), then a different op
+    /// uniformly.
+    fn mutate<R: rand::Rng + ?Sized>(&self, arch: &Nb201Cell, rng: &mut R) -> Nb201Cell {
+        use rand::RngExt;
+        let node = rng.random_range(1..=3usize);
+        let src = rng.random_range(0..node);
+        let edge = node * (node - 1) / 2 + src;
+        let shift = rng.random_range(1..NUM_OPS);
+        let op = Nb201Op::ALL[(arch.ops[edge].index() + shift) % NUM_OPS];
+        arch.with_op(edge, op)
+    }
+
     fn feature_len(&self) -> usize {
         NUM_EDGES * ENCODING_SLOTS
     }

@@ -124,6 +124,25 @@ pub trait SearchSpace {
         self.arch_from_choices(&choices)
     }
 
+    /// One random mutation (the move of regularized evolution): by default, a uniformly
+    /// chosen position gets a uniformly chosen *different* option. Positions with a single
+    /// option are never chosen; a space where no position has two options returns a copy.
+    fn mutate<R: Rng + ?Sized>(&self, arch: &Self::Arch, rng: &mut R) -> Self::Arch {
+        let mut choices = self.choices_of(arch);
+        let open: Vec<usize> = (0..choices.len())
+            .filter(|&p| self.num_choices(p) > 1)
+            .collect();
+        if open.is_empty() {
+            return arch.clone();
+        }
+        let p = open[rng.random_range(0..open.len())];
+        let n = self.num_choices(p);
+        let shift = rng.random_range(1..n);
+        choices[p] = (choices[p] + shift) % n;
+        self.arch_from_choices(&choices)
+            .expect("a mutated choice vector within num_choices must be valid")
+    }
+
     /// Checks that an architecture obeys every rule of the space.
     fn validate(&self, arch: &Self::Arch) -> Result<(), SpaceError> {
         self.arch_from_choices(&self.choices_of(arch)).map(|_| ())

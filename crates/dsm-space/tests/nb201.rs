@@ -231,3 +231,31 @@ proptest! {
         prop_assert_eq!(child.to_string().parse::<Nb201Cell>().unwrap(), child);
     }
 }
+
+#[test]
+fn mutation_changes_exactly_one_edge_with_the_benchmark_edge_distribution() {
+    let space = Nb201Space;
+    let parent: Nb201Cell = RESNET.parse().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut per_edge = [0usize; 6];
+    let n = 90_000;
+    for _ in 0..n {
+        let child = space.mutate(&parent, &mut rng);
+        let diff: Vec<usize> = (0..6).filter(|&e| child.op(e) != parent.op(e)).collect();
+        assert_eq!(diff.len(), 1);
+        per_edge[diff[0]] += 1;
+    }
+    // Node uniform, then incoming edge uniform: 1/3, 1/6, 1/6, 1/9, 1/9, 1/9.
+    let expect = [
+        1.0 / 3.0,
+        1.0 / 6.0,
+        1.0 / 6.0,
+        1.0 / 9.0,
+        1.0 / 9.0,
+        1.0 / 9.0,
+    ];
+    for (count, p) in per_edge.iter().zip(expect) {
+        let f = *count as f64 / n as f64;
+        assert!((f - p).abs() < 0.01, "{per_edge:?}");
+    }
+}

@@ -1,0 +1,313 @@
+//! DSM-NAS: dominative subspace mining (global search) + anchor editing (local search),
+//! trained with REINFORCE.
+
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use dsm_space::{Edit, Evaluator, SearchSpace};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::budget::{Budget, Constraint, SearchOutcome, Tracker};
+use crate::controller::{Controller, ControllerShape, Squash};
+use crate::graph::CandidateGraph;
+use crate::{MinerError, Searcher};
+
+/// Hyper-parameters of DSM-NAS (defaults: the published NAS-Bench-201 run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DsmConfig {
+    /// Number of candidate subspaces K (3).
+    pub k: usize,
+    /// Edits sampled per step (4); a later edit of the same position wins.
+    pub n_steps: usize,
+    /// Controller hidden size (64).
+    pub hidden: usize,
+    /// Adam learning rate (0.009446763714621489).
+    pub learning_rate: f64,
+    /// Adam L2 weight decay (2.3740059139364297e-5).
+    pub weight_decay: f64,
+    /// Entropy bonus coefficient (0.0005049559768158195).
+    pub entropy_coeff: f64,
+    /// Decay of the exponential moving average baseline (0.9).
+    pub baseline_decay: f64,
+    /// Subspace logits are squashed as `anchor_tanh * tanh(u)` (1.5).
+    pub anchor_tanh: f64,
+    /// Position and op logits are squashed as `edit_tanh * tanh(u)` (1.5 / 2.5 = 0.6).
+    pub edit_tanh: f64,
+    /// Controller weights are initialised uniform in `[-init_range, init_range)` (0.1).
+    pub init_range: f64,
+    /// Reproduce the reference implementation's in-place edits: the child is built from the
+    /// anchor's *working* choices, which become the child's after every step, accepted or
+    /// not, while the anchor's score and features stay those of the accepted architecture.
+    /// Off by default (edits copy the anchor).
+    pub reference_compat: bool,
+}
+
+impl Default for DsmConfig {
+    fn default() -> Self {
+        Self {
+            k: 3,
+            n_steps: 4,
+            hidden: 64,
+            learning_rate: 0.009446763714621489,
+            weight_decay: 2.3740059139364297e-5,
+            entropy_coeff: 0.0005049559768158195,
+            baseline_decay: 0.9,
+            anchor_tanh: 1.5,
+            edit_tanh: 1.5 / 2.5,
+            init_range: 0.1,
+            reference_compat: false,
+        }
+    }
+}
+
+impl DsmConfig {
+    /// Checks every value.
+    pub fn check(&self) -> Result<(), MinerError> {
+        let pos = |x: f64| x.is_finite() && x > 0.0;
+        if self.k < 2 {
+            return Err(MinerError::config(
+                "k",
+                self.k,
+                "at least 2 candidate subspaces",
+            ));
+        }
+        if self.n_steps == 0 {
+            return Err(MinerError::config(
+                "n_steps",
+                self.n_steps,
+                "at least 1 edit per step",
+            ));
+        }
+        if self.hidden == 0 {
+            return Err(MinerError::config("hidden", self.hidden, "at least 1"));
+        }
+        for (field, v) in [
+            ("learning_rate", self.learning_rate),
+            ("anchor_tanh", self.anchor_tanh),
+            ("edit_tanh", self.edit_tanh),
+            ("init_range", self.init_range),
+        ] {
+            if !pos(v) {
+                return Err(MinerError::config(field, v, "a finite number > 0"));
+            }
+        }
+        for (field, v) in [
+            ("weight_decay", self.weight_decay),
+            ("entropy_coeff", self.entropy_coeff),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(MinerError::config(field, v, "a finite number >= 0"));
+            }
+        }
+        if !(0.0..1.0).contains(&self.baseline_decay) {
+            return Err(MinerError::config(
+                "baseline_decay",
+                self.baseline_decay,
+                "a number in [0, 1)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// DSM-NAS over any [`SearchSpace`]; with [`initial_anchors`](Self::with_initial_anchors) it
+/// is DSM-NAS+ (anchors from well-designed or previously searched architectures).
+///
+/// ```
+/// use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
+/// use dsm_miner::{seeded_rng, Budget, DsmNas, Searcher};
+/// use dsm_space::Nb201Space;
+///
+/// let mut eval = Nb201Evaluator::new(Nb201Table::embedded(), Dataset::Cifar10, Signal::Valid200);
+/// let budget = Budget { max_iters: 20, ..Budget::default() };
+/// let out = DsmNas::default().search(&Nb201Space, &mut eval, budget, &mut seeded_rng(23555)).unwrap();
+/// assert_eq!(out.final_anchors.len(), 3);
+/// assert!(out.best_score > 80.0);
+/// ```
+#[derive(Clone)]
+pub struct DsmNas<A> {
+    /// Hyper-parameters.
+    pub config: DsmConfig,
+    initial_anchors: Option<Vec<A>>,
+    constraint: Option<Constraint<A>>,
+    device: Device,
+}
+
+impl<A> Default for DsmNas<A> {
+    fn default() -> Self {
+        Self::new(DsmConfig::default())
+    }
+}
+
+impl<A> DsmNas<A> {
+    /// DSM-NAS with these hyper-parameters, the controller on Burn's CPU backend.
+    pub fn new(config: DsmConfig) -> Self {
+        Self {
+            config,
+            initial_anchors: None,
+            constraint: None,
+            device: Device::flex(),
+        }
+    }
+
+    /// DSM-NAS+: start from these anchors (K becomes their number) instead of random ones.
+    pub fn with_initial_anchors(mut self, anchors: Vec<A>) -> Self {
+        self.initial_anchors = Some(anchors);
+        self
+    }
+
+    /// Only architectures satisfying `constraint` may become anchors (and the answer); the
+    /// initial random anchors are drawn until they satisfy it.
+    pub fn with_constraint(mut self, constraint: Constraint<A>) -> Self {
+        self.constraint = Some(constraint);
+        self
+    }
+
+    /// Runs the controller on another Burn device (its autodiff decorator is added here).
+    pub fn with_device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+}
+
+/// How many random draws the constrained initialisation tries before giving up.
+const MAX_INIT_DRAWS: usize = 10_000;
+
+impl<S: SearchSpace> Searcher<S> for DsmNas<S::Arch> {
+    fn name(&self) -> &'static str {
+        if self.initial_anchors.is_some() {
+            "dsm-nas+"
+        } else {
+            "dsm-nas"
+        }
+    }
+
+    fn search<E: Evaluator<S::Arch>, R: Rng>(
+        &self,
+        space: &S,
+        evaluator: &mut E,
+        budget: Budget,
+        rng: &mut R,
+    ) -> Result<SearchOutcome<S::Arch>, MinerError> {
+        let cfg = &self.config;
+        cfg.check()?;
+        budget.check()?;
+        let admissible = |a: &S::Arch| self.constraint.as_ref().is_none_or(|c| c(a));
+        let anchors: Vec<S::Arch> = match &self.initial_anchors {
+            Some(given) => {
+                if given.len() < 2 {
+                    return Err(MinerError::config(
+                        "initial_anchors",
+                        given.len(),
+                        "at least 2 anchors",
+                    ));
+                }
+                for a in given {
+                    space.validate(a)?;
+                }
+                given.clone()
+            }
+            None => (0..cfg.k)
+                .map(|_| {
+                    (0..MAX_INIT_DRAWS)
+                        .map(|_| space.sample(rng))
+                        .find(|a| admissible(a))
+                        .ok_or_else(|| {
+                            MinerError::config(
+                                "constraint",
+                                "rejects 10,000 random architectures",
+                                "a constraint that random architectures can meet",
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let k = anchors.len();
+        let mut tracker = Tracker::new(evaluator, budget, self.constraint.clone());
+        let mut initial = Vec::with_capacity(k);
+        for arch in anchors {
+            let score = tracker.initial(&arch)?;
+            initial.push((
+                arch.clone(),
+                score,
+                space.choices_of(&arch),
+                space.encode(&arch),
+            ));
+        }
+        let mut graph = CandidateGraph::new(initial);
+        let mut working: Vec<Vec<usize>> =
+            graph.anchors().iter().map(|a| a.choices.clone()).collect();
+
+        let dev = self.device.clone().autodiff();
+        let shape = ControllerShape {
+            features: space.feature_len() + 1,
+            anchors: k,
+            positions: space.num_positions(),
+            choices: space.max_choices(),
+            hidden: cfg.hidden,
+        };
+        let mut controller = Controller::new(shape, cfg.init_range, rng, &dev);
+        let mut optim = AdamConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay as f32)))
+            .init();
+        let squash = Squash {
+            anchor: cfg.anchor_tanh,
+            edit: cfg.edit_tanh,
+        };
+        let choices_at = |p: usize| space.num_choices(p);
+        let mut baseline: Option<f64> = None;
+
+        while !tracker.done() {
+            let decision = controller.decide(&graph, cfg.n_steps, &choices_at, squash, rng, &dev);
+            let a = decision.anchor;
+            let edits: Vec<Edit> = decision
+                .edits
+                .iter()
+                .map(|&(p, c)| Edit::new(p, c))
+                .collect();
+            let parent_choices = if cfg.reference_compat {
+                working[a].clone()
+            } else {
+                graph.anchor(a).choices.clone()
+            };
+            let parent = space.arch_from_choices(&parent_choices)?;
+            let child = space.apply(&parent, &edits)?;
+            let child_choices = space.choices_of(&child);
+            let score = tracker.query(&child)?;
+
+            let improvement = score - graph.anchor(a).score;
+            let b = match baseline {
+                None => improvement,
+                Some(b) => cfg.baseline_decay * b + (1.0 - cfg.baseline_decay) * improvement,
+            };
+            baseline = Some(b);
+            let reward = improvement - b;
+            let loss = decision.log_prob.mul_scalar(-reward)
+                - decision.entropy.mul_scalar(cfg.entropy_coeff);
+            let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+            if !loss_value.is_finite() {
+                return Err(MinerError::LossNotFinite {
+                    value: loss_value,
+                    iteration: tracker.iterations(),
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &controller);
+            controller = optim.step(cfg.learning_rate, controller, grads);
+
+            if cfg.reference_compat {
+                working[a] = child_choices.clone();
+            }
+            if score > graph.anchor(a).score && tracker.admissible(&child) {
+                let encoding = space.encode(&child);
+                working[a] = child_choices.clone();
+                graph.replace(a, child, score, child_choices, encoding);
+            }
+        }
+        let best = graph.anchor(graph.best());
+        let answer = Some((best.arch.clone(), best.score));
+        let final_anchors = graph.anchors().iter().map(|a| a.arch.clone()).collect();
+        tracker.finish(answer, final_anchors)
+    }
+}

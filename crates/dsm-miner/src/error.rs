@@ -1,0 +1,65 @@
+//! The one error type of this crate.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in a search.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum MinerError {
+    /// The evaluator failed on an architecture.
+    #[error("evaluating {arch} failed: {source}")]
+    Evaluator {
+        /// The architecture being evaluated.
+        arch: String,
+        /// The evaluator's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The evaluator returned a score or cost that is NaN or infinite (or a negative cost).
+    #[error(
+        "evaluator returned an unusable {what} {value} for {arch}; scores must be finite and costs finite and >= 0"
+    )]
+    NotFinite {
+        /// `score` or `cost`.
+        what: &'static str,
+        /// The value.
+        value: f64,
+        /// The architecture.
+        arch: String,
+    },
+    /// The controller's loss became NaN or infinite.
+    #[error("the controller's loss became {value} at iteration {iteration}")]
+    LossNotFinite {
+        /// The loss value.
+        value: f64,
+        /// The search iteration.
+        iteration: usize,
+    },
+    /// A search-space operation failed (an invalid edit or architecture).
+    #[error(transparent)]
+    Space(#[from] dsm_space::SpaceError),
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {field} = {value}: {expected}")]
+    Config {
+        /// The field.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What is accepted.
+        expected: &'static str,
+    },
+}
+
+impl MinerError {
+    pub(crate) fn config(
+        field: &'static str,
+        value: impl ToString,
+        expected: &'static str,
+    ) -> Self {
+        MinerError::Config {
+            field,
+            value: value.to_string(),
+            expected,
+        }
+    }
+}

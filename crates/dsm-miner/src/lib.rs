@@ -1,0 +1,74 @@
+//! # dsm-miner: dominative subspace mining for neural architecture search
+//!
+//! DSM-NAS (Chen et al., arXiv 2210.17180) keeps K candidate subspaces, each the
+//! neighbourhood of an anchor architecture. Every step a learned controller picks one
+//! subspace (global search) and samples a few edits of its anchor (local search); the edited
+//! child replaces its anchor if it scores higher, and the controller is trained by REINFORCE
+//! on the child's improvement over its anchor.
+//!
+//! Everything is generic over a [`SearchSpace`](dsm_space::SearchSpace) and an
+//! [`Evaluator`](dsm_space::Evaluator):
+//! - [`DsmNas`]: the method (DSM-NAS+ with [`DsmNas::with_initial_anchors`], a constraint
+//!   hook with [`DsmNas::with_constraint`], the reference's in-place-edit behaviour with
+//!   [`DsmConfig::reference_compat`]); its controller ([`controller`]) is a Burn module
+//!   trained with Burn's autodiff and Adam;
+//! - baselines through the same interface and stopping rule: [`RandomSearch`],
+//!   [`RegularizedEvolution`], [`Reinforce`];
+//! - [`Budget`]: the stopping rule shared by all methods and the query [`Accounting`].
+//!
+//! ```
+//! use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
+//! use dsm_miner::{seeded_rng, Budget, DsmNas, RegularizedEvolution, Searcher};
+//! use dsm_space::Nb201Space;
+//!
+//! let table = Nb201Table::embedded();
+//! let mut eval = Nb201Evaluator::new(table, Dataset::Cifar10, Signal::Valid200);
+//! let dsm = DsmNas::default().search(&Nb201Space, &mut eval, Budget::default(), &mut seeded_rng(23555))?;
+//! let rea = RegularizedEvolution::default().search(&Nb201Space, &mut eval, Budget::default(), &mut seeded_rng(23555))?;
+//! let test = |cell| table.lookup(cell, Dataset::Cifar10).test_acc;
+//! println!("DSM-NAS {:.2}  REA {:.2}", test(&dsm.best), test(&rea.best));
+//! # Ok::<(), dsm_miner::MinerError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod baselines;
+mod budget;
+pub mod controller;
+mod dsm;
+mod error;
+mod graph;
+
+use dsm_space::{Evaluator, SearchSpace};
+use rand::{Rng, SeedableRng};
+
+pub use baselines::{RandomSearch, RegularizedEvolution, Reinforce};
+pub use budget::{Accounting, Budget, Constraint, HistoryPoint, SearchOutcome};
+pub use dsm::{DsmConfig, DsmNas};
+pub use error::MinerError;
+pub use graph::{Anchor, CandidateGraph};
+
+/// The random number generator of every search: PCG-64, a portable algorithm (the same seed
+/// gives the same numbers on every platform and version), serialisable for checkpoints.
+pub type SearchRng = rand_pcg::Pcg64;
+
+/// A [`SearchRng`] from a seed.
+pub fn seeded_rng(seed: u64) -> SearchRng {
+    SearchRng::seed_from_u64(seed)
+}
+
+/// A search method: runs one trial on a space with an evaluator, a budget and an RNG.
+pub trait Searcher<S: SearchSpace> {
+    /// The method's name in results files (`dsm-nas`, `dsm-nas+`, `random`, `rea`,
+    /// `reinforce`).
+    fn name(&self) -> &'static str;
+
+    /// Runs one trial.
+    fn search<E: Evaluator<S::Arch>, R: Rng>(
+        &self,
+        space: &S,
+        evaluator: &mut E,
+        budget: Budget,
+        rng: &mut R,
+    ) -> Result<SearchOutcome<S::Arch>, MinerError>;
+}

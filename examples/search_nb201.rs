@@ -20,8 +20,8 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use dsm_nas::bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
 use dsm_nas::miner::{
-    Accounting, Budget, DsmConfig, DsmNas, RandomSearch, RegularizedEvolution, Reinforce,
-    SearchOutcome, Searcher, seeded_rng,
+    Accounting, Budget, ControllerEngine, DsmConfig, DsmNas, RandomSearch, RegularizedEvolution,
+    Reinforce, SearchOutcome, Searcher, seeded_rng,
 };
 use dsm_nas::space::{Nb201Cell, Nb201Space};
 use serde::Serialize;
@@ -64,6 +64,10 @@ struct Args {
     /// anchors of the CIFAR-10 DSM-NAS search of the same seed.
     #[arg(long)]
     transfer: bool,
+    /// DSM-NAS controller implementation: native (hand-derived gradients, checked against
+    /// Burn's autodiff) or burn (the Burn module with Burn's autodiff and Adam).
+    #[arg(long, default_value = "native")]
+    controller: String,
     /// DSM-NAS: reproduce the reference implementation's in-place edits.
     #[arg(long)]
     reference_compat: bool,
@@ -341,6 +345,11 @@ fn run() -> Result<()> {
         reference_compat: args.reference_compat,
         ..DsmConfig::default()
     };
+    dsm.engine = match args.controller.as_str() {
+        "native" => ControllerEngine::Native,
+        "burn" => ControllerEngine::Burn,
+        other => bail!("unknown --controller {other:?}; expected native or burn"),
+    };
     if let Some(lr) = args.lr {
         dsm.learning_rate = lr;
     }
@@ -616,6 +625,8 @@ mod curves {
                 .configure_mesh()
                 .x_desc("simulated search time (s)")
                 .y_desc("test accuracy (%)")
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .y_label_formatter(&|y| format!("{y:.1}"))
                 .draw()?;
             for (name, color, pts) in &series {
                 let mut band: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1 + p.2)).collect();

@@ -122,7 +122,7 @@ impl LstmCell {
     }
 }
 
-/// The controller's parameters.
+/// The controller's parameters, in the order they are drawn from the RNG (and visited).
 #[derive(Module, Debug)]
 pub struct Controller {
     node_in: Dense,
@@ -132,11 +132,11 @@ pub struct Controller {
     attn_emb: Dense,
     attn_hid: Dense,
     attn_v: Dense,
+    pos_head: Dense,
+    op_head: Dense,
     anchor_emb: Table,
     pos_emb: Table,
     op_emb: Table,
-    pos_head: Dense,
-    op_head: Dense,
 }
 
 /// What the controller decided, with the differentiable log-probability and entropy.
@@ -192,6 +192,9 @@ impl Controller {
         let attn_v = d(rng, h, 1, false);
         let pos_head = d(rng, h, shape.positions, true);
         let op_head = d(rng, h, shape.choices, true);
+        let anchor_emb = Table::new(rng, shape.anchors, h, init_range, dev);
+        let pos_emb = Table::new(rng, shape.positions, h, init_range, dev);
+        let op_emb = Table::new(rng, shape.choices, h, init_range, dev);
         Self {
             node_in,
             edge_in,
@@ -200,11 +203,11 @@ impl Controller {
             attn_emb,
             attn_hid,
             attn_v,
-            anchor_emb: Table::new(rng, shape.anchors, h, init_range, dev),
-            pos_emb: Table::new(rng, shape.positions, h, init_range, dev),
-            op_emb: Table::new(rng, shape.choices, h, init_range, dev),
             pos_head,
             op_head,
+            anchor_emb,
+            pos_emb,
+            op_emb,
         }
     }
 
@@ -283,14 +286,15 @@ impl Controller {
     }
 
     /// Samples a subspace and `n_steps` edits; `choices_at(p)` is the number of options at
-    /// position `p` (the op logits beyond it are ignored).
-    pub fn decide<A: Clone, R: Rng + ?Sized>(
+    /// position `p` (the op logits beyond it are ignored); `choose(probs)` picks each
+    /// decision from its probabilities.
+    pub fn decide<A: Clone>(
         &self,
         graph: &CandidateGraph<A>,
         n_steps: usize,
         choices_at: &dyn Fn(usize) -> usize,
         squash: Squash,
-        rng: &mut R,
+        choose: &mut dyn FnMut(&[f64]) -> usize,
         dev: &Device,
     ) -> Decision {
         let g = self.encode(graph, dev);
@@ -303,7 +307,7 @@ impl Controller {
             .forward((self.attn_emb.forward(g) + self.attn_hid.forward(hx.clone())).tanh());
         let logits = u.reshape([1, k]).tanh().mul_scalar(squash.anchor);
         let mut acc = Sampler::default();
-        let anchor = acc.sample(logits, rng);
+        let anchor = acc.sample(logits, choose);
         let mut input = self.anchor_emb.row(anchor, dev);
         let mut edits = Vec::with_capacity(n_steps);
         for _ in 0..n_steps {
@@ -313,13 +317,13 @@ impl Controller {
                     .forward(hx.clone())
                     .tanh()
                     .mul_scalar(squash.edit),
-                rng,
+                choose,
             );
             input = self.pos_emb.row(pos, dev);
             (hx, cx) = self.lstm.step(input, hx, cx);
             let n = choices_at(pos);
             let op_logits = self.op_head.forward(hx.clone()).slice([0..1, 0..n]);
-            let op = acc.sample(op_logits.tanh().mul_scalar(squash.edit), rng);
+            let op = acc.sample(op_logits.tanh().mul_scalar(squash.edit), choose);
             input = self.op_emb.row(op, dev);
             edits.push((pos, op));
         }
@@ -334,7 +338,7 @@ impl Controller {
     }
 }
 
-/// Samples categorical decisions and accumulates their log-probabilities and entropies.
+/// Accumulates categorical decisions' log-probabilities and entropies.
 #[derive(Default)]
 struct Sampler {
     log_prob: Option<Tensor<1>>,
@@ -343,8 +347,7 @@ struct Sampler {
 }
 
 impl Sampler {
-    fn sample<R: Rng + ?Sized>(&mut self, logits: Tensor<2>, rng: &mut R) -> usize {
-        let n = logits.dims()[1];
+    fn sample(&mut self, logits: Tensor<2>, choose: &mut dyn FnMut(&[f64]) -> usize) -> usize {
         let logp = log_softmax(logits, 1);
         let values: Vec<f32> = logp
             .clone()
@@ -353,22 +356,12 @@ impl Sampler {
             .try_into_vec::<f32>()
             .expect("f32 logits");
         let probs: Vec<f64> = values.iter().map(|&lp| (lp as f64).exp()).collect();
-        let ent: f64 = -probs
+        self.entropy_value -= probs
             .iter()
             .zip(&values)
             .map(|(p, &lp)| p * lp as f64)
             .sum::<f64>();
-        let u: f64 = rng.random::<f64>();
-        let mut cum = 0.0f64;
-        let mut choice = n - 1;
-        for (i, p) in probs.iter().enumerate() {
-            cum += p;
-            if u < cum {
-                choice = i;
-                break;
-            }
-        }
-        self.entropy_value += ent;
+        let choice = choose(&probs);
         let lp = logp.clone().slice([0..1, choice..choice + 1]).reshape([1]);
         let h = (logp.clone().exp() * logp).sum().neg().reshape([1]);
         self.log_prob = Some(match self.log_prob.take() {

@@ -38,13 +38,16 @@ pub mod controller;
 mod dsm;
 mod error;
 mod graph;
+mod native;
+#[cfg(test)]
+mod parity_tests;
 
 use dsm_space::{Evaluator, SearchSpace};
 use rand::{Rng, SeedableRng};
 
 pub use baselines::{RandomSearch, RegularizedEvolution, Reinforce};
 pub use budget::{Accounting, Budget, Constraint, HistoryPoint, SearchOutcome};
-pub use dsm::{DsmConfig, DsmNas};
+pub use dsm::{ControllerEngine, DsmConfig, DsmNas};
 pub use error::MinerError;
 pub use graph::{Anchor, CandidateGraph};
 

@@ -1,0 +1,230 @@
+//! The examples' command-line contracts: output shapes, exit codes, determinism.
+//!
+//! `cargo test` builds the examples next to the test binaries; these tests run them.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let path = dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} not built; run the tests through `cargo test`",
+        path.display()
+    );
+    path
+}
+
+fn run(name: &str, args: &[&str]) -> Output {
+    Command::new(example(name))
+        .args(args)
+        .output()
+        .expect("example runs")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+fn fails_cleanly(out: &Output, needle: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+const RESNET: &str =
+    "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|";
+
+#[test]
+fn query_nb201_prints_the_documented_object() {
+    let v = json(&run("query_nb201", &["--arch", RESNET]));
+    assert_eq!(v["index"], 11472);
+    assert_eq!(v["arch"], RESNET);
+    for d in ["cifar10", "cifar100", "imagenet16"] {
+        assert!(v["params_m"][d].is_f64() && v["flops_m"][d].is_f64());
+        for k in ["valid_acc", "test_acc", "hp12_acc"] {
+            assert!(v[d][k].is_f64(), "{d}.{k}");
+        }
+    }
+    assert!((v["cifar10"]["test_acc"].as_f64().unwrap() - 93.91).abs() < 0.01);
+    assert!(v["cost_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(json(&run("query_nb201", &["--index", "11472"])), v);
+    fails_cleanly(
+        &run(
+            "query_nb201",
+            &[
+                "--arch",
+                "|nor_conv_3x3~0|+|bogus~0|none~1|+|none~0|none~1|none~2|",
+            ],
+        ),
+        "bogus",
+    );
+    fails_cleanly(&run("query_nb201", &["--index", "15625"]), "out of range");
+    fails_cleanly(
+        &run(
+            "query_nb201",
+            &["--index", "1", "--table", "/nonexistent/table.csv"],
+        ),
+        "/nonexistent/table.csv",
+    );
+}
+
+#[test]
+fn cost_mbv3_prints_integers() {
+    let legacy =
+        "3,3,3,4,4:5,5,7,0,5,5,7,0,5,7,5,0,5,5,5,7,5,7,7,7:6,6,3,0,6,4,6,0,6,6,6,0,6,6,6,4,6,6,4,4";
+    let v = json(&run("cost_mbv3", &["--legacy", legacy, "--width", "1.2"]));
+    assert_eq!(
+        v,
+        serde_json::json!({"madds": 586_320_560u64, "params": 8_939_576u64, "madds_with_classifier": 587_856_560u64})
+    );
+    let v = json(&run(
+        "cost_mbv3",
+        &["--legacy", legacy, "--width", "1.2", "--resolution", "192"],
+    ));
+    assert_eq!(v["madds"], 431_942_336u64);
+    fails_cleanly(
+        &run("cost_mbv3", &["--legacy", "3,3,3,4,4:5"]),
+        "depths:ks:ratios",
+    );
+    fails_cleanly(
+        &run("cost_mbv3", &["--legacy", legacy, "--width=0"]),
+        "width",
+    );
+}
+
+fn strip_wall(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.remove("wall_s");
+            m.values_mut().for_each(strip_wall);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_wall),
+        _ => {}
+    }
+}
+
+#[test]
+fn search_nb201_writes_reproducible_results() {
+    let dir = std::env::temp_dir().join(format!("dsm-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = |out: &str| {
+        vec![
+            "--trials".to_string(),
+            "2".into(),
+            "--max-iters".into(),
+            "30".into(),
+            "--dataset".into(),
+            "cifar10,cifar100".into(),
+            "--transfer".into(),
+            "--out".into(),
+            dir.join(out).display().to_string(),
+        ]
+    };
+    let a = run(
+        "search_nb201",
+        &args("a").iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let table = String::from_utf8_lossy(&a.stdout);
+    assert!(
+        table.contains("dsm-nas") && table.contains("optimum"),
+        "{table}"
+    );
+    let mut one: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("a/results.json")).unwrap()).unwrap();
+    // The documented shape.
+    assert_eq!(one["config"]["args"]["trials"], 2);
+    let summary = one["summary"].as_array().unwrap();
+    let methods: Vec<&str> = summary
+        .iter()
+        .map(|s| s["method"].as_str().unwrap())
+        .collect();
+    assert!(
+        methods.contains(&"dsm-nas+")
+            && methods.contains(&"rea")
+            && methods.contains(&"reinforce")
+            && methods.contains(&"random")
+    );
+    for s in summary {
+        for k in [
+            "method",
+            "dataset",
+            "signal",
+            "trials",
+            "mean_test_acc",
+            "std_test_acc",
+            "mean_queries",
+        ] {
+            assert!(!s[k].is_null(), "summary.{k}");
+        }
+    }
+    let trials = one["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 2 * (4 * 2 + 1));
+    for t in trials {
+        for k in [
+            "method",
+            "dataset",
+            "seed",
+            "best_arch",
+            "test_acc",
+            "signal_acc",
+            "queries",
+            "cost_s",
+            "wall_s",
+        ] {
+            assert!(!t[k].is_null(), "trials.{k}");
+        }
+    }
+    assert!(dir.join("a/curves.svg").exists());
+    // Same arguments, same results (except wall times).
+    let b = run(
+        "search_nb201",
+        &args("b").iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert!(b.status.success());
+    let mut two: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("b/results.json")).unwrap()).unwrap();
+    strip_wall(&mut one);
+    strip_wall(&mut two);
+    one["config"]["args"]["out"] = serde_json::Value::Null;
+    two["config"]["args"]["out"] = serde_json::Value::Null;
+    assert_eq!(one, two);
+    // An existing results.json is never overwritten silently.
+    let again = run(
+        "search_nb201",
+        &args("a").iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    fails_cleanly(&again, "already exists");
+    fails_cleanly(&run("search_nb201", &["--dataset", "mnist"]), "mnist");
+    fails_cleanly(
+        &run("search_nb201", &["--methods", "dsm-nas,bogus"]),
+        "bogus",
+    );
+    fails_cleanly(
+        &run(
+            "search_nb201",
+            &["--k", "1", "--out", &dir.join("c").display().to_string()],
+        ),
+        "k",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,197 @@
+//! A search space that is not in the library, searched by DSM-NAS: everything a user has to
+//! implement is in this file (see docs/extending.md).
+//!
+//! The space: a stack of 8 layers, each with one of 4 widths (16, 32, 64, 128), written
+//! `32-64-16-...`. The evaluator: a synthetic but rugged accuracy landscape (an NK model:
+//! each layer's contribution depends on its own width and its two neighbours') plus a
+//! penalty for parameters over a budget, with a "training cost" that grows with the model.
+//!
+//! ```text
+//! cargo run --release --example custom_space
+//! ```
+
+use std::fmt;
+
+use anyhow::Result;
+use dsm_nas::miner::{Budget, DsmNas, RandomSearch, Searcher, seeded_rng};
+use dsm_nas::space::{CostMetrics, Evaluation, Evaluator, SearchSpace, SpaceError};
+use rand::{Rng, RngExt};
+
+const LAYERS: usize = 8;
+const WIDTHS: [u32; 4] = [16, 32, 64, 128];
+
+/// An architecture: the width index of every layer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Stack([u8; LAYERS]);
+
+impl fmt::Display for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w: Vec<String> = self
+            .0
+            .iter()
+            .map(|&i| WIDTHS[i as usize].to_string())
+            .collect();
+        f.write_str(&w.join("-"))
+    }
+}
+
+/// The space: positions are layers, choices are widths.
+struct StackSpace;
+
+impl StackSpace {
+    fn params(arch: &Stack) -> f64 {
+        let w: Vec<f64> = arch.0.iter().map(|&i| WIDTHS[i as usize] as f64).collect();
+        w.windows(2).map(|p| p[0] * p[1]).sum::<f64>() + 3.0 * w[0]
+    }
+}
+
+impl SearchSpace for StackSpace {
+    type Arch = Stack;
+
+    fn name(&self) -> &str {
+        "width-stack"
+    }
+
+    fn num_positions(&self) -> usize {
+        LAYERS
+    }
+
+    fn num_choices(&self, position: usize) -> usize {
+        if position < LAYERS { WIDTHS.len() } else { 0 }
+    }
+
+    fn choices_of(&self, arch: &Stack) -> Vec<usize> {
+        arch.0.iter().map(|&i| i as usize).collect()
+    }
+
+    fn arch_from_choices(&self, choices: &[usize]) -> Result<Stack, SpaceError> {
+        if choices.len() != LAYERS {
+            return Err(SpaceError::WrongLength {
+                what: "width stack",
+                found: choices.len(),
+                expected: LAYERS,
+            });
+        }
+        let mut out = [0u8; LAYERS];
+        for (p, (&c, slot)) in choices.iter().zip(out.iter_mut()).enumerate() {
+            if c >= WIDTHS.len() {
+                return Err(SpaceError::InvalidEdit {
+                    position: p,
+                    choice: c,
+                    positions: LAYERS,
+                    choices: WIDTHS.len(),
+                });
+            }
+            *slot = c as u8;
+        }
+        Ok(Stack(out))
+    }
+
+    fn parse(&self, text: &str) -> Result<Stack, SpaceError> {
+        let choices = text
+            .split('-')
+            .map(|w| {
+                w.parse::<u32>()
+                    .ok()
+                    .and_then(|w| WIDTHS.iter().position(|&x| x == w))
+                    .ok_or(SpaceError::InvalidSetting {
+                        what: "layer width",
+                        value: w.to_string(),
+                        expected: "one of 16, 32, 64, 128",
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.arch_from_choices(&choices)
+    }
+
+    fn cost(&self, arch: &Stack) -> Option<CostMetrics> {
+        Some(CostMetrics {
+            params: Some(Self::params(arch)),
+            madds: None,
+        })
+    }
+}
+
+/// A synthetic accuracy landscape with interactions between neighbouring layers.
+struct Landscape {
+    /// contribution[layer][left][own][right]
+    table: Vec<[[[f64; 4]; 4]; 4]>,
+}
+
+impl Landscape {
+    fn new<R: Rng>(rng: &mut R) -> Self {
+        let table = (0..LAYERS)
+            .map(|_| {
+                std::array::from_fn(|_| {
+                    std::array::from_fn(|_| std::array::from_fn(|_| rng.random::<f64>()))
+                })
+            })
+            .collect();
+        Self { table }
+    }
+}
+
+impl Evaluator<Stack> for Landscape {
+    type Error = std::convert::Infallible;
+
+    fn evaluate(&mut self, arch: &Stack) -> Result<Evaluation, Self::Error> {
+        let c = |i: isize| {
+            if (0..LAYERS as isize).contains(&i) {
+                arch.0[i as usize] as usize
+            } else {
+                0
+            }
+        };
+        let fit: f64 = (0..LAYERS as isize)
+            .map(|i| self.table[i as usize][c(i - 1)][c(i)][c(i + 1)])
+            .sum::<f64>()
+            / LAYERS as f64;
+        let params = StackSpace::params(arch);
+        let penalty = (params / 40_000.0 - 1.0).max(0.0) * 10.0;
+        Ok(Evaluation {
+            score: 50.0 + 50.0 * fit - penalty,
+            cost_s: 10.0 + params / 1_000.0,
+        })
+    }
+}
+
+fn main() -> Result<()> {
+    let space = StackSpace;
+    let budget = Budget {
+        time_s: 6_000.0,
+        max_iters: 300,
+        ..Budget::default()
+    };
+    let trials = 20;
+    let (mut dsm, mut rs) = (Vec::new(), Vec::new());
+    for trial in 0..trials {
+        // The same landscape for both methods within a trial.
+        let landscape = || Landscape::new(&mut seeded_rng(1_000 + trial));
+        let d =
+            DsmNas::default().search(&space, &mut landscape(), budget, &mut seeded_rng(trial))?;
+        let r = RandomSearch.search(&space, &mut landscape(), budget, &mut seeded_rng(trial))?;
+        if trial == 0 {
+            println!(
+                "trial 0: DSM-NAS found {} (score {:.2}, {} params, {} queries)",
+                d.best,
+                d.best_score,
+                StackSpace::params(&d.best),
+                d.queries
+            );
+            println!(
+                "trial 0: random  found {} (score {:.2}, {} queries)",
+                r.best, r.best_score, r.queries
+            );
+            assert_eq!(space.parse(&d.best.to_string())?, d.best);
+        }
+        dsm.push(d.best_score);
+        rs.push(r.best_score);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "mean best score over {trials} landscapes: DSM-NAS {:.2}, random search {:.2}",
+        mean(&dsm),
+        mean(&rs)
+    );
+    Ok(())
+}

@@ -8,7 +8,8 @@
 //! ```
 //! Defaults: 20 trials (seeds 23555 + i), K = 3, 4 edits per step, budget 25,000 simulated
 //! seconds and 200 iterations, signal `valid200`, CIFAR-10, methods DSM-NAS, random search,
-//! REA and REINFORCE. Writes `DIR/results.json` and `DIR/curves.svg` (DIR defaults to a new
+//! REA and REINFORCE. Writes `DIR/results.json`, `DIR/curves.svg` and a picture of the best
+//! cell of each method, `DIR/best_<method>_<dataset>.svg` (DIR defaults to a new
 //! timestamped folder under `runs/`) and prints a table like the paper's.
 
 use std::collections::BTreeMap;
@@ -495,6 +496,40 @@ fn run() -> Result<()> {
         &results_path,
         serde_json::to_string_pretty(&results)?.as_bytes(),
     )?;
+    // A picture of the best cell (by signal) of each method and dataset.
+    for &dataset in &datasets {
+        for method in &methods {
+            let best = results
+                .trials
+                .iter()
+                .filter(|t| t.dataset == dataset.name() && &t.method == method)
+                .fold(None::<&TrialRecord>, |b, t| match b {
+                    Some(b) if b.signal_acc >= t.signal_acc => Some(b),
+                    _ => Some(t),
+                });
+            if let Some(t) = best {
+                let cell: Nb201Cell = t.best_arch.parse()?;
+                let title = format!(
+                    "{method} on {}: best of {} trials (signal {:.2}, test {:.2})",
+                    dataset.name(),
+                    args.trials,
+                    t.signal_acc,
+                    t.test_acc
+                );
+                let svg = dsm_nas::draw::nb201_cell(
+                    &cell,
+                    &dsm_nas::draw::CellOptions {
+                        skeleton: true,
+                        title: Some(title),
+                    },
+                );
+                write_atomic(
+                    &out_dir.join(format!("best_{method}_{}.svg", dataset.name())),
+                    svg.as_bytes(),
+                )?;
+            }
+        }
+    }
     let svg = out_dir.join("curves.svg");
     curves::write(&svg, &results.trials, &datasets, &methods, args.budget_s)?;
 

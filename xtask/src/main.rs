@@ -4,6 +4,7 @@
 //!   the README's test command, and the documentation build.
 //! - `pack-nb201 [CSV]`: regenerate `crates/dsm-bench/data/nb201.bin` from the shared CSV
 //!   (default `../shared/data/nb201/nb201.csv`) and print both sha256 sums for the data README.
+//! - `draw`: regenerate the README's pictures of the published architectures (`docs/img/`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,8 +80,19 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("pack-nb201") => pack_nb201(args.get(1).map(String::as_str)),
+        Some("draw") => {
+            let dir = root().join("docs/img");
+            std::fs::create_dir_all(&dir)?;
+            for (name, svg) in dsm_draw::published_pictures() {
+                let path = dir.join(name);
+                std::fs::write(&path, svg)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
         _ => {
-            eprintln!("usage: cargo xtask <ci | pack-nb201 [CSV]>");
+            eprintln!("usage: cargo xtask <ci | pack-nb201 [CSV] | draw>");
             std::process::exit(2);
         }
     }

@@ -195,6 +195,26 @@ fn search_nb201_writes_reproducible_results() {
         }
     }
     assert!(dir.join("a/curves.svg").exists());
+    for pic in [
+        "best_dsm-nas_cifar10.svg",
+        "best_rea_cifar100.svg",
+        "best_dsm-nas+_cifar100.svg",
+    ] {
+        assert!(dir.join("a").join(pic).exists(), "{pic}");
+    }
+    // draw_arch --from draws the best cell of each method and dataset.
+    let pics = dir.join("pics");
+    let d = run(
+        "draw_arch",
+        &[
+            "--from",
+            &dir.join("a/results.json").display().to_string(),
+            "--out",
+            &pics.display().to_string(),
+        ],
+    );
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+    assert_eq!(std::fs::read_dir(&pics).unwrap().count(), 9);
     // Same arguments, same results (except wall times).
     let b = run(
         "search_nb201",
@@ -226,5 +246,53 @@ fn search_nb201_writes_reproducible_results() {
         ),
         "k",
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn draw_arch_writes_svg_and_rejects_bad_input() {
+    let dir = std::env::temp_dir().join(format!("dsm-draw-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cell = dir.join("cell.svg");
+    let out = run(
+        "draw_arch",
+        &["--nb201", RESNET, "--out", &cell.display().to_string()],
+    );
+    assert!(out.status.success());
+    assert!(
+        std::fs::read_to_string(&cell)
+            .unwrap()
+            .matches("class=\"edge\"")
+            .count()
+            == 6
+    );
+    let net = dir.join("net.svg");
+    let legacy =
+        "3,3,3,4,4:5,5,7,0,5,5,7,0,5,7,5,0,5,5,5,7,5,7,7,7:6,6,3,0,6,4,6,0,6,6,6,0,6,6,6,4,6,6,4,4";
+    assert!(
+        run(
+            "draw_arch",
+            &["--legacy", legacy, "--out", &net.display().to_string()]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        std::fs::read_to_string(&net)
+            .unwrap()
+            .contains("586.32 M MAdds")
+    );
+    fails_cleanly(
+        &run(
+            "draw_arch",
+            &["--nb201", "|x~0|", "--out", &cell.display().to_string()],
+        ),
+        "x",
+    );
+    fails_cleanly(
+        &run("draw_arch", &["--from", "/nonexistent/results.json"]),
+        "/nonexistent/results.json",
+    );
+    fails_cleanly(&run("draw_arch", &[]), "--nb201");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -78,7 +78,7 @@ pub fn nb201_cell(cell: &Nb201Cell, options: &CellOptions) -> String {
     } else {
         cell_h
     };
-    let nodes = [
+    let nodes: [(f64, f64); 4] = [
         (70.0, 190.0),
         (250.0, 100.0),
         (400.0, 260.0),
@@ -117,7 +117,7 @@ pub fn nb201_cell(cell: &Nb201Cell, options: &CellOptions) -> String {
         let (color, dash) = op_style(op);
         let ((x1, y1), (x2, y2)) = (nodes[src], nodes[dst]);
         let (dx, dy) = (x2 - x1, y2 - y1);
-        let len = (dx * dx + dy * dy as f64).sqrt();
+        let len: f64 = (dx * dx + dy * dy).sqrt();
         // Shorten to the node circles (radius 22).
         let (ux, uy) = (dx / len, dy / len);
         let (sx, sy, ex, ey) = (

@@ -296,3 +296,110 @@ fn draw_arch_writes_svg_and_rejects_bad_input() {
     fails_cleanly(&run("draw_arch", &[]), "--nb201");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn forward_reproduces_the_pytorch_logits() {
+    let fixtures = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/nb201"
+    ));
+    if !fixtures.exists() {
+        eprintln!("skipping: {} not found", fixtures.display());
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("dsm-forward-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("out.json");
+    let cell = "nb201:|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+    let f = |name: &str| fixtures.join(name).display().to_string();
+    let o = run(
+        "forward",
+        &[
+            "--model",
+            cell,
+            "--weights",
+            &f("nb201_best_c10.pt"),
+            "--input",
+            &f("nb201_best_c10_io_32.safetensors"),
+            "--output",
+            &out.display().to_string(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let want: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixtures.join("nb201_best_c10_logits_32.json")).unwrap(),
+    )
+    .unwrap();
+    let flat = |v: &serde_json::Value| -> Vec<f64> {
+        let mut out = Vec::new();
+        let mut stack = vec![v.clone()];
+        while let Some(x) = stack.pop() {
+            match x {
+                serde_json::Value::Array(a) => stack.extend(a.into_iter().rev()),
+                serde_json::Value::Number(n) => out.push(n.as_f64().unwrap()),
+                _ => {}
+            }
+        }
+        out
+    };
+    let (y, r) = (flat(&got["logits"]), flat(&want["logits_f64"]));
+    assert_eq!(y.len(), 20);
+    let scale = r.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let err = y
+        .iter()
+        .zip(&r)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
+        / scale;
+    assert!(err < 1e-4, "relative error {err}");
+    assert_eq!(got["argmax"].as_array().unwrap().len(), 2);
+    fails_cleanly(
+        &run(
+            "forward",
+            &[
+                "--model",
+                "resnet50",
+                "--weights",
+                &f("nb201_best_c10.pt"),
+                "--input",
+                &f("nb201_best_c10_io_32.safetensors"),
+                "--output",
+                &out.display().to_string(),
+            ],
+        ),
+        "resnet50",
+    );
+    fails_cleanly(
+        &run(
+            "forward",
+            &[
+                "--model",
+                cell,
+                "--weights",
+                &f("nb201_none_c10.pt"),
+                "--input",
+                &f("nb201_best_c10_io_32.safetensors"),
+                "--output",
+                &out.display().to_string(),
+            ],
+        ),
+        "missing",
+    );
+    fails_cleanly(
+        &run(
+            "forward",
+            &[
+                "--model",
+                cell,
+                "--weights",
+                &f("nb201_best_c10.pt"),
+                "--input",
+                &f("nb201_best_c10.safetensors"),
+                "--output",
+                &out.display().to_string(),
+            ],
+        ),
+        "\"input\"",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,197 @@
+//! Building blocks, and the loader that builds them from a state dict (or at random).
+
+use std::collections::BTreeSet;
+
+use burn::module::{Module, Param, RunningState};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use crate::error::{ShapeMismatch, StateDictReport};
+use crate::{ModelError, StateDict};
+
+/// BatchNorm epsilon of every model here (PyTorch's default, as the fixtures and the
+/// released weights use).
+pub const BN_EPS: f64 = 1e-5;
+
+/// Builds layers, taking their weights from a state dict by PyTorch name when one is given.
+pub(crate) struct Loader<'a> {
+    sd: Option<&'a StateDict>,
+    used: BTreeSet<String>,
+    report: StateDictReport,
+    pub dev: Device,
+}
+
+impl<'a> Loader<'a> {
+    pub fn new(sd: Option<&'a StateDict>, dev: &Device) -> Self {
+        Self {
+            sd,
+            used: BTreeSet::new(),
+            report: StateDictReport::default(),
+            dev: dev.clone(),
+        }
+    }
+
+    /// The values of `name` if the state dict has it with `shape`; records what is wrong.
+    fn take(&mut self, name: &str, shape: &[usize]) -> Option<Vec<f32>> {
+        let sd = self.sd?;
+        match sd.get(name) {
+            None => {
+                self.report.missing.push((name.to_string(), shape.to_vec()));
+                None
+            }
+            Some(t) => {
+                self.used.insert(name.to_string());
+                if t.shape != shape {
+                    self.report.mismatched.push(ShapeMismatch {
+                        name: name.to_string(),
+                        expected: shape.to_vec(),
+                        found: t.shape.clone(),
+                    });
+                    return None;
+                }
+                Some(t.data.clone())
+            }
+        }
+    }
+
+    fn tensor<const D: usize>(&self, data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+        Tensor::from_data(TensorData::new(data, shape), &self.dev)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv(
+        &mut self,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        groups: usize,
+        bias: bool,
+    ) -> Conv2d {
+        let p = k / 2;
+        let mut conv = Conv2dConfig::new([cin, cout], [k, k])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_groups(groups)
+            .with_bias(bias)
+            .init(&self.dev);
+        let shape = [cout, cin / groups, k, k];
+        if let Some(w) = self.take(&format!("{name}.weight"), &shape) {
+            conv.weight = Param::from_tensor(self.tensor(w, shape));
+        }
+        if bias && let Some(b) = self.take(&format!("{name}.bias"), &[cout]) {
+            conv.bias = Some(Param::from_tensor(self.tensor(b, [cout])));
+        }
+        conv
+    }
+
+    pub fn bn(&mut self, name: &str, c: usize) -> BatchNorm {
+        let mut bn = BatchNormConfig::new(c)
+            .with_epsilon(BN_EPS)
+            .with_momentum(0.1)
+            .init(&self.dev);
+        if let Some(w) = self.take(&format!("{name}.weight"), &[c]) {
+            bn.gamma = Param::from_tensor(self.tensor(w, [c]));
+        }
+        if let Some(b) = self.take(&format!("{name}.bias"), &[c]) {
+            bn.beta = Param::from_tensor(self.tensor(b, [c]));
+        }
+        if let Some(m) = self.take(&format!("{name}.running_mean"), &[c]) {
+            bn.running_mean = RunningState::new(self.tensor(m, [c]));
+        }
+        if let Some(v) = self.take(&format!("{name}.running_var"), &[c]) {
+            bn.running_var = RunningState::new(self.tensor(v, [c]));
+        }
+        // Optional in a state dict; consumed so that it does not count as unexpected.
+        if self
+            .sd
+            .is_some_and(|sd| sd.get(&format!("{name}.num_batches_tracked")).is_some())
+        {
+            self.used.insert(format!("{name}.num_batches_tracked"));
+        }
+        bn
+    }
+
+    /// A linear layer from PyTorch's `[out, in]` weight (Burn stores `[in, out]`).
+    pub fn linear(&mut self, name: &str, din: usize, dout: usize) -> Linear {
+        let mut lin = LinearConfig::new(din, dout).init(&self.dev);
+        if let Some(w) = self.take(&format!("{name}.weight"), &[dout, din]) {
+            let mut t = vec![0.0; din * dout];
+            for o in 0..dout {
+                for i in 0..din {
+                    t[i * dout + o] = w[o * din + i];
+                }
+            }
+            lin.weight = Param::from_tensor(self.tensor(t, [din, dout]));
+        }
+        if let Some(b) = self.take(&format!("{name}.bias"), &[dout]) {
+            lin.bias = Some(Param::from_tensor(self.tensor(b, [dout])));
+        }
+        lin
+    }
+
+    /// Fails unless every tensor fitted and every tensor of the file was used.
+    pub fn finish(mut self, model: &str) -> Result<(), ModelError> {
+        if let Some(sd) = self.sd {
+            self.report.unexpected = sd
+                .names()
+                .filter(|n| !self.used.contains(*n))
+                .map(str::to_string)
+                .collect();
+        }
+        if self.report.is_empty() {
+            Ok(())
+        } else {
+            Err(ModelError::StateDict {
+                model: model.to_string(),
+                report: self.report,
+            })
+        }
+    }
+}
+
+/// ReLU -> conv -> BN (NAS-Bench-201's `ReLUConvBN`).
+#[derive(Module, Debug)]
+pub struct ReluConvBn {
+    pub(crate) conv: Conv2d,
+    pub(crate) bn: BatchNorm,
+}
+
+impl ReluConvBn {
+    pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(relu(x)))
+    }
+}
+
+/// conv -> BN.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    pub(crate) conv: Conv2d,
+    pub(crate) bn: BatchNorm,
+}
+
+impl ConvBn {
+    pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+}
+
+/// `x * relu6(x + 3) / 6`.
+pub fn hswish<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    x.clone() * hsigmoid(x)
+}
+
+/// `relu6(x + 3) / 6`.
+pub fn hsigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    x.add_scalar(3.0).clamp(0.0, 6.0).div_scalar(6.0)
+}
+
+/// Multiply-accumulates of a convolution at output resolution `hw` (the reference counter:
+/// `cin * cout * k * k * h * w / groups`).
+pub(crate) fn conv_madds(conv: &Conv2d, out_hw: usize) -> u64 {
+    let [cout, cin_g, kh, kw] = conv.weight.shape().dims();
+    (cout * cin_g * kh * kw * out_hw * out_hw) as u64
+}

@@ -1,0 +1,39 @@
+//! # dsm-burn: Burn models of the DSM-NAS search spaces
+//!
+//! - [`Nb201Network`]: the NAS-Bench-201 network (C = 16, N = 5) for any cell and class
+//!   count;
+//! - [`MobileNetV3`]: any subnet of the Once-for-All MobileNetV3 space at any width, class
+//!   count and input resolution; [`dsm_nas`] and [`dsm_nas_plus`] are the two published
+//!   ImageNet models;
+//! - [`StateDict`]: PyTorch weights from safetensors or `torch.save` files, loaded by the
+//!   reference tensor names into the models in eval mode (BatchNorm running statistics,
+//!   eps 1e-5). A missing, extra or mis-shaped tensor is a [`ModelError::StateDict`] that
+//!   lists every offender; nothing is loaded partially.
+//!
+//! The backend is chosen at run time by the Burn `Device` (`Device::flex()` by default).
+//!
+//! ```
+//! use burn::prelude::*;
+//! use dsm_burn::Nb201Network;
+//!
+//! let dev = Device::flex();
+//! let cell = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|".parse()?;
+//! let net = Nb201Network::new(&cell, 10, &dev);
+//! let logits = net.forward(Tensor::zeros([2, 3, 32, 32], &dev));
+//! assert_eq!(logits.dims(), [2, 10]);
+//! assert_eq!(net.madds(32), cell.flops(10, 32)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod error;
+pub mod layers;
+mod mbv3;
+mod nb201;
+mod weights;
+
+pub use error::{ModelError, ShapeMismatch, StateDictReport};
+pub use mbv3::{MbBlock, MobileNetV3, SqueezeExcite, dsm_nas, dsm_nas_plus};
+pub use nb201::{EdgeOp, Identity, InferCell, Nb201Network, ResBlock, Stage};
+pub use weights::{NamedTensor, StateDict};

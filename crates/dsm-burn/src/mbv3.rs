@@ -1,0 +1,246 @@
+//! The Once-for-All MobileNetV3 subnet for any architecture of the space, and the two
+//! published DSM-NAS ImageNet models.
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use dsm_space::mbv3::{Activation, BlockShape};
+use dsm_space::{MbV3Arch, MbV3Space};
+
+use crate::layers::{ConvBn, Loader, conv_madds, hsigmoid, hswish};
+use crate::{ModelError, StateDict};
+
+/// Squeeze-and-excite: global mean -> 1x1 conv (bias) -> ReLU -> 1x1 conv (bias) ->
+/// h-sigmoid -> scale.
+#[derive(Module, Debug)]
+pub struct SqueezeExcite {
+    reduce: Conv2d,
+    expand: Conv2d,
+}
+
+impl SqueezeExcite {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = x.clone().mean_dim(3).mean_dim(2);
+        let y = hsigmoid(self.expand.forward(relu(self.reduce.forward(y))));
+        x * y
+    }
+}
+
+/// One inverted-residual (MBConv) block.
+#[derive(Module, Debug)]
+pub struct MbBlock {
+    inverted_bottleneck: Option<ConvBn>,
+    depth_conv: ConvBn,
+    se: Option<SqueezeExcite>,
+    point_linear: ConvBn,
+    hswish: bool,
+    residual: bool,
+}
+
+impl MbBlock {
+    fn act(&self, x: Tensor<4>) -> Tensor<4> {
+        if self.hswish { hswish(x) } else { relu(x) }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut h = x.clone();
+        if let Some(ib) = &self.inverted_bottleneck {
+            h = self.act(ib.forward(h));
+        }
+        h = self.act(self.depth_conv.forward(h));
+        if let Some(se) = &self.se {
+            h = se.forward(h);
+        }
+        h = self.point_linear.forward(h);
+        if self.residual { h + x } else { h }
+    }
+}
+
+/// A MobileNetV3-like subnet of the Once-for-All space.
+///
+/// Tensor names follow the reference's stand-alone subnet (`first_conv.conv.weight`,
+/// `blocks.3.mobile_inverted_conv.depth_conv.se.fc.reduce.bias`, `classifier.linear.weight`,
+/// ...), which is how the released `dsm-nas-ba5edf7c.pt` / `dsm-nas-plus-7cad288d.pt` are laid
+/// out.
+#[derive(Module, Debug)]
+pub struct MobileNetV3 {
+    first_conv: ConvBn,
+    blocks: Vec<MbBlock>,
+    final_expand: ConvBn,
+    feature_mix: Conv2d,
+    classifier: Linear,
+}
+
+impl MobileNetV3 {
+    /// A randomly initialised subnet.
+    pub fn new(arch: &MbV3Arch, space: &MbV3Space, device: &Device) -> Result<Self, ModelError> {
+        Self::build(arch, space, &mut Loader::new(None, device))
+    }
+
+    /// The subnet with weights from a PyTorch state dict; every tensor must fit, or nothing
+    /// is loaded and the error lists all offenders.
+    pub fn from_state_dict(
+        arch: &MbV3Arch,
+        space: &MbV3Space,
+        sd: &StateDict,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let mut loader = Loader::new(Some(sd), device);
+        let net = Self::build(arch, space, &mut loader)?;
+        loader.finish(&format!("mbv3:{arch} (width {})", space.width_mult()))?;
+        Ok(net)
+    }
+
+    fn build(arch: &MbV3Arch, space: &MbV3Space, l: &mut Loader) -> Result<Self, ModelError> {
+        // Channels do not depend on the resolution; 224 is only used to lay the blocks out.
+        let shapes: Vec<BlockShape> = space.blocks(arch, 224)?;
+        let stem = space.stem_channels();
+        let first_conv = ConvBn {
+            conv: l.conv("first_conv.conv", 3, stem, 3, 2, 1, false),
+            bn: l.bn("first_conv.bn", stem),
+        };
+        let blocks = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let name = format!("blocks.{i}.mobile_inverted_conv");
+                let inverted_bottleneck = (b.expand != 1).then(|| ConvBn {
+                    conv: l.conv(
+                        &format!("{name}.inverted_bottleneck.conv"),
+                        b.in_ch,
+                        b.mid_ch,
+                        1,
+                        1,
+                        1,
+                        false,
+                    ),
+                    bn: l.bn(&format!("{name}.inverted_bottleneck.bn"), b.mid_ch),
+                });
+                let depth_conv = ConvBn {
+                    conv: l.conv(
+                        &format!("{name}.depth_conv.conv"),
+                        b.mid_ch,
+                        b.mid_ch,
+                        b.kernel,
+                        b.stride,
+                        b.mid_ch,
+                        false,
+                    ),
+                    bn: l.bn(&format!("{name}.depth_conv.bn"), b.mid_ch),
+                };
+                let se = b.se_mid.map(|m| SqueezeExcite {
+                    reduce: l.conv(
+                        &format!("{name}.depth_conv.se.fc.reduce"),
+                        b.mid_ch,
+                        m,
+                        1,
+                        1,
+                        1,
+                        true,
+                    ),
+                    expand: l.conv(
+                        &format!("{name}.depth_conv.se.fc.expand"),
+                        m,
+                        b.mid_ch,
+                        1,
+                        1,
+                        1,
+                        true,
+                    ),
+                });
+                let point_linear = ConvBn {
+                    conv: l.conv(
+                        &format!("{name}.point_linear.conv"),
+                        b.mid_ch,
+                        b.out_ch,
+                        1,
+                        1,
+                        1,
+                        false,
+                    ),
+                    bn: l.bn(&format!("{name}.point_linear.bn"), b.out_ch),
+                };
+                MbBlock {
+                    inverted_bottleneck,
+                    depth_conv,
+                    se,
+                    point_linear,
+                    hswish: b.act == Activation::HSwish,
+                    residual: b.residual,
+                }
+            })
+            .collect();
+        let last = shapes.last().expect("block 0 always exists").out_ch;
+        let (expand, mix) = space.head_channels();
+        Ok(Self {
+            first_conv,
+            blocks,
+            final_expand: ConvBn {
+                conv: l.conv("final_expand_layer.conv", last, expand, 1, 1, 1, false),
+                bn: l.bn("final_expand_layer.bn", expand),
+            },
+            feature_mix: l.conv("feature_mix_layer.conv", expand, mix, 1, 1, 1, false),
+            classifier: l.linear("classifier.linear", mix, space.num_classes()),
+        })
+    }
+
+    /// Logits `[batch, classes]` of an NCHW batch (3 channels, any resolution).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut h = hswish(self.first_conv.forward(x));
+        for b in &self.blocks {
+            h = b.forward(h);
+        }
+        let h = hswish(self.final_expand.forward(h));
+        let h = h.mean_dim(3).mean_dim(2);
+        let h = hswish(self.feature_mix.forward(h));
+        let [b, c, _, _] = h.dims();
+        self.classifier.forward(h.reshape([b, c]))
+    }
+
+    /// Multiply-accumulates at a square `resolution`, counted by walking the built layers with
+    /// the reference convention (every convolution including squeeze-excite, classifier
+    /// excluded), and the classifier's `in x out` separately.
+    pub fn madds(&self, resolution: usize) -> (u64, u64) {
+        let mut hw = resolution.div_ceil(2);
+        let mut total = conv_madds(&self.first_conv.conv, hw);
+        for b in &self.blocks {
+            if let Some(ib) = &b.inverted_bottleneck {
+                total += conv_madds(&ib.conv, hw);
+            }
+            hw = hw.div_ceil(b.depth_conv.conv.stride[0]);
+            total += conv_madds(&b.depth_conv.conv, hw);
+            if let Some(se) = &b.se {
+                total += conv_madds(&se.reduce, 1) + conv_madds(&se.expand, 1);
+            }
+            total += conv_madds(&b.point_linear.conv, hw);
+        }
+        total += conv_madds(&self.final_expand.conv, hw) + conv_madds(&self.feature_mix, 1);
+        let [din, dout] = self.classifier.weight.shape().dims();
+        (total, (din * dout) as u64)
+    }
+}
+
+/// The published DSM-NAS ImageNet architecture (width 1.2, 1000 classes), as the original
+/// project's hub exposed it; load `dsm-nas-ba5edf7c.pt` with [`MobileNetV3::from_state_dict`].
+pub fn dsm_nas() -> (MbV3Arch, MbV3Space) {
+    published(
+        "3,3,3,4,4:5,5,7,0,5,5,7,0,5,7,5,0,5,5,5,7,5,7,7,7:6,6,3,0,6,4,6,0,6,6,6,0,6,6,6,4,6,6,4,4",
+    )
+}
+
+/// The published DSM-NAS+ ImageNet architecture (width 1.2, 1000 classes); its released
+/// weights are `dsm-nas-plus-7cad288d.pt`.
+pub fn dsm_nas_plus() -> (MbV3Arch, MbV3Space) {
+    published(
+        "4,4,3,4,4:3,5,5,5,7,7,3,7,5,3,7,0,5,5,7,7,3,5,5,3:6,6,3,3,3,6,3,6,6,3,6,0,6,3,6,4,6,6,4,6",
+    )
+}
+
+fn published(legacy: &str) -> (MbV3Arch, MbV3Space) {
+    (
+        legacy.parse().expect("published architecture parses"),
+        MbV3Space::new(1.2).expect("valid width"),
+    )
+}

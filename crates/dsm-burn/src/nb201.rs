@@ -1,0 +1,239 @@
+//! The NAS-Bench-201 network (xautodl's `TinyNetwork`, C = 16, N = 5) for any cell.
+
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig};
+use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use dsm_space::nb201::{EDGES, NUM_EDGES};
+use dsm_space::{Nb201Cell, Nb201Op};
+
+use crate::layers::{Loader, ReluConvBn, conv_madds};
+use crate::{ModelError, StateDict};
+
+/// The op on one edge.
+// Built once per network and never moved in a hot path: the variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum EdgeOp {
+    /// `nor_conv_1x1` / `nor_conv_3x3`.
+    Conv(ReluConvBn),
+    /// `avg_pool_3x3`, padding not counted.
+    Pool(AvgPool2d),
+    /// `skip_connect`.
+    Skip(Identity),
+    /// `none`: zeros.
+    Zero(Identity),
+}
+
+/// A module without parameters.
+#[derive(Module, Debug, Default)]
+pub struct Identity {}
+
+/// One searched cell: node j sums op(i -> j)(node i) over i < j; the output is node 3.
+#[derive(Module, Debug)]
+pub struct InferCell {
+    ops: Vec<EdgeOp>,
+}
+
+impl InferCell {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut nodes = vec![x];
+        for node in 1..=3 {
+            let mut sum: Option<Tensor<4>> = None;
+            for (e, &(src, dst)) in EDGES.iter().enumerate() {
+                if dst != node {
+                    continue;
+                }
+                let input = nodes[src].clone();
+                let y = match &self.ops[e] {
+                    EdgeOp::Conv(c) => c.forward(input),
+                    EdgeOp::Pool(p) => p.forward(input),
+                    EdgeOp::Skip(_) => input,
+                    EdgeOp::Zero(_) => input.zeros_like(),
+                };
+                sum = Some(match sum {
+                    Some(s) => s + y,
+                    None => y,
+                });
+            }
+            nodes.push(sum.expect("every node has an incoming edge"));
+        }
+        nodes.pop().expect("four nodes")
+    }
+}
+
+/// The residual reduction block (ResNet basic block, stride 2).
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    conv_a: ReluConvBn,
+    conv_b: ReluConvBn,
+    down_pool: AvgPool2d,
+    down_conv: Conv2d,
+}
+
+impl ResBlock {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let main = self.conv_b.forward(self.conv_a.forward(x.clone()));
+        main + self.down_conv.forward(self.down_pool.forward(x))
+    }
+}
+
+/// A stage element: a searched cell or a reduction block.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Stage {
+    /// A searched cell.
+    Cell(InferCell),
+    /// A reduction block.
+    Reduce(ResBlock),
+}
+
+/// The NAS-Bench-201 network: stem, 3 stages of 5 cells with 2 reduction blocks, head.
+///
+/// Tensor names follow xautodl's `TinyNetwork` state dict (`stem.0.weight`,
+/// `cells.3.layers.1.op.1.weight`, `cells.5.conv_a.op.2.running_var`, `classifier.bias`, ...).
+#[derive(Module, Debug)]
+pub struct Nb201Network {
+    stem_conv: Conv2d,
+    stem_bn: BatchNorm,
+    cells: Vec<Stage>,
+    last_bn: BatchNorm,
+    pool: AdaptiveAvgPool2d,
+    classifier: Linear,
+}
+
+/// Channels of the network.
+const C: usize = 16;
+/// Cells per stage.
+const N: usize = 5;
+
+impl Nb201Network {
+    /// A randomly initialised network for `cell` with `num_classes` classes.
+    pub fn new(cell: &Nb201Cell, num_classes: usize, device: &Device) -> Self {
+        Self::build(cell, num_classes, &mut Loader::new(None, device))
+    }
+
+    /// The network with weights from a PyTorch state dict (xautodl names); every tensor must
+    /// fit, or nothing is loaded and the error lists all offenders.
+    pub fn from_state_dict(
+        cell: &Nb201Cell,
+        num_classes: usize,
+        sd: &StateDict,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let mut loader = Loader::new(Some(sd), device);
+        let net = Self::build(cell, num_classes, &mut loader);
+        loader.finish(&format!("nb201:{cell}"))?;
+        Ok(net)
+    }
+
+    fn build(cell: &Nb201Cell, num_classes: usize, l: &mut Loader) -> Self {
+        let stem_conv = l.conv("stem.0", 3, C, 3, 1, 1, false);
+        let stem_bn = l.bn("stem.1", C);
+        let mut cells = Vec::new();
+        let mut c_prev = C;
+        let mut index = 0;
+        for (stage, c) in [C, 2 * C, 4 * C].into_iter().enumerate() {
+            if stage > 0 {
+                let name = format!("cells.{index}");
+                let down_pool = AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+                cells.push(Stage::Reduce(ResBlock {
+                    conv_a: ReluConvBn {
+                        conv: l.conv(&format!("{name}.conv_a.op.1"), c_prev, c, 3, 2, 1, false),
+                        bn: l.bn(&format!("{name}.conv_a.op.2"), c),
+                    },
+                    conv_b: ReluConvBn {
+                        conv: l.conv(&format!("{name}.conv_b.op.1"), c, c, 3, 1, 1, false),
+                        bn: l.bn(&format!("{name}.conv_b.op.2"), c),
+                    },
+                    down_pool,
+                    down_conv: l.conv(&format!("{name}.downsample.1"), c_prev, c, 1, 1, 1, false),
+                }));
+                index += 1;
+            }
+            for _ in 0..N {
+                let ops = (0..NUM_EDGES)
+                    .map(|e| {
+                        let name = format!("cells.{index}.layers.{e}");
+                        match cell.op(e) {
+                            Nb201Op::NorConv1x1 | Nb201Op::NorConv3x3 => {
+                                let k = if cell.op(e) == Nb201Op::NorConv1x1 {
+                                    1
+                                } else {
+                                    3
+                                };
+                                EdgeOp::Conv(ReluConvBn {
+                                    conv: l.conv(&format!("{name}.op.1"), c, c, k, 1, 1, false),
+                                    bn: l.bn(&format!("{name}.op.2"), c),
+                                })
+                            }
+                            Nb201Op::AvgPool3x3 => EdgeOp::Pool(
+                                AvgPool2dConfig::new([3, 3])
+                                    .with_strides([1, 1])
+                                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                                    .with_count_include_pad(false)
+                                    .init(),
+                            ),
+                            Nb201Op::SkipConnect => EdgeOp::Skip(Identity {}),
+                            Nb201Op::None => EdgeOp::Zero(Identity {}),
+                        }
+                    })
+                    .collect();
+                cells.push(Stage::Cell(InferCell { ops }));
+                index += 1;
+            }
+            c_prev = c;
+        }
+        Self {
+            stem_conv,
+            stem_bn,
+            cells,
+            last_bn: l.bn("lastact.0", 4 * C),
+            pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            classifier: l.linear("classifier", 4 * C, num_classes),
+        }
+    }
+
+    /// Logits `[batch, classes]` of an NCHW batch (3 channels).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut h = self.stem_bn.forward(self.stem_conv.forward(x));
+        for s in &self.cells {
+            h = match s {
+                Stage::Cell(c) => c.forward(h),
+                Stage::Reduce(r) => r.forward(h),
+            };
+        }
+        let h = self.pool.forward(relu(self.last_bn.forward(h)));
+        let [b, c, _, _] = h.dims();
+        self.classifier.forward(h.reshape([b, c]))
+    }
+
+    /// Multiply-accumulates of one forward pass at a square `resolution`, counted by walking
+    /// the built layers: convolutions and the linear layer, its bias included (the
+    /// benchmark's convention).
+    pub fn madds(&self, resolution: usize) -> u64 {
+        let mut hw = resolution;
+        let mut total = conv_madds(&self.stem_conv, hw);
+        for s in &self.cells {
+            match s {
+                Stage::Cell(c) => {
+                    for op in &c.ops {
+                        if let EdgeOp::Conv(rcb) = op {
+                            total += conv_madds(&rcb.conv, hw);
+                        }
+                    }
+                }
+                Stage::Reduce(r) => {
+                    hw = hw.div_ceil(2);
+                    total += conv_madds(&r.conv_a.conv, hw)
+                        + conv_madds(&r.conv_b.conv, hw)
+                        + conv_madds(&r.down_conv, hw);
+                }
+            }
+        }
+        let [din, dout] = self.classifier.weight.shape().dims();
+        total + (din * dout + dout) as u64
+    }
+}

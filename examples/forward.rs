@@ -1,0 +1,114 @@
+//! Run any model on any weights: the stable command for checking a model against PyTorch.
+//!
+//! ```text
+//! cargo run --release --example forward -- --model dsm_nas --weights dsm-nas-ba5edf7c.pt --input io.safetensors --output out.json
+//! cargo run --release --example forward -- --model 'nb201:|nor_conv_3x3~0|+...' --weights w.safetensors --input io.safetensors --output out.json
+//! cargo run --release --example forward -- --model 'mbv3:2,2,2,2,2:3,3,0,0,...' --width 1.0 --weights w.pt --input io.safetensors --output out.json
+//! ```
+//! `--input` is a safetensors file with a tensor named `input` (NCHW, float). The output is
+//! `{"logits": [[...], ...], "argmax": [...]}`. Any bad argument or file exits with status 2.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use clap::Parser;
+use dsm_nas::models::{MobileNetV3, Nb201Network, StateDict, dsm_nas, dsm_nas_plus};
+use dsm_nas::space::{MbV3Arch, MbV3Space, Nb201Cell};
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(about = "Forward pass of a model with PyTorch weights")]
+struct Args {
+    /// dsm_nas, dsm_nas_plus, nb201:<cell string> or mbv3:<legacy string>.
+    #[arg(long)]
+    model: String,
+    /// Weights: a safetensors file or a PyTorch .pt/.pth state dict.
+    #[arg(long)]
+    weights: PathBuf,
+    /// A safetensors file holding a tensor named `input` (NCHW).
+    #[arg(long)]
+    input: PathBuf,
+    /// Where to write the JSON output.
+    #[arg(long)]
+    output: PathBuf,
+    /// Classes (default: 10 for nb201, 1000 otherwise).
+    #[arg(long)]
+    classes: Option<usize>,
+    /// Width multiplier of an mbv3 model.
+    #[arg(long, default_value_t = 1.2)]
+    width: f64,
+}
+
+#[derive(Serialize)]
+struct Output {
+    logits: Vec<Vec<f32>>,
+    argmax: Vec<usize>,
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    let dev = Device::flex();
+    let sd = StateDict::from_file(&args.weights)?;
+    let io = StateDict::from_file(&args.input)?;
+    let x = io
+        .get("input")
+        .with_context(|| format!("{} has no tensor named \"input\"", args.input.display()))?
+        .to_image_batch("input", &dev)?;
+    let mbv3 = |arch: MbV3Arch, space: MbV3Space| -> Result<Tensor<2>> {
+        let space = space.with_classes(args.classes.unwrap_or(1000))?;
+        Ok(MobileNetV3::from_state_dict(&arch, &space, &sd, &dev)?.forward(x.clone()))
+    };
+    let logits = match args.model.as_str() {
+        "dsm_nas" => {
+            let (a, s) = dsm_nas();
+            mbv3(a, s)?
+        }
+        "dsm_nas_plus" => {
+            let (a, s) = dsm_nas_plus();
+            mbv3(a, s)?
+        }
+        m if m.starts_with("nb201:") => {
+            let cell: Nb201Cell = m["nb201:".len()..].parse().context("bad --model")?;
+            Nb201Network::from_state_dict(&cell, args.classes.unwrap_or(10), &sd, &dev)?
+                .forward(x.clone())
+        }
+        m if m.starts_with("mbv3:") => {
+            let arch: MbV3Arch = m["mbv3:".len()..].parse().context("bad --model")?;
+            mbv3(arch, MbV3Space::new(args.width).context("bad --width")?)?
+        }
+        other => bail!(
+            "unknown --model {other:?}; expected dsm_nas, dsm_nas_plus, nb201:<cell> or mbv3:<legacy string>"
+        ),
+    };
+    let [b, k] = logits.dims();
+    let flat: Vec<f32> = logits
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let rows: Vec<Vec<f32>> = flat.chunks(k).map(<[f32]>::to_vec).collect();
+    let argmax = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold(0, |best, (i, v)| if *v > r[best] { i } else { best })
+        })
+        .collect();
+    debug_assert_eq!(rows.len(), b);
+    let out = Output {
+        logits: rows,
+        argmax,
+    };
+    std::fs::write(&args.output, serde_json::to_string(&out)?)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
+}

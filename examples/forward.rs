@@ -10,12 +10,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use burn::prelude::*;
 use clap::Parser;
-use dsm_nas::models::{MobileNetV3, Nb201Network, StateDict, dsm_nas, dsm_nas_plus};
-use dsm_nas::space::{MbV3Arch, MbV3Space, Nb201Cell};
+use dsm_nas::models::StateDict;
 use serde::Serialize;
+
+mod common;
 
 #[derive(Parser)]
 #[command(about = "Forward pass of a model with PyTorch weights")]
@@ -49,38 +50,13 @@ struct Output {
 fn run() -> Result<()> {
     let args = Args::parse();
     let dev = Device::flex();
-    let sd = StateDict::from_file(&args.weights)?;
+    let model = common::Model::load(&args.model, &args.weights, args.classes, args.width, &dev)?;
     let io = StateDict::from_file(&args.input)?;
     let x = io
         .get("input")
         .with_context(|| format!("{} has no tensor named \"input\"", args.input.display()))?
         .to_image_batch("input", &dev)?;
-    let mbv3 = |arch: MbV3Arch, space: MbV3Space| -> Result<Tensor<2>> {
-        let space = space.with_classes(args.classes.unwrap_or(1000))?;
-        Ok(MobileNetV3::from_state_dict(&arch, &space, &sd, &dev)?.forward(x.clone()))
-    };
-    let logits = match args.model.as_str() {
-        "dsm_nas" => {
-            let (a, s) = dsm_nas();
-            mbv3(a, s)?
-        }
-        "dsm_nas_plus" => {
-            let (a, s) = dsm_nas_plus();
-            mbv3(a, s)?
-        }
-        m if m.starts_with("nb201:") => {
-            let cell: Nb201Cell = m["nb201:".len()..].parse().context("bad --model")?;
-            Nb201Network::from_state_dict(&cell, args.classes.unwrap_or(10), &sd, &dev)?
-                .forward(x.clone())
-        }
-        m if m.starts_with("mbv3:") => {
-            let arch: MbV3Arch = m["mbv3:".len()..].parse().context("bad --model")?;
-            mbv3(arch, MbV3Space::new(args.width).context("bad --width")?)?
-        }
-        other => bail!(
-            "unknown --model {other:?}; expected dsm_nas, dsm_nas_plus, nb201:<cell> or mbv3:<legacy string>"
-        ),
-    };
+    let logits = model.forward(x);
     let [b, k] = logits.dims();
     let flat: Vec<f32> = logits
         .into_data()

@@ -136,6 +136,14 @@ pub enum ModelError {
         /// What is wrong.
         reason: String,
     },
+    /// An image could not be decoded, or an image folder is malformed.
+    #[error("bad image data {path}: {reason}")]
+    Image {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The architecture is invalid.
     #[error(transparent)]
     Space(#[from] dsm_space::SpaceError),

@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod imagenet;
 pub mod layers;
 mod mbv3;
 mod nb201;

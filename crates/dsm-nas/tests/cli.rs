@@ -403,3 +403,122 @@ fn forward_reproduces_the_pytorch_logits() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn eval_imagenet_and_infer_run_on_a_tiny_imagefolder() {
+    use burn::prelude::*;
+    use dsm_nas::models::imagenet::{ImageFolder, Transform, evaluate};
+    let fixtures = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/nb201"
+    ));
+    if !fixtures.exists() {
+        eprintln!("skipping: {} not found", fixtures.display());
+        return;
+    }
+    let root = std::env::temp_dir().join(format!("dsm-eval-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (c, class) in ["airplane", "automobile", "bird"].iter().enumerate() {
+        let dir = root.join("val").join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, ext) in ["png", "jpg"].iter().enumerate() {
+            let img = image::RgbImage::from_fn(48 + 8 * i as u32, 40, |x, y| {
+                image::Rgb([
+                    (x * 5 + c as u32 * 40) as u8,
+                    (y * 6) as u8,
+                    (x * y % 256) as u8,
+                ])
+            });
+            img.save(dir.join(format!("{i}.{ext}"))).unwrap();
+        }
+    }
+    let weights = fixtures.join("nb201_best_c10.safetensors");
+    let cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+    let model = format!("nb201:{cell}");
+    let o = run(
+        "eval_imagenet",
+        &[
+            &root.display().to_string(),
+            "--model",
+            &model,
+            "--weights",
+            &weights.display().to_string(),
+            "--resize",
+            "36",
+            "--crop",
+            "32",
+            "--batch",
+            "4",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line = String::from_utf8_lossy(&o.stdout).to_string();
+    // The same evaluation through the library.
+    let dev = Device::flex();
+    let sd = dsm_nas::models::StateDict::from_file(&weights).unwrap();
+    let net = dsm_nas::models::Nb201Network::from_state_dict(&cell.parse().unwrap(), 10, &sd, &dev)
+        .unwrap();
+    let folder = ImageFolder::open(root.join("val")).unwrap();
+    let r = evaluate(
+        &folder,
+        &|x| net.forward(x),
+        4,
+        Transform {
+            resize: 36,
+            crop: 32,
+        },
+        &dev,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let want = format!(
+        "6 images in 3 classes: top-1 {:.2} %, top-5 {:.2} %",
+        r.top1, r.top5
+    );
+    assert!(line.contains(&want), "{line:?} should contain {want:?}");
+    let img = root.join("val/bird/0.png").display().to_string();
+    let o = run(
+        "infer",
+        &[
+            "--model",
+            &model,
+            "--weights",
+            &weights.display().to_string(),
+            "--image",
+            &img,
+            "--resize",
+            "36",
+            "--crop",
+            "32",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        text.lines().filter(|l| l.contains("class")).count(),
+        5,
+        "{text}"
+    );
+    fails_cleanly(
+        &run(
+            "eval_imagenet",
+            &["/nonexistent", "--weights", &weights.display().to_string()],
+        ),
+        "/nonexistent/val",
+    );
+    fails_cleanly(
+        &run(
+            "infer",
+            &[
+                "--model",
+                &model,
+                "--weights",
+                &weights.display().to_string(),
+                "--image",
+                "/nonexistent.png",
+            ],
+        ),
+        "/nonexistent.png",
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

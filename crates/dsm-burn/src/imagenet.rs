@@ -1,0 +1,230 @@
+//! ImageNet-style evaluation: an ImageFolder tree, the standard preprocessing (resize the
+//! shorter side to 256, center crop 224, ImageNet mean/std), top-1 / top-5.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use image::imageops::FilterType;
+
+use crate::ModelError;
+
+/// ImageNet channel means (RGB).
+pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// ImageNet channel standard deviations (RGB).
+pub const STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// An ImageFolder tree: one sub-folder per class (sorted by name = class index), image files
+/// (`.png`, `.jpg`, `.jpeg`, any case) inside, sorted by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFolder {
+    /// Class names in index order.
+    pub classes: Vec<String>,
+    /// `(path, class index)` of every image.
+    pub samples: Vec<(PathBuf, usize)>,
+}
+
+fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+}
+
+impl ImageFolder {
+    /// Lists an ImageFolder tree.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self, ModelError> {
+        let root = root.as_ref();
+        let io = |source| ModelError::Io {
+            path: root.to_path_buf(),
+            source,
+        };
+        let mut classes: Vec<String> = std::fs::read_dir(root)
+            .map_err(io)?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        classes.sort();
+        if classes.is_empty() {
+            return Err(ModelError::Image {
+                path: root.to_path_buf(),
+                reason: "no class sub-folders (expected ROOT/<class>/<image>)".into(),
+            });
+        }
+        let mut samples = Vec::new();
+        for (c, name) in classes.iter().enumerate() {
+            let dir = root.join(name);
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(|source| ModelError::Io {
+                    path: dir.clone(),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_image(p))
+                .collect();
+            files.sort();
+            samples.extend(files.into_iter().map(|p| (p, c)));
+        }
+        if samples.is_empty() {
+            return Err(ModelError::Image {
+                path: root.to_path_buf(),
+                reason: "no .png/.jpg/.jpeg images in the class folders".into(),
+            });
+        }
+        Ok(Self { classes, samples })
+    }
+}
+
+/// Decodes an image and applies the standard ImageNet evaluation transform: resize the
+/// shorter side to `resize` (bilinear), center crop `crop` x `crop`, scale to [0, 1],
+/// normalise with [`MEAN`] / [`STD`]. Returns CHW values.
+pub fn preprocess(path: &Path, resize: u32, crop: u32) -> Result<Vec<f32>, ModelError> {
+    let img = image::open(path)
+        .map_err(|e| ModelError::Image {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 {
+        return Err(ModelError::Image {
+            path: path.to_path_buf(),
+            reason: "empty image".into(),
+        });
+    }
+    let (nw, nh) = if w <= h {
+        (
+            resize,
+            ((h as u64 * resize as u64 + w as u64 / 2) / w as u64).max(1) as u32,
+        )
+    } else {
+        (
+            ((w as u64 * resize as u64 + h as u64 / 2) / h as u64).max(1) as u32,
+            resize,
+        )
+    };
+    let img = image::imageops::resize(&img, nw, nh, FilterType::Triangle);
+    if nw < crop || nh < crop {
+        return Err(ModelError::Image {
+            path: path.to_path_buf(),
+            reason: format!("resized to {nw}x{nh}, smaller than the {crop}x{crop} crop"),
+        });
+    }
+    let (x0, y0) = ((nw - crop) / 2, (nh - crop) / 2);
+    let n = (crop * crop) as usize;
+    let mut out = vec![0.0f32; 3 * n];
+    for y in 0..crop {
+        for x in 0..crop {
+            let p = img.get_pixel(x0 + x, y0 + y);
+            for c in 0..3 {
+                out[c * n + (y * crop + x) as usize] = (p[c] as f32 / 255.0 - MEAN[c]) / STD[c];
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A batch of preprocessed images `[n, 3, crop, crop]`.
+pub fn batch(
+    paths: &[&Path],
+    resize: u32,
+    crop: u32,
+    device: &Device,
+) -> Result<Tensor<4>, ModelError> {
+    let mut data = Vec::with_capacity(paths.len() * 3 * (crop * crop) as usize);
+    for p in paths {
+        data.extend(preprocess(p, resize, crop)?);
+    }
+    Ok(Tensor::from_data(
+        TensorData::new(data, [paths.len(), 3, crop as usize, crop as usize]),
+        device,
+    ))
+}
+
+/// Indices of the `k` largest values of each row, best first (ties: lower index first).
+pub fn top_k(logits: &[f32], classes: usize, k: usize) -> Vec<Vec<usize>> {
+    logits
+        .chunks(classes)
+        .map(|row| {
+            let mut idx: Vec<usize> = (0..row.len()).collect();
+            idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+            idx.truncate(k);
+            idx
+        })
+        .collect()
+}
+
+/// Top-1 / top-5 accuracy and throughput of an evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalReport {
+    /// Images evaluated.
+    pub images: usize,
+    /// Top-1 accuracy (%).
+    pub top1: f64,
+    /// Top-5 accuracy (%).
+    pub top5: f64,
+    /// Images per second, preprocessing included.
+    pub images_per_s: f64,
+}
+
+/// The evaluation transform: shorter side resized to `resize`, center crop `crop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transform {
+    /// Shorter side after resizing (256).
+    pub resize: u32,
+    /// Center crop (224).
+    pub crop: u32,
+}
+
+impl Default for Transform {
+    /// The standard ImageNet evaluation transform: 256, then 224.
+    fn default() -> Self {
+        Self {
+            resize: 256,
+            crop: 224,
+        }
+    }
+}
+
+/// Evaluates `forward` (a model's forward pass) on an ImageFolder in batches of `batch_size`;
+/// `progress(done, total)` is called after each batch.
+pub fn evaluate(
+    folder: &ImageFolder,
+    forward: &dyn Fn(Tensor<4>) -> Tensor<2>,
+    batch_size: usize,
+    transform: Transform,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<EvalReport, ModelError> {
+    let start = std::time::Instant::now();
+    let (mut top1, mut top5, mut done) = (0usize, 0usize, 0usize);
+    let total = folder.samples.len();
+    for chunk in folder.samples.chunks(batch_size.max(1)) {
+        let paths: Vec<&Path> = chunk.iter().map(|(p, _)| p.as_path()).collect();
+        let logits = forward(batch(&paths, transform.resize, transform.crop, device)?);
+        let [_, classes] = logits.dims();
+        let values: Vec<f32> = logits
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32 logits");
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::Input {
+                what: format!("logits of {}", paths[i / classes].display()),
+                reason: "not finite".into(),
+            });
+        }
+        for (top, (_, label)) in top_k(&values, classes, 5).iter().zip(chunk) {
+            top1 += usize::from(top.first() == Some(label));
+            top5 += usize::from(top.contains(label));
+        }
+        done += chunk.len();
+        progress(done, total);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok(EvalReport {
+        images: total,
+        top1: 100.0 * top1 as f64 / total as f64,
+        top5: 100.0 * top5 as f64 / total as f64,
+        images_per_s: total as f64 / secs.max(1e-9),
+    })
+}

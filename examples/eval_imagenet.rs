@@ -1,0 +1,94 @@
+//! Evaluate a model on ImageNet's validation set, as the original project's
+//! `python -m entry.eval /path/to/imagenet` does.
+//!
+//! ```text
+//! cargo run --release --example eval_imagenet -- /path/to/imagenet --model dsm_nas --weights dsm-nas-ba5edf7c.pt
+//! ```
+//! Reads `ROOT/val/<class>/<image>` (the standard ImageFolder layout; classes sorted by name
+//! give the label indices), resizes the shorter side to 256, center-crops 224, normalises with
+//! the ImageNet mean/std, and prints top-1 / top-5 and images/s. The released weights
+//! (`dsm-nas-ba5edf7c.pt`, `dsm-nas-plus-7cad288d.pt`) are the original project's GitHub
+//! release assets; download them yourself (see the README).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use burn::prelude::*;
+use clap::Parser;
+use dsm_nas::models::imagenet::{ImageFolder, Transform, evaluate};
+
+mod common;
+
+#[derive(Parser)]
+#[command(about = "Top-1 / top-5 of a model on an ImageFolder val/ split")]
+struct Args {
+    /// ImageNet root (the folder that holds val/).
+    root: PathBuf,
+    /// dsm_nas, dsm_nas_plus, nb201:<cell> or mbv3:<legacy string>.
+    #[arg(long, default_value = "dsm_nas")]
+    model: String,
+    /// Weights: a safetensors file or a PyTorch .pt/.pth state dict.
+    #[arg(long)]
+    weights: PathBuf,
+    /// Batch size.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Shorter side after resizing.
+    #[arg(long, default_value_t = 256)]
+    resize: u32,
+    /// Center crop size.
+    #[arg(long, default_value_t = 224)]
+    crop: u32,
+    /// Classes of the model's classifier (default 1000).
+    #[arg(long)]
+    classes: Option<usize>,
+    /// Width multiplier of an mbv3 model.
+    #[arg(long, default_value_t = 1.2)]
+    width: f64,
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    let dev = Device::flex();
+    let val = args.root.join("val");
+    let folder = ImageFolder::open(&val).with_context(|| format!("reading {}", val.display()))?;
+    let model = common::Model::load(&args.model, &args.weights, args.classes, args.width, &dev)?;
+    let bar = indicatif::ProgressBar::new(folder.samples.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} images ({per_sec})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let transform = Transform {
+        resize: args.resize,
+        crop: args.crop,
+    };
+    let report = evaluate(
+        &folder,
+        &|x| model.forward(x),
+        args.batch,
+        transform,
+        &dev,
+        &mut |done, _| bar.set_position(done as u64),
+    )?;
+    bar.finish_and_clear();
+    println!(
+        "{}: {} images in {} classes: top-1 {:.2} %, top-5 {:.2} %, {:.1} images/s",
+        args.model,
+        report.images,
+        folder.classes.len(),
+        report.top1,
+        report.top5,
+        report.images_per_s
+    );
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
+}

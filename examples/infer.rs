@@ -1,0 +1,72 @@
+//! Classify one image: print the top-5 class indices and probabilities.
+//!
+//! ```text
+//! cargo run --release --example infer -- --model dsm_nas --weights dsm-nas-ba5edf7c.pt --image cat.jpg
+//! ```
+//! The image goes through the ImageNet evaluation transform (shorter side 256, center crop
+//! 224, mean/std) unless `--resize`/`--crop` say otherwise.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use clap::Parser;
+use dsm_nas::models::imagenet::{batch, top_k};
+
+mod common;
+
+#[derive(Parser)]
+#[command(about = "Top-5 classes of one image")]
+struct Args {
+    /// dsm_nas, dsm_nas_plus, nb201:<cell> or mbv3:<legacy string>.
+    #[arg(long, default_value = "dsm_nas")]
+    model: String,
+    /// Weights: a safetensors file or a PyTorch .pt/.pth state dict.
+    #[arg(long)]
+    weights: PathBuf,
+    /// The image (PNG or JPEG).
+    #[arg(long)]
+    image: PathBuf,
+    /// Classes of the model's classifier.
+    #[arg(long)]
+    classes: Option<usize>,
+    /// Width multiplier of an mbv3 model.
+    #[arg(long, default_value_t = 1.2)]
+    width: f64,
+    /// Shorter side after resizing.
+    #[arg(long, default_value_t = 256)]
+    resize: u32,
+    /// Center crop size.
+    #[arg(long, default_value_t = 224)]
+    crop: u32,
+    /// How many classes to print.
+    #[arg(long, default_value_t = 5)]
+    top: usize,
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    let dev = Device::flex();
+    let model = common::Model::load(&args.model, &args.weights, args.classes, args.width, &dev)?;
+    let x = batch(&[args.image.as_path()], args.resize, args.crop, &dev)?;
+    let probs = softmax(model.forward(x), 1);
+    let [_, classes] = probs.dims();
+    let p: Vec<f32> = probs
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    println!("{}", args.image.display());
+    for (rank, &c) in top_k(&p, classes, args.top)[0].iter().enumerate() {
+        println!("{:>2}. class {c:>4}  p = {:.4}", rank + 1, p[c]);
+    }
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
+}

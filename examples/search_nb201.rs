@@ -13,7 +13,7 @@
 //! timestamped folder under `runs/`) and prints a table like the paper's.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -25,7 +25,7 @@ use dsm_nas::miner::{
     Reinforce, SearchOutcome, Searcher, seeded_rng,
 };
 use dsm_nas::space::{Nb201Cell, Nb201Space};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Parser, Debug, Clone, Serialize)]
 #[command(about = "DSM-NAS and baselines on the NAS-Bench-201 table")]
@@ -78,33 +78,41 @@ struct Args {
     accounting: String,
     /// Output folder (default: a new timestamped folder under runs/).
     #[arg(long)]
+    #[serde(skip)] // where and how it runs, not what it computes
     out: Option<PathBuf>,
-    /// Overwrite an existing results.json in --out.
-    #[arg(long)]
+    /// Overwrite an existing results.json (and checkpoint) in --out.
+    #[arg(long, conflicts_with = "resume")]
+    #[serde(skip)] // where and how it runs, not what it computes
     force: bool,
+    /// Continue the run checkpointed in --out (every finished trial is checkpointed); starts
+    /// afresh when --out holds no checkpoint yet.
+    #[arg(long, requires = "out")]
+    #[serde(skip)] // where and how it runs, not what it computes
+    resume: bool,
     /// Base seed.
     #[arg(long, default_value_t = 23555)]
     seed: u64,
     /// Worker threads (0: one per core). Results do not depend on it.
     #[arg(long, default_value_t = 0)]
+    #[serde(skip)] // where and how it runs, not what it computes
     threads: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct PerDataset {
     cifar10: f64,
     cifar100: f64,
     imagenet16: f64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct History {
     cost_s: Vec<f64>,
     best_signal: Vec<f64>,
     best_test_acc: Vec<f64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct TrialRecord {
     method: String,
     dataset: String,
@@ -297,14 +305,6 @@ fn default_out_dir() -> PathBuf {
     dir
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
-}
-
 fn run() -> Result<()> {
     let args = Args::parse();
     let signal: Signal = args.signal.parse()?;
@@ -356,16 +356,6 @@ fn run() -> Result<()> {
     }
     dsm.check()?;
 
-    let out_dir = args.out.clone().unwrap_or_else(default_out_dir);
-    let results_path = out_dir.join("results.json");
-    if results_path.exists() && !args.force {
-        bail!(
-            "{} already exists; pass --force to overwrite it or choose another --out",
-            results_path.display()
-        );
-    }
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-
     let mut methods: Vec<String> = args.methods.clone();
     if args.transfer
         && datasets.iter().any(|d| *d != Dataset::Cifar10)
@@ -389,6 +379,37 @@ fn run() -> Result<()> {
         }
     }
 
+    // Checkpoints: one file per finished trial, under DIR/checkpoint/, with the fingerprint
+    // of everything that determines the results.
+    let out_dir = args.out.clone().unwrap_or_else(default_out_dir);
+    let results_path = out_dir.join("results.json");
+    let ckpt = checkpoint::Store::new(
+        &out_dir,
+        &fingerprint(&args, &datasets, &methods, signal, budget, &dsm)?,
+    );
+    if !args.force && !args.resume {
+        if results_path.exists() {
+            bail!(
+                "{} already exists; pass --force to overwrite it, --resume to continue, or choose another --out",
+                results_path.display()
+            );
+        }
+        if ckpt.exists() {
+            bail!(
+                "{} holds a checkpoint of an unfinished run; pass --resume to continue it or --force to start over",
+                out_dir.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let mut restored: Vec<Option<TrialRecord>> = (0..jobs.len()).map(|_| None).collect();
+    if args.resume {
+        for (i, record) in ckpt.load(jobs.len())? {
+            restored[i] = Some(record);
+        }
+    }
+    ckpt.start(args.force)?;
+
     let threads = if args.threads == 0 {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -397,6 +418,7 @@ fn run() -> Result<()> {
         args.threads
     };
     let bar = indicatif::ProgressBar::new(jobs.len() as u64);
+    bar.set_position(restored.iter().filter(|r| r.is_some()).count() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{elapsed_precise} [{bar:40}] {pos}/{len} searches {msg}",
@@ -406,7 +428,7 @@ fn run() -> Result<()> {
     );
     let next = Mutex::new(0usize);
     let done: Mutex<Vec<Option<Result<TrialRecord>>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
+        Mutex::new(restored.into_iter().map(|r| r.map(Ok)).collect());
     let start = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..threads.min(jobs.len()) {
@@ -419,8 +441,12 @@ fn run() -> Result<()> {
                         i
                     };
                     let Some(job) = jobs.get(i) else { break };
+                    if done.lock().expect("no poisoned lock")[i].is_some() {
+                        continue; // restored from the checkpoint
+                    }
                     let r = run_job(job, &args, signal, budget, &dsm)
-                        .map(|(out, wall)| record(job, &args, signal, &out, wall));
+                        .map(|(out, wall)| record(job, &args, signal, &out, wall))
+                        .and_then(|rec| ckpt.save(i, &rec).map(|_| rec));
                     done.lock().expect("no poisoned lock")[i] = Some(r);
                     bar.inc(1);
                 }
@@ -492,7 +518,7 @@ fn run() -> Result<()> {
         summary,
         trials,
     };
-    write_atomic(
+    checkpoint::write_atomic(
         &results_path,
         serde_json::to_string_pretty(&results)?.as_bytes(),
     )?;
@@ -523,7 +549,7 @@ fn run() -> Result<()> {
                         title: Some(title),
                     },
                 );
-                write_atomic(
+                checkpoint::write_atomic(
                     &out_dir.join(format!("best_{method}_{}.svg", dataset.name())),
                     svg.as_bytes(),
                 )?;
@@ -572,6 +598,157 @@ fn run() -> Result<()> {
         threads
     );
     Ok(())
+}
+
+/// Fingerprint of everything that determines the results (not --out, --force, --resume,
+/// --threads): a checkpoint from another configuration is refused.
+fn fingerprint(
+    args: &Args,
+    datasets: &[Dataset],
+    methods: &[String],
+    signal: Signal,
+    budget: Budget,
+    dsm: &DsmConfig,
+) -> Result<String> {
+    let names: Vec<&str> = datasets.iter().map(|d| d.name()).collect();
+    let key = serde_json::to_string(&(
+        names,
+        methods,
+        signal.name(),
+        budget,
+        dsm,
+        args.trials,
+        args.seed,
+        RegularizedEvolution::default(),
+        Reinforce::default(),
+        env!("CARGO_PKG_VERSION"),
+    ))?;
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    Ok(format!("{h:016x}"))
+}
+
+mod checkpoint {
+    //! Crash-safe checkpoints of finished trials: DIR/checkpoint/meta.json (format and
+    //! configuration fingerprint) and one DIR/checkpoint/trial-<job>.json per finished trial,
+    //! each written to a temporary file, fsynced and renamed into place.
+
+    use std::path::{Path, PathBuf};
+
+    use anyhow::{Context, Result, bail};
+    use serde::{Deserialize, Serialize};
+
+    use super::TrialRecord;
+
+    const FORMAT: u32 = 1;
+
+    #[derive(Serialize, Deserialize, PartialEq)]
+    struct Meta {
+        format: u32,
+        fingerprint: String,
+    }
+
+    pub struct Store {
+        dir: PathBuf,
+        fingerprint: String,
+    }
+
+    /// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync the folder.
+    pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let tmp = path.with_extension("tmp");
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("syncing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        if let Some(parent) = path.parent()
+            && let Ok(d) = std::fs::File::open(parent)
+        {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    impl Store {
+        pub fn new(out_dir: &Path, fingerprint: &str) -> Self {
+            Self {
+                dir: out_dir.join("checkpoint"),
+                fingerprint: fingerprint.to_string(),
+            }
+        }
+
+        pub fn exists(&self) -> bool {
+            self.dir.join("meta.json").exists()
+        }
+
+        /// The finished trials of a checkpoint of this very configuration (none if there is
+        /// no checkpoint); a checkpoint of another configuration or format is an error.
+        pub fn load(&self, jobs: usize) -> Result<Vec<(usize, TrialRecord)>> {
+            let meta_path = self.dir.join("meta.json");
+            if !meta_path.exists() {
+                return Ok(Vec::new());
+            }
+            let meta: Meta = serde_json::from_slice(
+                &std::fs::read(&meta_path)
+                    .with_context(|| format!("reading {}", meta_path.display()))?,
+            )
+            .with_context(|| format!("{} is not a checkpoint manifest", meta_path.display()))?;
+            if meta.format != FORMAT {
+                bail!(
+                    "{} has checkpoint format {}, this version reads format {FORMAT}; refusing to resume from it",
+                    meta_path.display(),
+                    meta.format
+                );
+            }
+            if meta.fingerprint != self.fingerprint {
+                bail!(
+                    "{} was written by a run with other settings (fingerprint {} vs {}); resume with the same arguments or start over with --force",
+                    meta_path.display(),
+                    meta.fingerprint,
+                    self.fingerprint
+                );
+            }
+            let mut out = Vec::new();
+            for i in 0..jobs {
+                let p = self.dir.join(format!("trial-{i}.json"));
+                if p.exists() {
+                    let bytes =
+                        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+                    let rec: TrialRecord = serde_json::from_slice(&bytes)
+                        .with_context(|| format!("{} is corrupt", p.display()))?;
+                    out.push((i, rec));
+                }
+            }
+            Ok(out)
+        }
+
+        /// Starts (or continues) checkpointing; `fresh` removes an old checkpoint first.
+        pub fn start(&self, fresh: bool) -> Result<()> {
+            if fresh && self.dir.exists() {
+                std::fs::remove_dir_all(&self.dir)
+                    .with_context(|| format!("removing {}", self.dir.display()))?;
+            }
+            std::fs::create_dir_all(&self.dir)
+                .with_context(|| format!("creating {}", self.dir.display()))?;
+            let meta = Meta {
+                format: FORMAT,
+                fingerprint: self.fingerprint.clone(),
+            };
+            write_atomic(&self.dir.join("meta.json"), &serde_json::to_vec(&meta)?)
+        }
+
+        pub fn save(&self, job: usize, record: &TrialRecord) -> Result<()> {
+            write_atomic(
+                &self.dir.join(format!("trial-{job}.json")),
+                &serde_json::to_vec(record)?,
+            )
+        }
+    }
 }
 
 mod curves {

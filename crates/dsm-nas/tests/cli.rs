@@ -225,8 +225,6 @@ fn search_nb201_writes_reproducible_results() {
         serde_json::from_slice(&std::fs::read(dir.join("b/results.json")).unwrap()).unwrap();
     strip_wall(&mut one);
     strip_wall(&mut two);
-    one["config"]["args"]["out"] = serde_json::Value::Null;
-    two["config"]["args"]["out"] = serde_json::Value::Null;
     assert_eq!(one, two);
     // An existing results.json is never overwritten silently.
     let again = run(
@@ -521,4 +519,128 @@ fn eval_imagenet_and_infer_run_on_a_tiny_imagefolder() {
         "/nonexistent.png",
     );
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+fn read_json(p: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// Kill the search with SIGKILL at a random point, resume it, and compare with an
+/// uninterrupted run: identical except wall times.
+#[test]
+fn a_killed_search_resumes_to_the_same_results() {
+    let dir = std::env::temp_dir().join(format!("dsm-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let base = [
+        "--trials",
+        "12",
+        "--dataset",
+        "cifar10,cifar100",
+        "--threads",
+        "1",
+    ];
+    let with_out = |out: &str, extra: &[&str]| -> Vec<String> {
+        base.iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .chain(["--out".to_string(), dir.join(out).display().to_string()])
+            .collect()
+    };
+    let full = run(
+        "search_nb201",
+        &with_out("full", &[])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        full.status.success(),
+        "{}",
+        String::from_utf8_lossy(&full.stderr)
+    );
+    // A random kill time between 50 and 650 ms (the whole run takes about a second or two).
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let delay = std::time::Duration::from_millis(50 + nanos % 600);
+    let mut child = std::process::Command::new(example("search_nb201"))
+        .args(with_out("killed", &[]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let ckpt = dir.join("killed/checkpoint");
+    let saved = std::fs::read_dir(&ckpt)
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("trial-")
+            })
+            .count()
+        })
+        .unwrap_or(0);
+    eprintln!("killed after {delay:?} with {saved} of 96 trials checkpointed");
+    // Without --resume the folder is protected.
+    if dir.join("killed/checkpoint/meta.json").exists() {
+        fails_cleanly(
+            &run(
+                "search_nb201",
+                &with_out("killed", &[])
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ),
+            "--resume",
+        );
+    }
+    // Resuming with other settings is refused, with the same ones it completes.
+    if saved > 0 {
+        let other = with_out("killed", &["--resume", "--seed", "1"]);
+        fails_cleanly(
+            &run(
+                "search_nb201",
+                &other.iter().map(String::as_str).collect::<Vec<_>>(),
+            ),
+            "other settings",
+        );
+    }
+    let resumed = run(
+        "search_nb201",
+        &with_out("killed", &["--resume"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let (mut a, mut b) = (
+        read_json(&dir.join("full/results.json")),
+        read_json(&dir.join("killed/results.json")),
+    );
+    strip_wall(&mut a);
+    strip_wall(&mut b);
+    assert!(a == b, "resumed results differ from the uninterrupted run");
+    // A corrupt checkpoint manifest is refused, not half-loaded.
+    std::fs::write(dir.join("killed/checkpoint/meta.json"), b"{ not json").unwrap();
+    fails_cleanly(
+        &run(
+            "search_nb201",
+            &with_out("killed", &["--resume"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        ),
+        "checkpoint manifest",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -4,6 +4,7 @@
 //!   the README's test command, and the documentation build.
 //! - `pack-nb201 [CSV]`: regenerate `crates/dsm-bench/data/nb201.bin` from the shared CSV
 //!   (default `../shared/data/nb201/nb201.csv`) and print both sha256 sums for the data README.
+//! - `fuzz [SECONDS]`: run every fuzz target (crates/dsm-nas/tests/fuzz.rs) for SECONDS each.
 //! - `draw`: regenerate the README's pictures of the published architectures (`docs/img/`).
 
 use std::path::{Path, PathBuf};
@@ -80,6 +81,36 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("pack-nb201") => pack_nb201(args.get(1).map(String::as_str)),
+        Some("fuzz") => {
+            // Every fuzz target of crates/dsm-nas/tests/fuzz.rs for SECONDS each (default 60).
+            let secs = args.get(1).map(String::as_str).unwrap_or("60");
+            if secs.parse::<u64>().is_err() {
+                bail!("cargo xtask fuzz SECONDS: {secs:?} is not a number of seconds");
+            }
+            eprintln!(
+                "$ DSM_FUZZ_SECONDS={secs} cargo test --release -p dsm-nas --test fuzz -- --nocapture --test-threads 1"
+            );
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args([
+                    "test",
+                    "--release",
+                    "-p",
+                    "dsm-nas",
+                    "--test",
+                    "fuzz",
+                    "--",
+                    "--nocapture",
+                    "--test-threads",
+                    "1",
+                ])
+                .env("DSM_FUZZ_SECONDS", secs)
+                .current_dir(root())
+                .status()?;
+            if !status.success() {
+                bail!("fuzzing found a crash (see CRASH lines above)");
+            }
+            Ok(())
+        }
         Some("draw") => {
             let dir = root().join("docs/img");
             std::fs::create_dir_all(&dir)?;
@@ -92,7 +123,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: cargo xtask <ci | pack-nb201 [CSV] | draw>");
+            eprintln!("usage: cargo xtask <ci | pack-nb201 [CSV] | draw | fuzz [SECONDS]>");
             std::process::exit(2);
         }
     }

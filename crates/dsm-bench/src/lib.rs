@@ -2,7 +2,7 @@
 //!
 //! The real NAS-Bench-201 results for all 15,625 cells, embedded in the crate (about 1.3 MB,
 //! derived from `shared/data/nb201/nb201.csv`; provenance, licences and checksums in
-//! `data/README.md`), with O(1) lookups and an [`Evaluator`](dsm_space::Evaluator) that turns
+//! `data/README.md`), with O(1) lookups and an [`Evaluator`] that turns
 //! the table into a simulated search environment.
 //!
 //! ## Protocols

@@ -6,8 +6,8 @@
 //! child replaces its anchor if it scores higher, and the controller is trained by REINFORCE
 //! on the child's improvement over its anchor.
 //!
-//! Everything is generic over a [`SearchSpace`](dsm_space::SearchSpace) and an
-//! [`Evaluator`](dsm_space::Evaluator):
+//! Everything is generic over a [`SearchSpace`] and an
+//! [`Evaluator`]:
 //! - [`DsmNas`]: the method (DSM-NAS+ with [`DsmNas::with_initial_anchors`], a constraint
 //!   hook with [`DsmNas::with_constraint`], the reference's in-place-edit behaviour with
 //!   [`DsmConfig::reference_compat`]); its controller ([`controller`]) is a Burn module

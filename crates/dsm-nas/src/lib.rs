@@ -5,7 +5,7 @@
 //! | module | crate | what |
 //! | --- | --- | --- |
 //! | [`space`] | `dsm-space` | search spaces (NAS-Bench-201 cells, Once-for-All MobileNetV3), edits, encodings, exact costs |
-//! | [`bench`] | `dsm-bench` | the embedded NAS-Bench-201 table, lookups, a table evaluator |
+//! | [`bench`](mod@bench) | `dsm-bench` | the embedded NAS-Bench-201 table, lookups, a table evaluator |
 //! | [`draw`] | `dsm-draw` | SVG pictures of NAS-Bench-201 cells and MobileNetV3-like subnets |
 //! | [`models`] | `dsm-burn` | Burn models (NAS-Bench-201 networks, MobileNetV3 subnets, `dsm_nas`), PyTorch weight loading |
 //! | [`miner`] | `dsm-miner` | DSM-NAS (Burn controller, REINFORCE) and the random / REA / REINFORCE baselines |

@@ -261,11 +261,14 @@ impl FromStr for MbV3Arch {
                 )));
             }
             for (j, item) in items.iter().enumerate() {
-                let ok =
-                    !item.is_empty() && item.len() <= 2 && item.bytes().all(|b| b.is_ascii_digit());
+                // Canonical decimal only: no sign, no space, no leading zero ("05").
+                let ok = !item.is_empty()
+                    && item.len() <= 2
+                    && item.bytes().all(|b| b.is_ascii_digit())
+                    && !(item.len() > 1 && item.starts_with('0'));
                 let value = item.parse::<u8>().ok().filter(|_| ok).ok_or_else(|| {
                     err(format!(
-                        "{}[{j}] is {item:?}, expected a small integer",
+                        "{}[{j}] is {item:?}, expected a small integer without leading zeros",
                         names[i]
                     ))
                 })?;

@@ -230,3 +230,12 @@ proptest! {
         }
     }
 }
+
+/// Found by `fuzz_mobilenet_parsers`: "05" was read as 5, so the string did not round-trip.
+#[test]
+fn regression_leading_zeros_are_refused() {
+    let s = "3,3,3,4,4:5,5,7,0,05,5,7,0,5,7,5,0,5,5,5,7,5,7,7,7:6,6,3,0,6,4,6,0,6,6,6,0,6,6,6,4,6,6,4,4";
+    let e = s.parse::<MbV3Arch>().unwrap_err();
+    assert!(e.to_string().contains("ks[4] is \"05\""), "{e}");
+    assert!("3,3,3,4,4:5,5,7,00,5,5,7,0,5,7,5,0,5,5,5,7,5,7,7,7:6,6,3,0,6,4,6,0,6,6,6,0,6,6,6,4,6,6,4,4".parse::<MbV3Arch>().is_err());
+}

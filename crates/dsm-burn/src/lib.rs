@@ -10,6 +10,9 @@
 //!   eps 1e-5). A missing, extra or mis-shaped tensor is a [`ModelError::StateDict`] that
 //!   lists every offender; nothing is loaded partially.
 //!
+//! - [`data`]: CIFAR-10/100 binaries, ImageFolder trees and the vendored 8x8 digits;
+//!   [`train`]: the NAS-Bench-201 training recipe; [`imagenet`]: ImageNet-style evaluation.
+//!
 //! The backend is chosen at run time by the Burn `Device` (`Device::flex()` by default).
 //!
 //! ```
@@ -27,11 +30,13 @@
 
 #![warn(missing_docs)]
 
+pub mod data;
 mod error;
 pub mod imagenet;
 pub mod layers;
 mod mbv3;
 mod nb201;
+pub mod train;
 mod weights;
 
 pub use error::{ModelError, ShapeMismatch, StateDictReport};

@@ -644,3 +644,58 @@ fn a_killed_search_resumes_to_the_same_results() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn train_writes_metrics_and_a_final_json_line() {
+    let dir = std::env::temp_dir().join(format!("dsm-train-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = [
+        "--arch", RESNET, "--data", "builtin", "--epochs", "1", "--batch", "64", "--out",
+    ];
+    let out = dir.display().to_string();
+    let o = run("train", &[&args[..], &[out.as_str()]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["epochs"], 1);
+    assert!(
+        last["test_acc"].as_f64().unwrap() > 10.0 && last["wall_s"].as_f64().unwrap() > 0.0,
+        "{last}"
+    );
+    let lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 1);
+    assert!(dir.join("config.json").exists());
+    fails_cleanly(
+        &run("train", &[&args[..], &[out.as_str()]].concat()),
+        "already exists",
+    );
+    fails_cleanly(
+        &run(
+            "train",
+            &[
+                "--arch",
+                RESNET,
+                "--data",
+                "/nonexistent",
+                "--out",
+                &dir.join("x").display().to_string(),
+            ],
+        ),
+        "/nonexistent",
+    );
+    fails_cleanly(
+        &run(
+            "train",
+            &[
+                "--arch",
+                "|bad~0|",
+                "--data",
+                "builtin",
+                "--out",
+                &dir.join("y").display().to_string(),
+            ],
+        ),
+        "bad",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

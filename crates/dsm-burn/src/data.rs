@@ -1,0 +1,235 @@
+//! Image data sets in their real formats: CIFAR-10 / CIFAR-100 binaries, ImageFolder trees,
+//! and the vendored 8x8 digits.
+
+use std::path::Path;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+use crate::ModelError;
+
+/// Images as `[n, channels, height, width]` floats in [0, 1] with their labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSet {
+    /// `channels x height x width` of every image.
+    pub shape: [usize; 3],
+    /// Row-major pixels of all images, in [0, 1].
+    pub pixels: Vec<f32>,
+    /// Label of each image.
+    pub labels: Vec<usize>,
+    /// Number of classes.
+    pub classes: usize,
+}
+
+impl ImageSet {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there is no image.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Elements per image.
+    pub fn image_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// The images with these indices.
+    pub fn subset(&self, idx: &[usize]) -> ImageSet {
+        let n = self.image_len();
+        let mut pixels = Vec::with_capacity(idx.len() * n);
+        for &i in idx {
+            pixels.extend_from_slice(&self.pixels[i * n..(i + 1) * n]);
+        }
+        ImageSet {
+            shape: self.shape,
+            pixels,
+            labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            classes: self.classes,
+        }
+    }
+
+    /// A seeded, stratification-free split: `(first, second)` with `fraction` of the images
+    /// in `second`.
+    pub fn split(&self, fraction: f64, seed: u64) -> (ImageSet, ImageSet) {
+        let mut idx: Vec<usize> = (0..self.len()).collect();
+        idx.shuffle(&mut rand_pcg::Pcg64::seed_from_u64(seed));
+        let k = ((self.len() as f64) * fraction).round() as usize;
+        let (b, a) = idx.split_at(k);
+        (self.subset(a), self.subset(b))
+    }
+
+    /// The same images with 1 channel repeated to 3 (for networks with an RGB stem).
+    pub fn to_rgb(&self) -> ImageSet {
+        if self.shape[0] == 3 {
+            return self.clone();
+        }
+        let hw = self.shape[1] * self.shape[2];
+        let mut pixels = Vec::with_capacity(self.len() * 3 * hw);
+        for img in self.pixels.chunks(hw) {
+            for _ in 0..3 {
+                pixels.extend_from_slice(img);
+            }
+        }
+        ImageSet {
+            shape: [3, self.shape[1], self.shape[2]],
+            pixels,
+            labels: self.labels.clone(),
+            classes: self.classes,
+        }
+    }
+
+    /// Per-channel mean and standard deviation.
+    pub fn channel_stats(&self) -> (Vec<f32>, Vec<f32>) {
+        let [c, h, w] = self.shape;
+        let hw = h * w;
+        let mut mean = vec![0.0f64; c];
+        let mut sq = vec![0.0f64; c];
+        for img in self.pixels.chunks(c * hw) {
+            for ch in 0..c {
+                for &v in &img[ch * hw..(ch + 1) * hw] {
+                    mean[ch] += v as f64;
+                    sq[ch] += (v as f64) * (v as f64);
+                }
+            }
+        }
+        let n = (self.len() * hw).max(1) as f64;
+        let m: Vec<f32> = mean.iter().map(|s| (s / n) as f32).collect();
+        let s: Vec<f32> = sq
+            .iter()
+            .zip(&mean)
+            .map(|(q, s)| ((q / n - (s / n).powi(2)).max(1e-12)).sqrt() as f32)
+            .collect();
+        (m, s)
+    }
+}
+
+const DIGITS: &str = include_str!("../data/digits/digits.csv");
+
+/// The vendored 8x8 handwritten digits (1,797 images, 10 classes, 1 channel; see
+/// `data/digits/README.md`).
+pub fn digits() -> ImageSet {
+    parse_digits(DIGITS, "<vendored digits.csv>")
+        .expect("the vendored digits are validated by the test suite")
+}
+
+fn parse_digits(text: &str, name: &str) -> Result<ImageSet, ModelError> {
+    let mut pixels = Vec::with_capacity(1797 * 64);
+    let mut labels = Vec::with_capacity(1797);
+    for (line_no, line) in text.lines().enumerate() {
+        let bad = |reason: String| ModelError::Image {
+            path: name.into(),
+            reason: format!("line {}: {reason}", line_no + 1),
+        };
+        let v: Vec<u8> = line
+            .split(',')
+            .map(|x| x.trim().parse::<u8>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        if v.len() != 65 || v[..64].iter().any(|&p| p > 16) || v[64] > 9 {
+            return Err(bad(
+                "expected 64 pixels in 0..=16 and a label in 0..=9".into()
+            ));
+        }
+        pixels.extend(v[..64].iter().map(|&p| p as f32 / 16.0));
+        labels.push(v[64] as usize);
+    }
+    Ok(ImageSet {
+        shape: [1, 8, 8],
+        pixels,
+        labels,
+        classes: 10,
+    })
+}
+
+/// Which CIFAR binary format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cifar {
+    /// CIFAR-10: records of 1 label byte + 3,072 pixel bytes.
+    Ten,
+    /// CIFAR-100: records of a coarse and a fine label byte + 3,072 pixel bytes (the fine
+    /// label is used).
+    Hundred,
+}
+
+/// Reads CIFAR binary batch files (the official `*.bin` format).
+pub fn cifar_binary(files: &[&Path], format: Cifar) -> Result<ImageSet, ModelError> {
+    let (head, classes) = match format {
+        Cifar::Ten => (1, 10),
+        Cifar::Hundred => (2, 100),
+    };
+    let rec = head + 3072;
+    let mut pixels = Vec::new();
+    let mut labels = Vec::new();
+    for path in files {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if bytes.is_empty() || bytes.len() % rec != 0 {
+            return Err(ModelError::Image {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "{} bytes is not a whole number of {rec}-byte records (truncated at offset {})",
+                    bytes.len(),
+                    bytes.len() / rec * rec
+                ),
+            });
+        }
+        for (r, chunk) in bytes.chunks(rec).enumerate() {
+            let label = chunk[head - 1] as usize;
+            if label >= classes {
+                return Err(ModelError::Image {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "label {label} at offset {} is not below {classes}",
+                        r * rec + head - 1
+                    ),
+                });
+            }
+            labels.push(label);
+            pixels.extend(chunk[head..].iter().map(|&p| p as f32 / 255.0));
+        }
+    }
+    Ok(ImageSet {
+        shape: [3, 32, 32],
+        pixels,
+        labels,
+        classes,
+    })
+}
+
+/// Reads an ImageFolder tree (class folders of PNG/JPEG files), each image resized to
+/// `size` x `size`.
+pub fn image_folder(root: &Path, size: u32) -> Result<ImageSet, ModelError> {
+    let folder = crate::imagenet::ImageFolder::open(root)?;
+    let mut pixels = Vec::new();
+    let mut labels = Vec::new();
+    let n = (size * size) as usize;
+    for (path, label) in &folder.samples {
+        let img = image::open(path)
+            .map_err(|e| ModelError::Image {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?
+            .to_rgb8();
+        let img = image::imageops::resize(&img, size, size, image::imageops::FilterType::Triangle);
+        let mut chw = vec![0.0f32; 3 * n];
+        for (i, p) in img.pixels().enumerate() {
+            for c in 0..3 {
+                chw[c * n + i] = p[c] as f32 / 255.0;
+            }
+        }
+        pixels.extend(chw);
+        labels.push(*label);
+    }
+    Ok(ImageSet {
+        shape: [3, size as usize, size as usize],
+        pixels,
+        labels,
+        classes: folder.classes.len(),
+    })
+}

@@ -185,6 +185,14 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// The trials of one method on one dataset.
+fn rows_of<'a>(trials: &'a [TrialRecord], dataset: Dataset, method: &str) -> Vec<&'a TrialRecord> {
+    trials
+        .iter()
+        .filter(|t| t.dataset == dataset.name() && t.method == method)
+        .collect()
+}
+
 /// One (dataset, method, trial) job.
 #[derive(Clone)]
 struct Job {
@@ -468,10 +476,7 @@ fn run() -> Result<()> {
         let optimum = table.optimum_test_acc(dataset);
         let ceiling = table.best_by(dataset, signal).1.test_acc;
         for method in &methods {
-            let rows: Vec<&TrialRecord> = trials
-                .iter()
-                .filter(|t| t.dataset == dataset.name() && &t.method == method)
-                .collect();
+            let rows = rows_of(&trials, dataset, method);
             if rows.is_empty() {
                 continue;
             }
@@ -525,14 +530,13 @@ fn run() -> Result<()> {
     // A picture of the best cell (by signal) of each method and dataset.
     for &dataset in &datasets {
         for method in &methods {
-            let best = results
-                .trials
-                .iter()
-                .filter(|t| t.dataset == dataset.name() && &t.method == method)
-                .fold(None::<&TrialRecord>, |b, t| match b {
+            let best = rows_of(&results.trials, dataset, method).into_iter().fold(
+                None::<&TrialRecord>,
+                |b, t| match b {
                     Some(b) if b.signal_acc >= t.signal_acc => Some(b),
                     _ => Some(t),
-                });
+                },
+            );
             if let Some(t) = best {
                 let cell: Nb201Cell = t.best_arch.parse()?;
                 let title = format!(
@@ -794,10 +798,7 @@ mod curves {
         for (panel, dataset) in panels.iter().zip(datasets) {
             let mut series = Vec::new();
             for (m, method) in methods.iter().enumerate() {
-                let rows: Vec<&TrialRecord> = trials
-                    .iter()
-                    .filter(|t| t.dataset == dataset.name() && &t.method == method)
-                    .collect();
+                let rows = super::rows_of(trials, *dataset, method);
                 if rows.is_empty() {
                     continue;
                 }

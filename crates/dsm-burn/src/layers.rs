@@ -18,6 +18,9 @@ pub const BN_EPS: f64 = 1e-5;
 /// Builds layers, taking their weights from a state dict by PyTorch name when one is given.
 pub(crate) struct Loader<'a> {
     sd: Option<&'a StateDict>,
+    /// Without a state dict: draw weights from this seeded RNG (PyTorch's default
+    /// initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))) instead of Burn's global RNG.
+    rng: Option<rand_pcg::Pcg64>,
     used: BTreeSet<String>,
     report: StateDictReport,
     pub dev: Device,
@@ -27,10 +30,29 @@ impl<'a> Loader<'a> {
     pub fn new(sd: Option<&'a StateDict>, dev: &Device) -> Self {
         Self {
             sd,
+            rng: None,
             used: BTreeSet::new(),
             report: StateDictReport::default(),
             dev: dev.clone(),
         }
+    }
+
+    /// A loader that initialises every weight from `seed`, independently of Burn's
+    /// process-wide RNG (so concurrent trainings stay reproducible).
+    pub fn seeded(seed: u64, dev: &Device) -> Self {
+        use rand::SeedableRng;
+        Self {
+            rng: Some(rand_pcg::Pcg64::seed_from_u64(seed)),
+            ..Self::new(None, dev)
+        }
+    }
+
+    /// `n` values from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) when seeded.
+    fn draw(&mut self, n: usize, fan_in: usize) -> Option<Vec<f32>> {
+        use rand::RngExt;
+        let rng = self.rng.as_mut()?;
+        let b = 1.0 / (fan_in.max(1) as f64).sqrt();
+        Some((0..n).map(|_| rng.random_range(-b..b) as f32).collect())
     }
 
     /// The values of `name` if the state dict has it with `shape`; records what is wrong.
@@ -79,6 +101,13 @@ impl<'a> Loader<'a> {
             .with_bias(bias)
             .init(&self.dev);
         let shape = [cout, cin / groups, k, k];
+        let fan_in = cin / groups * k * k;
+        if let Some(w) = self.draw(cout * fan_in, fan_in) {
+            conv.weight = Param::from_tensor(self.tensor(w, shape));
+        }
+        if bias && let Some(b) = self.draw(cout, fan_in) {
+            conv.bias = Some(Param::from_tensor(self.tensor(b, [cout])));
+        }
         if let Some(w) = self.take(&format!("{name}.weight"), &shape) {
             conv.weight = Param::from_tensor(self.tensor(w, shape));
         }
@@ -118,6 +147,12 @@ impl<'a> Loader<'a> {
     /// A linear layer from PyTorch's `[out, in]` weight (Burn stores `[in, out]`).
     pub fn linear(&mut self, name: &str, din: usize, dout: usize) -> Linear {
         let mut lin = LinearConfig::new(din, dout).init(&self.dev);
+        if let Some(w) = self.draw(din * dout, din) {
+            lin.weight = Param::from_tensor(self.tensor(w, [din, dout]));
+        }
+        if let Some(b) = self.draw(dout, din) {
+            lin.bias = Some(Param::from_tensor(self.tensor(b, [dout])));
+        }
         if let Some(w) = self.take(&format!("{name}.weight"), &[dout, din]) {
             let mut t = vec![0.0; din * dout];
             for o in 0..dout {

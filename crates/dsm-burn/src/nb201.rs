@@ -115,6 +115,13 @@ impl Nb201Network {
         Self::build(cell, num_classes, &mut Loader::new(None, device))
     }
 
+    /// A network whose weights are drawn from `seed` (PyTorch's default initialisation),
+    /// independently of Burn's process-wide RNG: the same seed gives the same network even
+    /// while other threads create models.
+    pub fn init(cell: &Nb201Cell, num_classes: usize, seed: u64, device: &Device) -> Self {
+        Self::build(cell, num_classes, &mut Loader::seeded(seed, device))
+    }
+
     /// The network with weights from a PyTorch state dict (xautodl names); every tensor must
     /// fit, or nothing is loaded and the error lists all offenders.
     pub fn from_state_dict(

@@ -222,8 +222,7 @@ pub fn train_nb201(
     let mut test = test.clone();
     normalise(&mut test, &mean, &std);
     let ad = device.clone().autodiff();
-    ad.seed(cfg.seed);
-    let mut model = Nb201Network::new(cell, train.classes, &ad);
+    let mut model = Nb201Network::init(cell, train.classes, cfg.seed, &ad);
     let mut optim = SgdConfig::new()
         .with_momentum(Some(MomentumConfig {
             momentum: cfg.momentum,
@@ -295,4 +294,56 @@ pub fn train_nb201(
         history.push(m);
     }
     Ok((model.valid(), history))
+}
+
+/// Scores NAS-Bench-201 cells by training them: the validation accuracy after a short
+/// training run is the score, the measured wall time the cost. This lets the DSM miner (or
+/// any searcher) search the space without a benchmark table.
+///
+/// The cost is real time, so a search bounded by a time budget is not reproducible to the
+/// byte; bound it by iterations (`Budget::max_iters`) for reproducible runs.
+pub struct LiveEvaluator {
+    train: ImageSet,
+    valid: ImageSet,
+    config: TrainConfig,
+    device: Device,
+}
+
+impl LiveEvaluator {
+    /// An evaluator that trains on `train` with `config` and scores on `valid`.
+    pub fn new(
+        train: ImageSet,
+        valid: ImageSet,
+        config: TrainConfig,
+        device: Device,
+    ) -> Result<Self, ModelError> {
+        config.check()?;
+        Ok(Self {
+            train,
+            valid,
+            config,
+            device,
+        })
+    }
+}
+
+impl dsm_space::Evaluator<Nb201Cell> for LiveEvaluator {
+    type Error = ModelError;
+
+    fn evaluate(&mut self, cell: &Nb201Cell) -> Result<dsm_space::Evaluation, ModelError> {
+        let start = Instant::now();
+        let (_, metrics) = train_nb201(
+            cell,
+            &self.train,
+            &self.valid,
+            &self.config,
+            &self.device,
+            &mut |_| {},
+        )?;
+        let score = metrics.last().map_or(0.0, |m| m.test_acc);
+        Ok(dsm_space::Evaluation {
+            score,
+            cost_s: start.elapsed().as_secs_f64(),
+        })
+    }
 }

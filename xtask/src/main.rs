@@ -76,7 +76,8 @@ fn main() -> Result<()> {
                 "-D",
                 "warnings",
             ])?;
-            cargo(&["test", "--workspace"])?;
+            // The README's test command, exactly.
+            cargo(&["test", "--workspace", "--release"])?;
             cargo(&["doc", "--workspace", "--no-deps"])?;
             Ok(())
         }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use dsm_space::Nb201Cell;
-use dsm_space::nb201::{NUM_CELLS, NUM_EDGES};
+use dsm_space::nb201::NUM_CELLS;
 
 use crate::BenchError;
 
@@ -490,7 +490,6 @@ impl Nb201Table {
                 format!("{rows} data rows, expected {NUM_CELLS} (truncated file?)"),
             ));
         }
-        debug_assert_eq!(NUM_EDGES, 6);
         Self::from_parts(ordinals, values, source_name)
     }
 }

@@ -25,6 +25,25 @@ fn trial(engine: ControllerEngine, seed: u64) -> f64 {
         .best_score
 }
 
+/// The 20-trial CIFAR-10 protocol (seeds 23555 + i), run sequentially.
+fn protocol<M: Searcher<Nb201Space>>(method: &M) -> f64 {
+    (0..20u64)
+        .map(|i| {
+            let mut eval =
+                Nb201Evaluator::new(Nb201Table::embedded(), Dataset::Cifar10, Signal::Valid200);
+            method
+                .search(
+                    &Nb201Space,
+                    &mut eval,
+                    Budget::default(),
+                    &mut seeded_rng(23555 + i),
+                )
+                .unwrap()
+                .best_score
+        })
+        .sum()
+}
+
 fn search(c: &mut Criterion) {
     let mut g = c.benchmark_group("dsm");
     g.sample_size(10);
@@ -35,48 +54,10 @@ fn search(c: &mut Criterion) {
         b.iter(|| trial(ControllerEngine::Burn, 23555))
     });
     g.bench_function("protocol_20_trials_cifar10_sequential", |b| {
-        b.iter(|| {
-            (0..20u64)
-                .map(|i| {
-                    let mut eval = Nb201Evaluator::new(
-                        Nb201Table::embedded(),
-                        Dataset::Cifar10,
-                        Signal::Valid200,
-                    );
-                    DsmNas::default()
-                        .search(
-                            &Nb201Space,
-                            &mut eval,
-                            Budget::default(),
-                            &mut seeded_rng(23555 + i),
-                        )
-                        .unwrap()
-                        .best_score
-                })
-                .sum::<f64>()
-        })
+        b.iter(|| protocol(&DsmNas::default()))
     });
     g.bench_function("rea_20_trials_cifar10", |b| {
-        b.iter(|| {
-            (0..20u64)
-                .map(|i| {
-                    let mut eval = Nb201Evaluator::new(
-                        Nb201Table::embedded(),
-                        Dataset::Cifar10,
-                        Signal::Valid200,
-                    );
-                    RegularizedEvolution::default()
-                        .search(
-                            &Nb201Space,
-                            &mut eval,
-                            Budget::default(),
-                            &mut seeded_rng(23555 + i),
-                        )
-                        .unwrap()
-                        .best_score
-                })
-                .sum::<f64>()
-        })
+        b.iter(|| protocol(&RegularizedEvolution::default()))
     });
     g.finish();
 }

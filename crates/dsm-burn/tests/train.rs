@@ -149,26 +149,3 @@ fn training_learns_the_digits_and_is_reproducible() {
             && (cfg.lr_at(5, 10) - 0.05).abs() < 1e-12
     );
 }
-
-#[test]
-fn live_evaluation_trains_and_scores_a_cell() {
-    use dsm_burn::train::LiveEvaluator;
-    use dsm_space::{Evaluator, Nb201Space, SearchSpace};
-    let (rest, _) = digits().split(0.5, 1);
-    let train = rest.subset(&(0..240).collect::<Vec<_>>()).to_rgb();
-    let valid = rest.subset(&(240..360).collect::<Vec<_>>()).to_rgb();
-    let cfg = TrainConfig {
-        epochs: 1,
-        batch_size: 64,
-        crop_padding: 1,
-        flip: false,
-        seed: 2,
-        ..TrainConfig::default()
-    };
-    let mut eval = LiveEvaluator::new(train, valid, cfg, Device::flex()).unwrap();
-    let cell = Nb201Space
-        .parse("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
-        .unwrap();
-    let e = eval.evaluate(&cell).unwrap();
-    assert!((0.0..=100.0).contains(&e.score) && e.cost_s > 0.0, "{e:?}");
-}

@@ -50,6 +50,19 @@ fn fails_cleanly(out: &Output, needle: &str) {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// `shared/fixtures/nb201`, or `None` (with a message) in a clone without `shared/`.
+fn nb201_fixtures() -> Option<PathBuf> {
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/nb201"
+    ));
+    if !dir.exists() {
+        eprintln!("skipping: {} not found", dir.display());
+        return None;
+    }
+    Some(dir)
+}
+
 const RESNET: &str =
     "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|";
 
@@ -297,14 +310,9 @@ fn draw_arch_writes_svg_and_rejects_bad_input() {
 
 #[test]
 fn forward_reproduces_the_pytorch_logits() {
-    let fixtures = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/nb201"
-    ));
-    if !fixtures.exists() {
-        eprintln!("skipping: {} not found", fixtures.display());
+    let Some(fixtures) = nb201_fixtures() else {
         return;
-    }
+    };
     let dir = std::env::temp_dir().join(format!("dsm-forward-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("out.json");
@@ -406,14 +414,9 @@ fn forward_reproduces_the_pytorch_logits() {
 fn eval_imagenet_and_infer_run_on_a_tiny_imagefolder() {
     use burn::prelude::*;
     use dsm_nas::models::imagenet::{ImageFolder, Transform, evaluate};
-    let fixtures = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/nb201"
-    ));
-    if !fixtures.exists() {
-        eprintln!("skipping: {} not found", fixtures.display());
+    let Some(fixtures) = nb201_fixtures() else {
         return;
-    }
+    };
     let root = std::env::temp_dir().join(format!("dsm-eval-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     for (c, class) in ["airplane", "automobile", "bird"].iter().enumerate() {

@@ -8,7 +8,8 @@
 //! crops padded by 1 pixel and no flips, since mirrored digits change meaning). A folder is
 //! read as CIFAR-10 binaries (`data_batch_*.bin` + `test_batch.bin`), CIFAR-100 binaries
 //! (`train.bin` + `test.bin`) or an ImageFolder with `train/` and `test/` (or `val/`).
-//! Writes `DIR/config.json` and `DIR/metrics.jsonl` (one JSON object per epoch) and prints,
+//! Writes `DIR/config.json`, `DIR/metrics.jsonl` (one JSON object per epoch) and
+//! `DIR/curves.svg` (loss and accuracy per epoch), and prints,
 //! as its last line, `{"test_acc": .., "epochs": .., "wall_s": .., ...}`.
 
 use std::io::Write;
@@ -163,11 +164,68 @@ fn run() -> Result<()> {
     if let Some(e) = write_err {
         return Err(e.context(format!("writing {}", metrics_path.display())));
     }
+    curves(&args.out.join("curves.svg"), &history)?;
     let last = history.last().expect("at least one epoch");
     println!(
         "{}",
         serde_json::json!({"test_acc": last.test_acc, "epochs": last.epoch, "wall_s": last.wall_s, "train_loss": last.train_loss, "train_images": train.len(), "test_images": test.len(), "arch": cell.to_string(), "seed": args.seed})
     );
+    Ok(())
+}
+
+/// Training loss and train/test accuracy per epoch, as SVG.
+fn curves(path: &Path, history: &[dsm_nas::models::train::EpochMetrics]) -> Result<()> {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (900, 360)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (left, right) = root.split_horizontally(450);
+    let n = history.len() as f64;
+    let max_loss = history.iter().map(|m| m.train_loss).fold(0.0, f64::max) * 1.05;
+    let mut loss = ChartBuilder::on(&left)
+        .caption("training loss", ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(45)
+        .build_cartesian_2d(1.0..n.max(2.0), 0.0..max_loss.max(1e-6))?;
+    loss.configure_mesh()
+        .x_desc("epoch")
+        .x_labels(history.len().clamp(2, 11))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()?;
+    loss.draw_series(LineSeries::new(
+        history.iter().map(|m| (m.epoch as f64, m.train_loss)),
+        RED.stroke_width(2),
+    ))?;
+    let mut acc = ChartBuilder::on(&right)
+        .caption("accuracy (%)", ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(45)
+        .build_cartesian_2d(1.0..n.max(2.0), 0.0..100.0)?;
+    acc.configure_mesh()
+        .x_desc("epoch")
+        .x_labels(history.len().clamp(2, 11))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()?;
+    acc.draw_series(LineSeries::new(
+        history.iter().map(|m| (m.epoch as f64, m.train_acc)),
+        BLUE.stroke_width(2),
+    ))?
+    .label("train (augmented)")
+    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE.stroke_width(2)));
+    acc.draw_series(LineSeries::new(
+        history.iter().map(|m| (m.epoch as f64, m.test_acc)),
+        GREEN.stroke_width(2),
+    ))?
+    .label("test")
+    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], GREEN.stroke_width(2)));
+    acc.configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 

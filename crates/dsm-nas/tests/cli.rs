@@ -667,7 +667,7 @@ fn train_writes_metrics_and_a_final_json_line() {
     );
     let lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 1);
-    assert!(dir.join("config.json").exists());
+    assert!(dir.join("config.json").exists() && dir.join("curves.svg").exists());
     fails_cleanly(
         &run("train", &[&args[..], &[out.as_str()]].concat()),
         "already exists",

@@ -51,7 +51,7 @@ pub struct DsmConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ControllerEngine {
     /// Hand-derived forward/backward and Adam in plain Rust, checked against Burn's
-    /// autodiff by the test suite; about ten times faster on these tiny tensors.
+    /// autodiff by the test suite; about five times faster (0.54 vs 2.6 ms per step, `cargo bench -p dsm-nas --bench search`) on these tiny tensors.
     #[default]
     #[serde(rename = "native")]
     Native,

@@ -85,28 +85,22 @@ impl StateDict {
         })?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
-            let (width, float) = match view.dtype() {
-                Dtype::F32 => (4, true),
-                Dtype::F64 => (8, true),
-                Dtype::I64 => (8, false),
-                Dtype::I32 => (4, false),
-                other => {
-                    return Err(ModelError::Dtype {
-                        source_name: source_name.to_string(),
-                        name,
-                        dtype: format!("{other:?}"),
-                    });
-                }
+            let layout = match view.dtype() {
+                Dtype::F32 => Some((4, true)),
+                Dtype::F64 => Some((8, true)),
+                Dtype::I64 => Some((8, false)),
+                Dtype::I32 => Some((4, false)),
+                _ => None,
             };
-            let data = bytes_to_f32(view.data(), width, float);
-            tensors.insert(
-                name,
-                NamedTensor {
-                    shape: view.shape().to_vec(),
-                    data,
-                    is_int: !float,
-                },
-            );
+            let t = NamedTensor::decode(
+                source_name,
+                &name,
+                view.dtype(),
+                layout,
+                view.data(),
+                view.shape(),
+            )?;
+            tensors.insert(name, t);
         }
         Ok(Self { tensors })
     }
@@ -146,34 +140,21 @@ impl StateDict {
         format_err: impl Fn(String) -> ModelError,
     ) -> Result<Self, ModelError> {
         use pytorch_reader::DType;
-        let source_name = source_name.to_string();
         let mut tensors = BTreeMap::new();
         for (name, t) in reader.into_tensors() {
-            let (width, float) = match t.dtype() {
-                DType::F32 => (4, true),
-                DType::F64 => (8, true),
-                DType::I64 => (8, false),
-                DType::I32 => (4, false),
-                other => {
-                    return Err(ModelError::Dtype {
-                        source_name: source_name.clone(),
-                        name,
-                        dtype: format!("{other:?}"),
-                    });
-                }
+            let layout = match t.dtype() {
+                DType::F32 => Some((4, true)),
+                DType::F64 => Some((8, true)),
+                DType::I64 => Some((8, false)),
+                DType::I32 => Some((4, false)),
+                _ => None,
             };
             let bytes = t
                 .read()
                 .map_err(|e| format_err(format!("reading tensor {name}: {e}")))?;
-            let shape = t.shape().to_vec();
-            tensors.insert(
-                name,
-                NamedTensor {
-                    shape,
-                    data: bytes_to_f32(&bytes, width, float),
-                    is_int: !float,
-                },
-            );
+            let tensor =
+                NamedTensor::decode(source_name, &name, t.dtype(), layout, &bytes, t.shape())?;
+            tensors.insert(name, tensor);
         }
         Ok(Self { tensors })
     }
@@ -301,6 +282,28 @@ fn strip_zip64_records(path: &Path) -> std::io::Result<Option<TempFile>> {
 }
 
 impl NamedTensor {
+    /// A tensor from little-endian bytes whose element `layout` is `(width, is_float)`, or
+    /// the typed error for an element type the models cannot use (`layout` is `None`).
+    fn decode(
+        source_name: &str,
+        name: &str,
+        dtype: impl std::fmt::Debug,
+        layout: Option<(usize, bool)>,
+        bytes: &[u8],
+        shape: &[usize],
+    ) -> Result<Self, ModelError> {
+        let (width, float) = layout.ok_or_else(|| ModelError::Dtype {
+            source_name: source_name.to_string(),
+            name: name.to_string(),
+            dtype: format!("{dtype:?}"),
+        })?;
+        Ok(Self {
+            shape: shape.to_vec(),
+            data: bytes_to_f32(bytes, width, float),
+            is_int: !float,
+        })
+    }
+
     /// This tensor as an NCHW image batch with 3 channels on `device`, checking the rank, the
     /// channel count and that every value is finite.
     pub fn to_image_batch(

@@ -658,24 +658,10 @@ mod checkpoint {
         fingerprint: String,
     }
 
-    /// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync the folder.
+    /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
     pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-        use std::io::Write;
-        let tmp = path.with_extension("tmp");
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("syncing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-        if let Some(parent) = path.parent()
-            && let Ok(d) = std::fs::File::open(parent)
-        {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        dsm_nas::space::io::write_atomic(path, bytes)
+            .with_context(|| format!("saving {}", path.display()))
     }
 
     impl Store {

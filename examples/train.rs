@@ -8,9 +8,13 @@
 //! crops padded by 1 pixel and no flips, since mirrored digits change meaning). A folder is
 //! read as CIFAR-10 binaries (`data_batch_*.bin` + `test_batch.bin`), CIFAR-100 binaries
 //! (`train.bin` + `test.bin`) or an ImageFolder with `train/` and `test/` (or `val/`).
-//! Writes `DIR/config.json`, `DIR/metrics.jsonl` (one JSON object per epoch) and
-//! `DIR/curves.svg` (loss and accuracy per epoch), and prints,
-//! as its last line, `{"test_acc": .., "epochs": .., "wall_s": .., ...}`.
+//! Writes `DIR/config.json`, `DIR/metrics.jsonl` (one JSON object per epoch),
+//! `DIR/checkpoint.bin` (after every epoch, atomically), `DIR/model.bpk` (the trained weights,
+//! Burn's burnpack format) and `DIR/curves.svg` (loss and accuracy per epoch), and prints, as
+//! its last line, `{"test_acc": .., "test_top5": .., "epochs": .., "wall_s": .., ...}`.
+//!
+//! A killed run continues with `--resume` (same arguments) and ends with the same weights as
+//! an uninterrupted one; `--force` starts over in a folder that holds a run.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Parser;
 use dsm_nas::models::data::{Cifar, ImageSet, cifar_binary, digits, image_folder};
-use dsm_nas::models::train::{TrainConfig, train_nb201};
+use dsm_nas::models::train::{TrainCheckpoint, TrainConfig, train_nb201_resumable};
 use dsm_nas::space::Nb201Cell;
 use serde::Serialize;
 
@@ -39,10 +43,14 @@ struct Args {
     #[arg(long)]
     #[serde(skip)]
     out: PathBuf,
-    /// Overwrite existing metrics in --out.
-    #[arg(long)]
+    /// Start over in an --out folder that already holds a run (its files are replaced).
+    #[arg(long, conflicts_with = "resume")]
     #[serde(skip)]
     force: bool,
+    /// Continue the run in --out from its last checkpoint (starts when there is none).
+    #[arg(long)]
+    #[serde(skip)]
+    resume: bool,
     /// Batch size.
     #[arg(long, default_value_t = 256)]
     batch: usize,
@@ -112,10 +120,11 @@ fn run() -> Result<()> {
     let args = Args::parse();
     let cell: Nb201Cell = args.arch.parse().context("bad --arch")?;
     let metrics_path = args.out.join("metrics.jsonl");
-    if metrics_path.exists() && !args.force {
+    let checkpoint = TrainCheckpoint::new(args.out.join("checkpoint.bin"));
+    if (metrics_path.exists() || checkpoint.path().exists()) && !args.force && !args.resume {
         bail!(
-            "{} already exists; pass --force to overwrite it or choose another --out",
-            metrics_path.display()
+            "{} already holds a training run; pass --resume to continue it, --force to start over, or choose another --out",
+            args.out.display()
         );
     }
     let (train, test, builtin) = load(&args.data, args.resolution, args.seed)?;
@@ -136,9 +145,19 @@ fn run() -> Result<()> {
         args.out.join("config.json"),
         serde_json::to_string_pretty(&config)?,
     )?;
+    if args.force && checkpoint.path().exists() {
+        std::fs::remove_file(checkpoint.path())
+            .with_context(|| format!("removing {}", checkpoint.path().display()))?;
+    }
+    // The log restarts from what the checkpoint holds: epochs logged after it are redone.
+    let done = checkpoint.history()?.unwrap_or_default();
     let mut log = std::fs::File::create(&metrics_path)
         .with_context(|| format!("creating {}", metrics_path.display()))?;
+    for m in &done {
+        writeln!(log, "{}", serde_json::to_string(m)?)?;
+    }
     let bar = indicatif::ProgressBar::new(cfg.epochs as u64);
+    bar.set_position(done.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg}",
@@ -147,28 +166,37 @@ fn run() -> Result<()> {
         .progress_chars("=> "),
     );
     let mut write_err = None;
-    let (_, history) = train_nb201(&cell, &train, &test, &cfg, &Device::flex(), &mut |m| {
-        bar.set_message(format!(
-            "loss {:.3}, test {:.2} %",
-            m.train_loss, m.test_acc
-        ));
-        bar.inc(1);
-        if let Err(e) = serde_json::to_string(m)
-            .map_err(anyhow::Error::from)
-            .and_then(|s| writeln!(log, "{s}").map_err(Into::into))
-        {
-            write_err.get_or_insert(e);
-        }
-    })?;
+    let device = Device::flex();
+    let (model, history) =
+        train_nb201_resumable(&cell, &train, &test, &cfg, &device, &checkpoint, &mut |m| {
+            bar.set_message(format!(
+                "loss {:.3}, test {:.2} %",
+                m.train_loss, m.test_acc
+            ));
+            bar.inc(1);
+            if let Err(e) = serde_json::to_string(m)
+                .map_err(anyhow::Error::from)
+                .and_then(|s| writeln!(log, "{s}").map_err(Into::into))
+            {
+                write_err.get_or_insert(e);
+            }
+        })?;
     bar.finish_and_clear();
     if let Some(e) = write_err {
         return Err(e.context(format!("writing {}", metrics_path.display())));
     }
     curves(&args.out.join("curves.svg"), &history)?;
+    let weights = args.out.join("model.bpk");
+    let bytes = model
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("serialising the weights: {e:?}"))?;
+    dsm_nas::space::io::write_atomic(&weights, &bytes)
+        .with_context(|| format!("saving {}", weights.display()))?;
     let last = history.last().expect("at least one epoch");
     println!(
         "{}",
-        serde_json::json!({"test_acc": last.test_acc, "epochs": last.epoch, "wall_s": last.wall_s, "train_loss": last.train_loss, "train_images": train.len(), "test_images": test.len(), "arch": cell.to_string(), "seed": args.seed})
+        serde_json::json!({"test_acc": last.test_acc, "test_top5": last.test_top5, "epochs": last.epoch, "wall_s": last.wall_s, "train_loss": last.train_loss, "train_images_per_s": last.train_images_per_s, "test_images_per_s": last.test_images_per_s, "train_images": train.len(), "test_images": test.len(), "arch": cell.to_string(), "seed": args.seed, "resumed_from_epoch": done.len()})
     );
     Ok(())
 }

@@ -144,6 +144,14 @@ pub enum ModelError {
         /// What is wrong.
         reason: String,
     },
+    /// A training checkpoint is corrupt, of another format, or of another run.
+    #[error("cannot resume from checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The architecture is invalid.
     #[error(transparent)]
     Space(#[from] dsm_space::SpaceError),

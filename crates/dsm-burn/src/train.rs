@@ -2,6 +2,7 @@
 //! Nesterov), learning rate 0.1 cosine-annealed to 0 over all steps, weight decay 5e-4,
 //! batch 256, random crop with 4-pixel zero padding and horizontal flips.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -9,12 +10,15 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
 use dsm_space::Nb201Cell;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::data::ImageSet;
+use crate::imagenet::{EvalReport, top_k};
 use crate::{ModelError, Nb201Network};
 
 /// Training hyper-parameters (defaults: the NAS-Bench-201 recipe, one epoch).
@@ -101,10 +105,14 @@ pub struct EpochMetrics {
     pub train_loss: f64,
     /// Training accuracy (%) on the augmented batches.
     pub train_acc: f64,
-    /// Test accuracy (%).
+    /// Top-1 test accuracy (%).
     pub test_acc: f64,
-    /// Images per second of the training steps.
+    /// Top-5 test accuracy (%).
+    pub test_top5: f64,
+    /// Images per second of the training steps (forward, backward, optimizer).
     pub train_images_per_s: f64,
+    /// Images per second of the test evaluation (forward only).
+    pub test_images_per_s: f64,
     /// Seconds since the start of training.
     pub wall_s: f64,
 }
@@ -163,40 +171,64 @@ fn augmented_batch<R: rand::Rng>(
     out
 }
 
-/// Top-1 accuracy (%) of `model` on a normalised set.
-pub fn accuracy(model: &Nb201Network, set: &ImageSet, batch: usize, device: &Device) -> f64 {
+/// Top-1 / top-5 accuracy (%) and throughput of `model` on a normalised set, in batches of
+/// `batch`. Non-finite logits are an error, not a silently wrong accuracy.
+pub fn evaluate_set(
+    model: &Nb201Network,
+    set: &ImageSet,
+    batch: usize,
+    device: &Device,
+) -> Result<EvalReport, ModelError> {
     let [c, h, w] = set.shape;
     let n = c * h * w;
-    let mut correct = 0usize;
-    for (b, labels) in set.labels.chunks(batch.max(1)).enumerate() {
-        let start = b * batch.max(1);
+    let batch = batch.max(1);
+    let start = Instant::now();
+    let (mut top1, mut top5) = (0usize, 0usize);
+    for (b, labels) in set.labels.chunks(batch).enumerate() {
+        let first = b * batch;
         let x = Tensor::<4>::from_data(
             TensorData::new(
-                set.pixels[start * n..(start + labels.len()) * n].to_vec(),
+                set.pixels[first * n..(first + labels.len()) * n].to_vec(),
                 [labels.len(), c, h, w],
             ),
             device,
         );
-        let pred: Vec<i64> = model
-            .forward(x)
-            .argmax(1)
+        let logits = model.forward(x);
+        let [_, classes] = logits.dims();
+        let values = logits
             .into_data()
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .expect("int argmax");
-        correct += pred
-            .iter()
-            .zip(labels)
-            .filter(|(p, l)| **p as usize == **l)
-            .count();
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| ModelError::Input {
+                what: "logits".into(),
+                reason: format!("{e:?}"),
+            })?;
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::Input {
+                what: format!("logits of test image {}", first + i / classes),
+                reason: "not finite (the network diverged)".into(),
+            });
+        }
+        for (top, label) in top_k(&values, classes, 5).iter().zip(labels) {
+            top1 += usize::from(top.first() == Some(label));
+            top5 += usize::from(top.contains(label));
+        }
     }
-    100.0 * correct as f64 / set.len().max(1) as f64
+    let total = set.len().max(1) as f64;
+    Ok(EvalReport {
+        images: set.len(),
+        top1: 100.0 * top1 as f64 / total,
+        top5: 100.0 * top5 as f64 / total,
+        images_per_s: set.len() as f64 / start.elapsed().as_secs_f64().max(1e-9),
+    })
 }
 
 /// Trains a NAS-Bench-201 network for `cell` on `train` (images in [0, 1], normalised here
 /// with the training set's channel statistics) and evaluates it on `test` after every epoch;
 /// `on_epoch` sees each epoch's metrics. Returns the trained network (in evaluation mode, on
-/// `device`), the metrics and the normalisation.
+/// `device`) and the metrics of every epoch.
+///
+/// For a run that survives being killed, use [`train_nb201_resumable`].
 pub fn train_nb201(
     cell: &Nb201Cell,
     train: &ImageSet,
@@ -205,7 +237,32 @@ pub fn train_nb201(
     device: &Device,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<(Nb201Network, Vec<EpochMetrics>), ModelError> {
-    cfg.check()?;
+    run(cell, train, test, cfg, device, None, on_epoch)
+}
+
+/// [`train_nb201`] with a checkpoint after every epoch: the weights (with their parameter
+/// ids), the optimizer's momentum buffers, the epoch and step (which fix the learning-rate
+/// schedule), the state of the data-order / augmentation RNG, the metrics so far and the
+/// elapsed time, written atomically to `checkpoint`.
+///
+/// When `checkpoint` already holds a checkpoint, training continues from it: a run killed at
+/// any point and started again with the same arguments ends with exactly the weights of an
+/// uninterrupted run. A checkpoint of another cell, configuration or data set is refused
+/// ([`ModelError::Checkpoint`]), as is a corrupt one; `on_epoch` sees only the epochs trained
+/// by this call, the returned metrics cover all of them.
+pub fn train_nb201_resumable(
+    cell: &Nb201Cell,
+    train: &ImageSet,
+    test: &ImageSet,
+    cfg: &TrainConfig,
+    device: &Device,
+    checkpoint: &TrainCheckpoint,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<(Nb201Network, Vec<EpochMetrics>), ModelError> {
+    run(cell, train, test, cfg, device, Some(checkpoint), on_epoch)
+}
+
+fn check_data(train: &ImageSet, test: &ImageSet) -> Result<(), ModelError> {
     if train.is_empty() || test.is_empty() || train.shape != test.shape || train.shape[0] != 3 {
         return Err(ModelError::Input {
             what: "training data".into(),
@@ -218,6 +275,29 @@ pub fn train_nb201(
             ),
         });
     }
+    if let Some(i) = train.labels.iter().position(|&l| l >= train.classes) {
+        return Err(ModelError::Input {
+            what: format!("label of training image {i}"),
+            reason: format!(
+                "{} is not below the class count {}",
+                train.labels[i], train.classes
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn run(
+    cell: &Nb201Cell,
+    train: &ImageSet,
+    test: &ImageSet,
+    cfg: &TrainConfig,
+    device: &Device,
+    checkpoint: Option<&TrainCheckpoint>,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<(Nb201Network, Vec<EpochMetrics>), ModelError> {
+    cfg.check()?;
+    check_data(train, test)?;
     let (mean, std) = train.channel_stats();
     let mut test = test.clone();
     normalise(&mut test, &mean, &std);
@@ -236,10 +316,29 @@ pub fn train_nb201(
     let steps_per_epoch = train.len().div_ceil(cfg.batch_size);
     let total = steps_per_epoch * cfg.epochs;
     let [c, h, w] = train.shape;
-    let start = Instant::now();
+    let identity = checkpoint.map(|_| RunIdentity::new(cell, cfg, train, test.len()));
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut step = 0;
-    for epoch in 1..=cfg.epochs {
+    let mut elapsed_before = 0.0;
+    if let (Some(ck), Some(id)) = (checkpoint, &identity)
+        && let Some(saved) = ck.load()?
+    {
+        saved.state.matches(id, &ck.path)?;
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(saved.model))
+            .map_err(|e| ck.corrupt(format!("model weights: {e:?}")))?;
+        model = model
+            .try_load_record(record)
+            .map_err(|e| ck.corrupt(format!("model weights do not fit {cell}: {e:?}")))?;
+        optim = optim
+            .from_bytes(Bytes::from_bytes_vec(saved.optimizer))
+            .map_err(|e| ck.corrupt(format!("optimizer state: {e:?}")))?;
+        rng = saved.state.rng;
+        step = saved.state.step;
+        elapsed_before = saved.state.elapsed_s;
+        history = saved.state.history;
+    }
+    let start = Instant::now();
+    for epoch in history.len() + 1..=cfg.epochs {
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut rng);
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
@@ -281,19 +380,251 @@ pub fn train_nb201(
         }
         let train_secs = epoch_start.elapsed().as_secs_f64();
         let eval_model = model.valid();
+        let eval = evaluate_set(&eval_model, &test, 256, device)?;
         let m = EpochMetrics {
             epoch,
             lr,
             train_loss: loss_sum / seen as f64,
             train_acc: 100.0 * correct as f64 / seen as f64,
-            test_acc: accuracy(&eval_model, &test, 256, device),
+            test_acc: eval.top1,
+            test_top5: eval.top5,
             train_images_per_s: seen as f64 / train_secs.max(1e-9),
-            wall_s: start.elapsed().as_secs_f64(),
+            test_images_per_s: eval.images_per_s,
+            wall_s: elapsed_before + start.elapsed().as_secs_f64(),
         };
+        history.push(m.clone());
+        if let (Some(ck), Some(id)) = (checkpoint, &identity) {
+            // The record of the evaluation-mode model: it carries the BatchNorm running
+            // statistics of the last step (and the same parameter ids as `model`).
+            let weights = eval_model
+                .into_record()
+                .into_bytes()
+                .map_err(|e| ck.corrupt(format!("serialising the weights: {e:?}")))?;
+            let optimizer = optim
+                .into_bytes()
+                .map_err(|e| ck.corrupt(format!("serialising the optimizer: {e:?}")))?;
+            let state = CheckpointState {
+                format: CHECKPOINT_FORMAT,
+                identity: id.clone(),
+                step,
+                rng: rng.clone(),
+                history: history.clone(),
+                elapsed_s: m.wall_s,
+            };
+            ck.save(&state, &weights, &optimizer)?;
+        }
         on_epoch(&m);
-        history.push(m);
     }
     Ok((model.valid(), history))
+}
+
+const CHECKPOINT_FORMAT: u32 = 1;
+const CHECKPOINT_MAGIC: &[u8; 8] = b"DSMTRAIN";
+
+/// What a checkpoint must agree with to be resumed: the cell, the configuration, the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RunIdentity {
+    cell: String,
+    config: TrainConfig,
+    /// sha256 of the training images and labels, with the test-set size.
+    data: String,
+    version: String,
+}
+
+impl RunIdentity {
+    fn new(cell: &Nb201Cell, cfg: &TrainConfig, train: &ImageSet, test_len: usize) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(format!("{:?} {} {test_len}", train.shape, train.classes));
+        for p in &train.pixels {
+            h.update(p.to_le_bytes());
+        }
+        for l in &train.labels {
+            h.update((*l as u64).to_le_bytes());
+        }
+        let data = h
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        Self {
+            cell: cell.to_string(),
+            config: cfg.clone(),
+            data,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CheckpointState {
+    format: u32,
+    identity: RunIdentity,
+    step: usize,
+    rng: rand_pcg::Pcg64,
+    history: Vec<EpochMetrics>,
+    elapsed_s: f64,
+}
+
+impl CheckpointState {
+    fn matches(&self, id: &RunIdentity, path: &Path) -> Result<(), ModelError> {
+        let refuse = |what: &str, saved: &str, now: &str| {
+            Err(ModelError::Checkpoint {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "it belongs to another run ({what}: checkpoint {saved}, this run {now}); start over without it or pass the same arguments"
+                ),
+            })
+        };
+        if self.identity.cell != id.cell {
+            return refuse("cell", &self.identity.cell, &id.cell);
+        }
+        if self.identity.config != id.config {
+            return refuse(
+                "training config",
+                &format!("{:?}", self.identity.config),
+                &format!("{:?}", id.config),
+            );
+        }
+        if self.identity.data != id.data {
+            return refuse("data sha256", &self.identity.data, &id.data);
+        }
+        if self.identity.version != id.version {
+            return refuse("dsm-burn version", &self.identity.version, &id.version);
+        }
+        if self.history.len() > id.config.epochs
+            || self
+                .history
+                .iter()
+                .enumerate()
+                .any(|(i, m)| m.epoch != i + 1)
+        {
+            return Err(ModelError::Checkpoint {
+                path: path.to_path_buf(),
+                reason: "its epoch history is inconsistent".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+struct SavedCheckpoint {
+    state: CheckpointState,
+    model: Vec<u8>,
+    optimizer: Vec<u8>,
+}
+
+/// The file where a resumable training run keeps its state (see [`train_nb201_resumable`]).
+///
+/// Layout: `DSMTRAIN`, a little-endian u32 format version, then three length-prefixed (u64)
+/// sections (JSON state, burnpack weights, burnpack optimizer state) and the sha256 of
+/// everything before it. A truncated or altered file is refused, never half-loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainCheckpoint {
+    path: PathBuf,
+}
+
+impl TrainCheckpoint {
+    /// A checkpoint kept at `path` (the file need not exist yet).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The checkpoint file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The metrics of the epochs a checkpoint holds (`None` when there is no checkpoint yet),
+    /// so that a resumed run can rewrite its logs up to that point.
+    pub fn history(&self) -> Result<Option<Vec<EpochMetrics>>, ModelError> {
+        Ok(self.load()?.map(|s| s.state.history))
+    }
+
+    fn corrupt(&self, reason: String) -> ModelError {
+        ModelError::Checkpoint {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    fn save(&self, state: &CheckpointState, model: &[u8], optim: &[u8]) -> Result<(), ModelError> {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_vec(state)
+            .map_err(|e| self.corrupt(format!("serialising the state: {e}")))?;
+        let mut out = Vec::with_capacity(json.len() + model.len() + optim.len() + 76);
+        out.extend_from_slice(CHECKPOINT_MAGIC);
+        out.extend_from_slice(&CHECKPOINT_FORMAT.to_le_bytes());
+        for section in [&json[..], model, optim] {
+            out.extend_from_slice(&(section.len() as u64).to_le_bytes());
+            out.extend_from_slice(section);
+        }
+        let digest = Sha256::digest(&out);
+        out.extend_from_slice(&digest);
+        dsm_space::io::write_atomic(&self.path, &out).map_err(|source| ModelError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn load(&self) -> Result<Option<SavedCheckpoint>, ModelError> {
+        use sha2::{Digest, Sha256};
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(ModelError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        if bytes.len() < 12 + 32 || &bytes[..8] != CHECKPOINT_MAGIC {
+            return Err(self.corrupt(format!(
+                "not a training checkpoint (expected the {:?} header, {} bytes in all)",
+                std::str::from_utf8(CHECKPOINT_MAGIC).unwrap_or("?"),
+                bytes.len()
+            )));
+        }
+        let (body, digest) = bytes.split_at(bytes.len() - 32);
+        if Sha256::digest(body)[..] != digest[..] {
+            return Err(self.corrupt("checksum mismatch (the file is truncated or altered)".into()));
+        }
+        let format = u32::from_le_bytes(body[8..12].try_into().expect("4 bytes"));
+        if format != CHECKPOINT_FORMAT {
+            return Err(self.corrupt(format!(
+                "checkpoint format {format}; this version reads format {CHECKPOINT_FORMAT}"
+            )));
+        }
+        let mut sections = Vec::with_capacity(3);
+        let mut at = 12usize;
+        for name in ["state", "weights", "optimizer"] {
+            let len = body
+                .get(at..at + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize);
+            let section = len.and_then(|len| body.get(at + 8..(at + 8).checked_add(len)?));
+            let Some(section) = section else {
+                return Err(self.corrupt(format!("the {name} section at byte {at} is cut short")));
+            };
+            at += 8 + section.len();
+            sections.push(section.to_vec());
+        }
+        if at != body.len() {
+            return Err(self.corrupt(format!(
+                "{} unexpected bytes after the sections",
+                body.len() - at
+            )));
+        }
+        let optimizer = sections.pop().expect("3 sections");
+        let model = sections.pop().expect("3 sections");
+        let state: CheckpointState = serde_json::from_slice(&sections[0])
+            .map_err(|e| self.corrupt(format!("state: {e}")))?;
+        Ok(Some(SavedCheckpoint {
+            state,
+            model,
+            optimizer,
+        }))
+    }
 }
 
 /// Scores NAS-Bench-201 cells by training them: the validation accuracy after a short

@@ -5,7 +5,9 @@ use std::path::Path;
 use burn::prelude::*;
 use dsm_burn::ModelError;
 use dsm_burn::data::{Cifar, cifar_binary, digits, image_folder};
-use dsm_burn::train::{EpochMetrics, TrainConfig, train_nb201};
+use dsm_burn::train::{
+    EpochMetrics, TrainCheckpoint, TrainConfig, train_nb201, train_nb201_resumable,
+};
 
 fn tmp(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("dsm-train-{tag}-{}", std::process::id()));
@@ -148,4 +150,136 @@ fn training_learns_the_digits_and_is_reproducible() {
             && cfg.lr_at(10, 10).abs() < 1e-12
             && (cfg.lr_at(5, 10) - 0.05).abs() < 1e-12
     );
+}
+
+/// Every tensor of the trained network (weights and BatchNorm running statistics), as bits.
+fn weights(net: dsm_burn::Nb201Network) -> Vec<Vec<u32>> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    struct Collect(Vec<Vec<u32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let v = param
+                .val()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap();
+            self.0.push(v.iter().map(|x| x.to_bits()).collect());
+        }
+    }
+    let mut c = Collect(Vec::new());
+    net.visit(&mut c);
+    c.0
+}
+
+#[test]
+fn a_resumed_training_ends_with_the_weights_of_an_uninterrupted_one() {
+    let dir = tmp("resume");
+    let (train, test) = digits().split(0.25, 4);
+    let (train, test) = (
+        train.subset(&(0..256).collect::<Vec<_>>()).to_rgb(),
+        test.subset(&(0..128).collect::<Vec<_>>()).to_rgb(),
+    );
+    let cell =
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+            .parse()
+            .unwrap();
+    let cfg = TrainConfig {
+        epochs: 3,
+        batch_size: 64,
+        crop_padding: 1,
+        flip: true,
+        seed: 11,
+        ..TrainConfig::default()
+    };
+    let dev = Device::flex();
+    let full = TrainCheckpoint::new(dir.join("full.ckpt"));
+    // Keep copies of the checkpoint as it stood after epochs 1 and 2: what a run killed
+    // during epoch 2 or 3 leaves behind.
+    let (after1, after2) = (dir.join("after1.ckpt"), dir.join("after2.ckpt"));
+    let (net, all) = train_nb201_resumable(&cell, &train, &test, &cfg, &dev, &full, &mut |m| {
+        let copy = if m.epoch == 1 { &after1 } else { &after2 };
+        if m.epoch < 3 {
+            std::fs::copy(full.path(), copy).unwrap();
+        }
+    })
+    .unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(
+        all.iter()
+            .all(|m| (0.0..=100.0).contains(&m.test_top5) && m.test_top5 >= m.test_acc)
+    );
+    assert!(all.iter().all(|m| m.test_images_per_s > 0.0));
+    let reference = weights(net);
+    let (plain, plain_m) = train_nb201(&cell, &train, &test, &cfg, &dev, &mut |_| {}).unwrap();
+    assert_eq!(
+        strip(&plain_m),
+        strip(&all),
+        "checkpointing changes nothing"
+    );
+    drop(plain);
+
+    for (copy, done) in [(&after1, 1), (&after2, 2)] {
+        let ck = TrainCheckpoint::new(copy);
+        assert_eq!(ck.history().unwrap().unwrap().len(), done);
+        let mut epochs = Vec::new();
+        let (net, m) = train_nb201_resumable(&cell, &train, &test, &cfg, &dev, &ck, &mut |m| {
+            epochs.push(m.epoch)
+        })
+        .unwrap();
+        assert_eq!(epochs, ((done + 1)..=3).collect::<Vec<_>>());
+        assert_eq!(strip(&m), strip(&all), "resumed after epoch {done}");
+        let w = weights(net);
+        assert!(w == reference, "resumed after epoch {done}: other weights");
+    }
+    // A finished checkpoint only returns the result.
+    let (net, m) =
+        train_nb201_resumable(&cell, &train, &test, &cfg, &dev, &full, &mut |_| panic!()).unwrap();
+    assert_eq!((strip(&m), weights(net) == reference), (strip(&all), true));
+
+    // Another run's checkpoint is refused, and so is a damaged one: nothing half-loaded.
+    let other = TrainConfig {
+        seed: 12,
+        ..cfg.clone()
+    };
+    let err =
+        train_nb201_resumable(&cell, &train, &test, &other, &dev, &full, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(err, ModelError::Checkpoint { .. }) && err.to_string().contains("another run"),
+        "{err}"
+    );
+    let bytes = std::fs::read(full.path()).unwrap();
+    for (name, bad) in [
+        ("truncated", bytes[..bytes.len() / 2].to_vec()),
+        ("flipped", {
+            let mut b = bytes.clone();
+            b[bytes.len() / 3] ^= 1;
+            b
+        }),
+        ("foreign", b"{\"epoch\": 3}".to_vec()),
+    ] {
+        let p = dir.join(format!("{name}.ckpt"));
+        std::fs::write(&p, &bad).unwrap();
+        let err = train_nb201_resumable(
+            &cell,
+            &train,
+            &test,
+            &cfg,
+            &dev,
+            &TrainCheckpoint::new(&p),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ModelError::Checkpoint { .. }),
+            "{name}: {err}"
+        );
+        assert!(err.to_string().contains(&p.display().to_string()), "{err}");
+        assert_eq!(
+            std::fs::read(&p).unwrap(),
+            bad,
+            "{name}: the file is left alone"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -670,7 +670,7 @@ fn train_writes_metrics_and_a_final_json_line() {
     assert!(dir.join("config.json").exists() && dir.join("curves.svg").exists());
     fails_cleanly(
         &run("train", &[&args[..], &[out.as_str()]].concat()),
-        "already exists",
+        "--resume",
     );
     fails_cleanly(
         &run(
@@ -700,5 +700,111 @@ fn train_writes_metrics_and_a_final_json_line() {
         ),
         "bad",
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The metrics of a training run without its timings.
+fn untimed(lines: &str) -> Vec<serde_json::Value> {
+    lines
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            for key in [
+                "wall_s",
+                "train_images_per_s",
+                "test_images_per_s",
+                "resumed_from_epoch",
+            ] {
+                v.as_object_mut().unwrap().remove(key);
+            }
+            v
+        })
+        .collect()
+}
+
+/// Kill `train` with SIGKILL once its first checkpoint is on disk (plus a random delay),
+/// resume it, and compare every epoch's metrics and the final line with an uninterrupted run.
+#[test]
+fn a_killed_training_resumes_to_the_same_results() {
+    let dir = std::env::temp_dir().join(format!("dsm-train-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    const CELL: &str =
+        "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|";
+    let args = |out: &str| -> Vec<String> {
+        [
+            "--arch", CELL, "--data", "builtin", "--epochs", "4", "--batch", "128", "--seed", "3",
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([dir.join(out).display().to_string()])
+        .collect()
+    };
+    let strs = |v: &[String]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let full = Command::new(example("train"))
+        .args(args("full"))
+        .output()
+        .unwrap();
+    assert!(
+        full.status.success(),
+        "{}",
+        String::from_utf8_lossy(&full.stderr)
+    );
+
+    let mut child = Command::new(example("train"))
+        .args(args("killed"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ckpt = dir.join("killed/checkpoint.bin");
+    let t0 = std::time::Instant::now();
+    while !ckpt.exists() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    std::thread::sleep(std::time::Duration::from_millis(nanos % 1500));
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    assert!(ckpt.exists(), "the first checkpoint never appeared");
+    // Without --resume (or --force) the folder is protected.
+    fails_cleanly(
+        &run(
+            "train",
+            &strs(&args("killed"))
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        ),
+        "--resume",
+    );
+    let mut resumed_args = args("killed");
+    resumed_args.push("--resume".into());
+    let resumed = Command::new(example("train"))
+        .args(&resumed_args)
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let last = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .to_string()
+    };
+    let from: serde_json::Value = serde_json::from_str(&last(&resumed)).unwrap();
+    eprintln!("resumed from epoch {}", from["resumed_from_epoch"]);
+    assert!((1..=4).contains(&from["resumed_from_epoch"].as_u64().unwrap()));
+    assert_eq!(untimed(&last(&resumed)), untimed(&last(&full)));
+    let metrics = |d: &str| std::fs::read_to_string(dir.join(d).join("metrics.jsonl")).unwrap();
+    assert_eq!(untimed(&metrics("killed")), untimed(&metrics("full")));
+    assert_eq!(untimed(&metrics("full")).len(), 4);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod io;
 pub mod mbv3;
 pub mod nb201;
 mod space;

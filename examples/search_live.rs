@@ -5,13 +5,20 @@
 //! ```text
 //! cargo run --release --example search_live                 # 16 queries each, 1 epoch per query (~2-3 min on 2 cores)
 //! cargo run --release --example search_live -- --queries 40 --epochs 2
+//! cargo run --release --example search_live -- --checkpoint runs/live   # resumable
 //! ```
+//!
+//! With `--checkpoint DIR`, each search logs every training result to `DIR/<method>.json`
+//! (atomically) and a rerun with the same arguments continues where a killed one stopped,
+//! to the same result (see `dsm_miner::SearchCheckpoint`).
+
+use std::path::PathBuf;
 
 use anyhow::Result;
 use burn::prelude::*;
 use clap::Parser;
 use dsm_nas::miner::{
-    Budget, DsmConfig, DsmNas, RandomSearch, SearchOutcome, Searcher, seeded_rng,
+    Budget, DsmConfig, DsmNas, RandomSearch, SearchCheckpoint, SearchOutcome, Searcher, seeded_rng,
 };
 use dsm_nas::models::data::digits;
 use dsm_nas::models::train::{LiveEvaluator, TrainConfig, train_nb201};
@@ -32,6 +39,9 @@ struct Args {
     /// Seed of the split, the searches and the training.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Keep a checkpoint of each search in this folder, and continue from it when present.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
 }
 
 /// Counts queries on a progress bar.
@@ -50,8 +60,35 @@ impl Evaluator<Nb201Cell> for Counted<'_> {
     }
 }
 
-fn main() -> Result<()> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+/// Runs `method`, through a checkpoint in `dir` when one is given.
+fn search<M: Searcher<Nb201Space>>(
+    method: &M,
+    eval: &mut Counted,
+    budget: Budget,
+    seed: u64,
+    dir: Option<&PathBuf>,
+) -> Result<SearchOutcome<Nb201Cell>, dsm_nas::miner::MinerError> {
+    let mut rng = seeded_rng(seed);
+    match dir {
+        Some(dir) => SearchCheckpoint::new(dir.join(format!("{}.json", method.name())), 1)
+            .with_label(format!("seed {seed}"))
+            .search(method, &Nb201Space, eval, budget, &mut rng),
+        None => method.search(&Nb201Space, eval, budget, &mut rng),
+    }
+}
+
+fn run() -> Result<()> {
     let args = Args::parse();
+    if let Some(dir) = &args.checkpoint {
+        std::fs::create_dir_all(dir)?;
+    }
     let dev = Device::flex();
     // 60 % search-train, 20 % validation (the search signal), 20 % held-out test.
     let (rest, test) = digits().split(0.2, args.seed);
@@ -76,12 +113,13 @@ fn main() -> Result<()> {
         n_steps: 2,
         ..DsmConfig::default()
     });
-    let run = |name: &str,
-               total: usize,
-               eval: &mut LiveEvaluator,
-               f: &dyn Fn(
+    let run_bar = |name: &str,
+                   total: usize,
+                   eval: &mut LiveEvaluator,
+                   f: &dyn Fn(
         &mut Counted,
-    ) -> Result<SearchOutcome<Nb201Cell>, dsm_nas::miner::MinerError>|
+    )
+        -> Result<SearchOutcome<Nb201Cell>, dsm_nas::miner::MinerError>|
      -> Result<SearchOutcome<Nb201Cell>> {
         let bar = indicatif::ProgressBar::new(total as u64);
         bar.set_style(
@@ -99,11 +137,12 @@ fn main() -> Result<()> {
         bar.finish_and_clear();
         Ok(out)
     };
-    let d = run("dsm-nas", args.queries + 3, &mut eval, &|e| {
-        dsm.search(&Nb201Space, e, budget, &mut seeded_rng(args.seed))
+    let ckpt = args.checkpoint.as_ref();
+    let d = run_bar("dsm-nas", args.queries + 3, &mut eval, &|e| {
+        search(&dsm, e, budget, args.seed, ckpt)
     })?;
-    let r = run("random", args.queries, &mut eval, &|e| {
-        RandomSearch.search(&Nb201Space, e, budget, &mut seeded_rng(args.seed))
+    let r = run_bar("random", args.queries, &mut eval, &|e| {
+        search(&RandomSearch, e, budget, args.seed, ckpt)
     })?;
     let full = TrainConfig {
         epochs: args.final_epochs,

@@ -8,6 +8,8 @@
 //! crops padded by 1 pixel and no flips, since mirrored digits change meaning). A folder is
 //! read as CIFAR-10 binaries (`data_batch_*.bin` + `test_batch.bin`), CIFAR-100 binaries
 //! (`train.bin` + `test.bin`) or an ImageFolder with `train/` and `test/` (or `val/`).
+//! ImageNet16-120 as NAS-Bench-201 ships it (pickled numpy batches) is recognised and refused
+//! with a message saying what to convert it to.
 //! Writes `DIR/config.json`, `DIR/metrics.jsonl` (one JSON object per epoch),
 //! `DIR/checkpoint.bin` (after every epoch, atomically), `DIR/model.bpk` (the trained weights,
 //! Burn's burnpack format) and `DIR/curves.svg` (loss and accuracy per epoch), and prints, as
@@ -66,6 +68,12 @@ struct Args {
     /// Image size for ImageFolder data.
     #[arg(long, default_value_t = 32)]
     resolution: u32,
+    /// Label smoothing of the loss (0 = none).
+    #[arg(long, default_value_t = 0.0)]
+    label_smoothing: f64,
+    /// Epochs of linear learning-rate warm-up before the cosine schedule.
+    #[arg(long, default_value_t = 0)]
+    warmup_epochs: usize,
     /// Seed of the weights, the batch order, the augmentation and the builtin split.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -79,6 +87,11 @@ fn load(data: &str, resolution: u32, seed: u64) -> Result<(ImageSet, ImageSet, b
     let dir = Path::new(data);
     if !dir.is_dir() {
         bail!("--data {data:?} is neither `builtin` nor a folder");
+    }
+    if dir.join("train_data_batch_1").exists() || dir.join("val_data").exists() {
+        bail!(
+            "{data} looks like NAS-Bench-201's ImageNet16-120 (pickled numpy batches), which this reader does not support; supported: CIFAR-10/100 binaries or an ImageFolder (train/ and test/ or val/ with one folder per class), e.g. after exporting the images as PNG"
+        );
     }
     if dir.join("data_batch_1.bin").exists() {
         let batches: Vec<PathBuf> = (1..=5)
@@ -135,6 +148,8 @@ fn run() -> Result<()> {
         crop_padding: args.crop_padding.unwrap_or(if builtin { 1 } else { 4 }),
         flip: !(builtin || args.no_flip),
         seed: args.seed,
+        label_smoothing: args.label_smoothing,
+        warmup_epochs: args.warmup_epochs,
         ..TrainConfig::default()
     };
     cfg.check()?;

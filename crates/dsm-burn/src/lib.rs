@@ -30,12 +30,14 @@
 
 #![warn(missing_docs)]
 
+mod container;
 pub mod data;
 mod error;
 pub mod imagenet;
 pub mod layers;
 mod mbv3;
 mod nb201;
+pub mod predictor;
 pub mod train;
 mod weights;
 

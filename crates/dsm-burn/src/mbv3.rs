@@ -79,6 +79,17 @@ impl MobileNetV3 {
         Self::build(arch, space, &mut Loader::new(None, device))
     }
 
+    /// The subnet with freshly initialised weights drawn from `seed` (independent of Burn's
+    /// process-wide RNG), for training.
+    pub fn init(
+        arch: &MbV3Arch,
+        space: &MbV3Space,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        Self::build(arch, space, &mut Loader::seeded(seed, device))
+    }
+
     /// The subnet with weights from a PyTorch state dict; every tensor must fit, or nothing
     /// is loaded and the error lists all offenders.
     pub fn from_state_dict(

@@ -145,10 +145,34 @@ fn training_learns_the_digits_and_is_reproducible() {
         train_nb201(&cell, &digits(), &test, &cfg, &dev, &mut |_| {}).is_err(),
         "1-channel data is refused"
     );
+    // 3 epochs of 10 steps: cosine from 0.1 to 0 over 30 steps.
     assert!(
         (cfg.lr_at(0, 10) - 0.1).abs() < 1e-12
-            && cfg.lr_at(10, 10).abs() < 1e-12
-            && (cfg.lr_at(5, 10) - 0.05).abs() < 1e-12
+            && cfg.lr_at(30, 10).abs() < 1e-12
+            && (cfg.lr_at(15, 10) - 0.05).abs() < 1e-12
+    );
+    // One warm-up epoch: 0.01, 0.02, .. 0.1 over the first 10 steps, then cosine over 20.
+    let warm = TrainConfig {
+        warmup_epochs: 1,
+        ..cfg.clone()
+    };
+    assert!((warm.lr_at(0, 10) - 0.01).abs() < 1e-12 && (warm.lr_at(9, 10) - 0.1).abs() < 1e-12);
+    assert!((warm.lr_at(10, 10) - 0.1).abs() < 1e-12 && (warm.lr_at(20, 10) - 0.05).abs() < 1e-12);
+    assert!(
+        TrainConfig {
+            warmup_epochs: 3,
+            ..cfg.clone()
+        }
+        .check()
+        .is_err()
+    );
+    assert!(
+        TrainConfig {
+            label_smoothing: 1.0,
+            ..cfg.clone()
+        }
+        .check()
+        .is_err()
     );
 }
 
@@ -282,4 +306,55 @@ fn a_resumed_training_ends_with_the_weights_of_an_uninterrupted_one() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_mobilenet_subnet_trains_with_label_smoothing_and_warm_up() {
+    use dsm_burn::train::train_mbv3;
+    use dsm_space::{MbV3Arch, MbV3Space};
+    // The digits, upsampled to 32 x 32 so the five stride-2 stages have pixels left.
+    let (train, test) = digits().split(0.25, 6);
+    let up = |s: &dsm_burn::data::ImageSet, n: usize| {
+        let s = s.subset(&(0..n).collect::<Vec<_>>()).to_rgb();
+        let mut pixels = Vec::with_capacity(n * 3 * 32 * 32);
+        for img in s.pixels.chunks(3 * 64) {
+            for c in 0..3 {
+                for y in 0..32 {
+                    for x in 0..32 {
+                        pixels.push(img[c * 64 + (y / 4) * 8 + x / 4]);
+                    }
+                }
+            }
+        }
+        dsm_burn::data::ImageSet {
+            shape: [3, 32, 32],
+            pixels,
+            ..s
+        }
+    };
+    let (train, test) = (up(&train, 384), up(&test, 128));
+    let arch = MbV3Arch::uniform(2, 3, 3).unwrap();
+    let space = MbV3Space::new(0.5).unwrap();
+    let cfg = TrainConfig {
+        epochs: 4,
+        batch_size: 32,
+        learning_rate: 0.05,
+        crop_padding: 0,
+        flip: false,
+        label_smoothing: 0.1,
+        warmup_epochs: 1,
+        seed: 1,
+        ..TrainConfig::default()
+    };
+    let dev = Device::flex();
+    let (net, m) = train_mbv3(&arch, &space, &train, &test, &cfg, &dev, &mut |_| {}).unwrap();
+    eprintln!("{m:?}");
+    assert!(m[3].train_loss < m[0].train_loss, "{m:?}");
+    assert!(m[3].test_acc > 20.0, "{m:?}"); // chance is 10 %
+    assert_eq!(
+        net.forward(Tensor::zeros([1, 3, 32, 32], &dev)).dims(),
+        [1, 10]
+    );
+    let (_, again) = train_mbv3(&arch, &space, &train, &test, &cfg, &dev, &mut |_| {}).unwrap();
+    assert_eq!(strip(&m), strip(&again), "same seed, same training");
 }

@@ -73,6 +73,10 @@ impl<S: SearchSpace> Searcher<S> for RegularizedEvolution {
         "rea"
     }
 
+    fn settings(&self) -> String {
+        format!("{self:?}")
+    }
+
     fn search<E: Evaluator<S::Arch>, R: Rng>(
         &self,
         space: &S,
@@ -160,6 +164,10 @@ pub(crate) fn sample_softmax<R: Rng + ?Sized>(logits: &[f64], rng: &mut R) -> (u
 impl<S: SearchSpace> Searcher<S> for Reinforce {
     fn name(&self) -> &'static str {
         "reinforce"
+    }
+
+    fn settings(&self) -> String {
+        format!("{self:?}")
     }
 
     fn search<E: Evaluator<S::Arch>, R: Rng>(

@@ -202,6 +202,21 @@ impl<S: SearchSpace> Searcher<S> for DsmNas<S::Arch> {
         }
     }
 
+    fn settings(&self) -> String {
+        // Closures cannot be compared: a constraint is recorded by its presence only.
+        let anchors = self.initial_anchors.as_ref().map(|a| {
+            a.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        format!(
+            "{:?} anchors={anchors:?} constrained={}",
+            self.config,
+            self.constraint.is_some()
+        )
+    }
+
     fn search<E: Evaluator<S::Arch>, R: Rng>(
         &self,
         space: &S,

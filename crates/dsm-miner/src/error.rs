@@ -38,6 +38,15 @@ pub enum MinerError {
     /// A search-space operation failed (an invalid edit or architecture).
     #[error(transparent)]
     Space(#[from] dsm_space::SpaceError),
+    /// A search checkpoint is unreadable, corrupt, of another format or of another search,
+    /// or could not be written.
+    #[error("search checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A configuration value is out of range.
     #[error("invalid configuration: {field} = {value}: {expected}")]
     Config {

@@ -14,7 +14,9 @@
 //!   trained with Burn's autodiff and Adam;
 //! - baselines through the same interface and stopping rule: [`RandomSearch`],
 //!   [`RegularizedEvolution`], [`Reinforce`];
-//! - [`Budget`]: the stopping rule shared by all methods and the query [`Accounting`].
+//! - [`Budget`]: the stopping rule shared by all methods and the query [`Accounting`];
+//! - [`SearchCheckpoint`]: any method with any evaluator, checkpointed every N evaluations
+//!   and resumed to exactly the uninterrupted result.
 //!
 //! ```
 //! use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
@@ -34,11 +36,13 @@
 
 mod baselines;
 mod budget;
+mod checkpoint;
 pub mod controller;
 mod dsm;
 mod error;
 mod graph;
 mod native;
+mod pareto;
 #[cfg(test)]
 mod parity_tests;
 
@@ -47,9 +51,11 @@ use rand::{Rng, SeedableRng};
 
 pub use baselines::{RandomSearch, RegularizedEvolution, Reinforce};
 pub use budget::{Accounting, Budget, Constraint, HistoryPoint, SearchOutcome};
+pub use checkpoint::{CheckpointProgress, SearchCheckpoint};
 pub use dsm::{ControllerEngine, DsmConfig, DsmNas};
 pub use error::MinerError;
 pub use graph::{Anchor, CandidateGraph};
+pub use pareto::pareto_front;
 
 /// The random number generator of every search: PCG-64, a portable algorithm (the same seed
 /// gives the same numbers on every platform and version), serialisable for checkpoints.
@@ -65,6 +71,12 @@ pub trait Searcher<S: SearchSpace> {
     /// The method's name in results files (`dsm-nas`, `dsm-nas+`, `random`, `rea`,
     /// `reinforce`).
     fn name(&self) -> &'static str;
+
+    /// Every setting that changes the method's results, as text: a [`SearchCheckpoint`] of
+    /// other settings is refused. The default, for methods without settings, is empty.
+    fn settings(&self) -> String {
+        String::new()
+    }
 
     /// Runs one trial.
     fn search<E: Evaluator<S::Arch>, R: Rng>(

@@ -700,6 +700,23 @@ fn train_writes_metrics_and_a_final_json_line() {
         ),
         "bad",
     );
+    let in16 = dir.join("imagenet16");
+    std::fs::create_dir_all(&in16).unwrap();
+    std::fs::write(in16.join("train_data_batch_1"), b"\x80\x02}q\x00.").unwrap();
+    fails_cleanly(
+        &run(
+            "train",
+            &[
+                "--arch",
+                RESNET,
+                "--data",
+                &in16.display().to_string(),
+                "--out",
+                &dir.join("z").display().to_string(),
+            ],
+        ),
+        "ImageNet16-120",
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -806,5 +823,125 @@ fn a_killed_training_resumes_to_the_same_results() {
     let metrics = |d: &str| std::fs::read_to_string(dir.join(d).join("metrics.jsonl")).unwrap();
     assert_eq!(untimed(&metrics("killed")), untimed(&metrics("full")));
     assert_eq!(untimed(&metrics("full")).len(), 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn search_mbv3_trains_a_predictor_and_respects_the_madds_limit() {
+    use dsm_nas::space::{MbV3Space, SearchSpace};
+    let dir = std::env::temp_dir().join(format!("dsm-mbv3-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Measurements of a known trend: accuracy grows with the subnet's size.
+    let space = MbV3Space::new(1.2).unwrap();
+    let mut rng = dsm_nas::miner::seeded_rng(5);
+    let pairs: Vec<serde_json::Value> = (0..300)
+        .map(|_| {
+            let a = space.sample(&mut rng);
+            let madds = space.cost_at(&a, 224).unwrap().madds as f64;
+            serde_json::json!({"arch": a.to_string(), "accuracy": 60.0 + 5.0 * (madds / 1e8).ln()})
+        })
+        .collect();
+    let data = dir.join("pairs.json");
+    std::fs::write(&data, serde_json::to_string(&pairs).unwrap()).unwrap();
+    let out = dir.join("run");
+    let args = |extra: &[&str]| -> Vec<String> {
+        [
+            "--iters",
+            "40",
+            "--predictor-epochs",
+            "30",
+            "--out",
+            &out.display().to_string(),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let strs = |v: &[String]| v.to_vec();
+    let data_s = data.display().to_string();
+    let o = Command::new(example("search_mbv3"))
+        .args(strs(&args(&["--predictor-data", &data_s])))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let madds = last["madds"].as_u64().unwrap();
+    assert!(madds <= 600_000_000 && madds > 450_000_000, "{last}");
+    let arch: dsm_nas::space::MbV3Arch = last["arch"].as_str().unwrap().parse().unwrap();
+    assert_eq!(space.cost_at(&arch, 224).unwrap().madds, madds);
+    assert_eq!(
+        space.cost_at(&arch, 224).unwrap().params,
+        last["params"].as_u64().unwrap()
+    );
+    let front: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("pareto.json")).unwrap()).unwrap();
+    assert!(!front.is_empty());
+    assert!(
+        front
+            .windows(2)
+            .all(|w| w[0]["madds"].as_u64() < w[1]["madds"].as_u64()
+                && w[0]["score"].as_f64() < w[1]["score"].as_f64())
+    );
+    for f in ["results.json", "pareto.svg", "best.svg", "predictor.bin"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // Reusing the saved predictor with a lower limit.
+    let saved = out.join("predictor.bin").display().to_string();
+    let out2 = dir.join("run2").display().to_string();
+    let o = run(
+        "search_mbv3",
+        &[
+            "--predictor",
+            &saved,
+            "--madds-limit",
+            "400",
+            "--iters",
+            "20",
+            "--out",
+            &out2,
+        ],
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    assert!(v["madds"].as_u64().unwrap() <= 400_000_000, "{v}");
+    // Bad input: an existing --out, a corrupt pairs file, no evaluator.
+    fails_cleanly(
+        &run(
+            "search_mbv3",
+            &strs(&args(&["--predictor-data", &data_s]))
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        ),
+        "already exists",
+    );
+    std::fs::write(
+        dir.join("bad.json"),
+        r#"[{"arch": "3,3:5", "accuracy": 70}]"#,
+    )
+    .unwrap();
+    let bad = dir.join("bad.json").display().to_string();
+    fails_cleanly(
+        &run(
+            "search_mbv3",
+            &[
+                "--predictor-data",
+                &bad,
+                "--out",
+                &dir.join("x").display().to_string(),
+            ],
+        ),
+        "pair 0",
+    );
+    fails_cleanly(
+        &run(
+            "search_mbv3",
+            &["--out", &dir.join("y").display().to_string()],
+        ),
+        "--predictor-data",
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

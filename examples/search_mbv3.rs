@@ -1,0 +1,374 @@
+//! DSM-NAS over the Once-for-All MobileNetV3 space under a MAdds limit (default 600 M at
+//! 224 x 224, the paper's setting), scored by an accuracy predictor or by live training.
+//!
+//! ```text
+//! # (a) train the predictor (MLP, 3 layers, 128 hidden, dropout) from your measurements,
+//! #     save it, and search with it:
+//! cargo run --release --example search_mbv3 -- --predictor-data pairs.json --out runs/mbv3
+//! # ... reuse the saved predictor:
+//! cargo run --release --example search_mbv3 -- --predictor runs/mbv3/predictor.bin --out runs/mbv3b
+//! # (b) live training on your ImageFolder (train/ and val/) at a small resolution:
+//! cargo run --release --example search_mbv3 -- --live /data/imagenette --resolution 64 --epochs 1 --iters 20 --out runs/live
+//! ```
+//! `pairs.json` is a JSON array of `{"arch": "<legacy depths:ks:ratios string>", "accuracy": 77.1}`.
+//!
+//! Writes `DIR/results.json` (configuration, seed, versions, the answer, every evaluation),
+//! `DIR/pareto.json` and `DIR/pareto.svg` (the accuracy / MAdds Pareto front of everything
+//! evaluated), `DIR/best.svg` (the found subnet), and prints as its last line
+//! `{"arch": .., "madds": .., "params": .., "score": .., ...}`. MAdds are counted at 224 x 224
+//! with the reference's convention (`cost_mbv3`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use clap::Parser;
+use dsm_nas::miner::{
+    Budget, DsmConfig, DsmNas, SearchOutcome, Searcher, pareto_front, seeded_rng,
+};
+use dsm_nas::models::data::image_folder;
+use dsm_nas::models::predictor::{AccuracyPredictor, PredictorConfig};
+use dsm_nas::models::train::{MbV3LiveEvaluator, TrainConfig};
+use dsm_nas::space::{Evaluation, Evaluator, MbV3Arch, MbV3Space, SearchSpace};
+use serde::{Deserialize, Serialize};
+
+#[derive(Parser, Serialize)]
+#[command(about = "DSM-NAS over the MobileNetV3 space under a MAdds limit")]
+struct Args {
+    /// Train the accuracy predictor from this JSON file of {"arch", "accuracy"} pairs.
+    #[arg(long, conflicts_with_all = ["predictor", "live"])]
+    predictor_data: Option<PathBuf>,
+    /// Use a predictor saved by an earlier run (DIR/predictor.bin).
+    #[arg(long, conflicts_with = "live")]
+    predictor: Option<PathBuf>,
+    /// Score subnets by training them on this ImageFolder (train/ and val/ or test/).
+    #[arg(long)]
+    live: Option<PathBuf>,
+    /// Image size of live training.
+    #[arg(long, default_value_t = 64)]
+    resolution: u32,
+    /// Training epochs per subnet in live mode.
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Epochs of predictor training.
+    #[arg(long, default_value_t = 200)]
+    predictor_epochs: usize,
+    /// MAdds limit in millions, counted at 224 x 224.
+    #[arg(long, default_value_t = 600.0)]
+    madds_limit: f64,
+    /// Width multiplier of the space (1.2 for the published models).
+    #[arg(long, default_value_t = 1.2)]
+    width: f64,
+    /// Search iterations.
+    #[arg(long, default_value_t = 200)]
+    iters: usize,
+    /// Candidate subspaces K.
+    #[arg(long, default_value_t = 3)]
+    k: usize,
+    /// Seed of the search, the predictor and the training.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output folder.
+    #[arg(long)]
+    #[serde(skip)]
+    out: PathBuf,
+    /// Overwrite the results in --out.
+    #[arg(long)]
+    #[serde(skip)]
+    force: bool,
+}
+
+#[derive(Deserialize)]
+struct Pair {
+    arch: String,
+    accuracy: f64,
+}
+
+/// One evaluated subnet.
+#[derive(Serialize, Clone)]
+struct Point {
+    arch: String,
+    madds: u64,
+    params: u64,
+    score: f64,
+}
+
+/// Records every evaluation for the Pareto front.
+struct Recorder<'a, E> {
+    inner: E,
+    space: &'a MbV3Space,
+    points: Vec<Point>,
+    bar: indicatif::ProgressBar,
+}
+
+impl<E: Evaluator<MbV3Arch>> Evaluator<MbV3Arch> for Recorder<'_, E> {
+    type Error = E::Error;
+    fn evaluate(&mut self, arch: &MbV3Arch) -> Result<Evaluation, E::Error> {
+        let e = self.inner.evaluate(arch)?;
+        // Every subnet of the space has a cost at 224 (checked when the space was built).
+        if let Ok(c) = self.space.cost_at(arch, 224) {
+            self.points.push(Point {
+                arch: arch.to_string(),
+                madds: c.madds,
+                params: c.params,
+                score: e.score,
+            });
+        }
+        self.bar.inc(1);
+        Ok(e)
+    }
+}
+
+fn read_pairs(path: &Path, space: &MbV3Space) -> Result<Vec<(MbV3Arch, f64)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let pairs: Vec<Pair> = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: expected a JSON array of {{\"arch\": \"<legacy string>\", \"accuracy\": <number>}}",
+            path.display()
+        )
+    })?;
+    pairs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let arch = space
+                .parse(&p.arch)
+                .with_context(|| format!("{}: pair {i}", path.display()))?;
+            if !p.accuracy.is_finite() {
+                bail!("{}: pair {i} has accuracy {}", path.display(), p.accuracy);
+            }
+            Ok((arch, p.accuracy))
+        })
+        .collect()
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    let results_path = args.out.join("results.json");
+    if results_path.exists() && !args.force {
+        bail!(
+            "{} already exists; pass --force to overwrite it or choose another --out",
+            results_path.display()
+        );
+    }
+    if !(args.madds_limit.is_finite() && args.madds_limit > 0.0) {
+        bail!(
+            "--madds-limit {} must be a positive number of millions",
+            args.madds_limit
+        );
+    }
+    let limit = (args.madds_limit * 1e6).round() as u64;
+    let space = MbV3Space::new(args.width)?;
+    let dev = Device::flex();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+
+    let s = space;
+    let dsm = DsmNas::new(DsmConfig {
+        k: args.k,
+        ..DsmConfig::default()
+    })
+    .with_constraint(Arc::new(move |a: &MbV3Arch| {
+        s.cost_at(a, 224).is_ok_and(|c| c.madds <= limit)
+    }));
+    let budget = Budget {
+        time_s: f64::MAX,
+        max_iters: args.iters,
+        ..Budget::default()
+    };
+    let bar = indicatif::ProgressBar::new((args.iters + 1 + args.k) as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} evaluations",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let mut rng = seeded_rng(args.seed);
+    let (evaluator, fit, out, points): (
+        &str,
+        Option<serde_json::Value>,
+        SearchOutcome<MbV3Arch>,
+        Vec<Point>,
+    ) = if let Some(folder) = &args.live {
+        let train = image_folder(&folder.join("train"), args.resolution)?;
+        let val_dir = if folder.join("val").is_dir() {
+            folder.join("val")
+        } else {
+            folder.join("test")
+        };
+        let valid = image_folder(&val_dir, args.resolution)?;
+        let cfg = TrainConfig {
+            epochs: args.epochs,
+            batch_size: 64,
+            learning_rate: 0.05,
+            label_smoothing: 0.1,
+            seed: args.seed,
+            ..TrainConfig::default()
+        };
+        let live = MbV3LiveEvaluator::new(space, train, valid, cfg, dev.clone())?;
+        let mut rec = Recorder {
+            inner: live,
+            space: &space,
+            points: Vec::new(),
+            bar: bar.clone(),
+        };
+        let out = dsm.search(&space, &mut rec, budget, &mut rng)?;
+        ("live", None, out, rec.points)
+    } else {
+        let (predictor, fit) = match (&args.predictor, &args.predictor_data) {
+            (Some(path), _) => (AccuracyPredictor::load(path, &dev)?, None),
+            (None, Some(data)) => {
+                let pairs = read_pairs(data, &space)?;
+                let cfg = PredictorConfig {
+                    epochs: args.predictor_epochs,
+                    seed: args.seed,
+                    ..PredictorConfig::default()
+                };
+                let (p, report) = AccuracyPredictor::fit(&space, &pairs, &cfg, &dev)?;
+                let saved = args.out.join("predictor.bin");
+                p.save(&saved)?;
+                eprintln!(
+                    "predictor: {} pairs, training Spearman {:.3}; saved to {}",
+                    report.pairs,
+                    report.train_spearman,
+                    saved.display()
+                );
+                (p, Some(serde_json::to_value(&report)?))
+            }
+            (None, None) => {
+                bail!("choose an evaluator: --predictor-data FILE, --predictor FILE or --live DIR")
+            }
+        };
+        let mut rec = Recorder {
+            inner: predictor.evaluator(&space)?,
+            space: &space,
+            points: Vec::new(),
+            bar: bar.clone(),
+        };
+        let out = dsm.search(&space, &mut rec, budget, &mut rng)?;
+        ("predictor", fit, out, rec.points)
+    };
+    bar.finish_and_clear();
+
+    let cost = space.cost_at(&out.best, 224)?;
+    let coords: Vec<(f64, f64)> = points.iter().map(|p| (p.madds as f64, p.score)).collect();
+    let front: Vec<Point> = pareto_front(&coords)
+        .into_iter()
+        .map(|i| points[i].clone())
+        .collect();
+    let summary = serde_json::json!({
+        "arch": out.best.to_string(),
+        "madds": cost.madds,
+        "params": cost.params,
+        "score": out.best_score,
+        "madds_limit": limit,
+        "evaluator": evaluator,
+        "evaluations": out.evaluations,
+        "pareto_points": front.len(),
+        "seed": args.seed,
+    });
+    let results = serde_json::json!({
+        "args": &args,
+        "version": env!("CARGO_PKG_VERSION"),
+        "space": {"name": space.name(), "width": space.width_mult()},
+        "dsm": &dsm.config,
+        "budget": budget,
+        "predictor_fit": fit,
+        "best": &summary,
+        "final_anchors": out.final_anchors.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "evaluated": &points,
+    });
+    let write = |name: &str, text: String| -> Result<()> {
+        let path = args.out.join(name);
+        dsm_nas::space::io::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))
+    };
+    write("pareto.json", serde_json::to_string_pretty(&front)?)?;
+    write(
+        "best.svg",
+        dsm_nas::draw::mbv3_subnet(
+            &out.best,
+            &space,
+            224,
+            &format!("found under {:.0} M MAdds", args.madds_limit),
+        )?,
+    )?;
+    pareto_svg(&args.out.join("pareto.svg"), &points, &front, limit)?;
+    write("results.json", serde_json::to_string_pretty(&results)?)?;
+    println!("{summary}");
+    Ok(())
+}
+
+/// Every evaluated subnet (grey), the Pareto front (red) and the MAdds limit (dashed).
+fn pareto_svg(path: &Path, points: &[Point], front: &[Point], limit: u64) -> Result<()> {
+    use plotters::prelude::*;
+    let m = |p: &Point| p.madds as f64 / 1e6;
+    let xmax = points.iter().map(m).fold(limit as f64 / 1e6, f64::max) * 1.05;
+    let xmin = points.iter().map(m).fold(f64::INFINITY, f64::min).min(xmax) * 0.95;
+    let ymin = points.iter().map(|p| p.score).fold(f64::INFINITY, f64::min);
+    let ymax = points
+        .iter()
+        .map(|p| p.score)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((ymax - ymin) * 0.05).max(0.1);
+    let root = SVGBackend::new(path, (720, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "evaluated subnets: score vs MAdds (224 x 224)",
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(xmin..xmax, (ymin - pad)..(ymax + pad))?;
+    chart
+        .configure_mesh()
+        .x_desc("MAdds (M)")
+        .y_desc("score")
+        .draw()?;
+    chart
+        .draw_series(
+            points
+                .iter()
+                .map(|p| Circle::new((m(p), p.score), 3, RGBColor(150, 150, 150).filled())),
+        )?
+        .label("evaluated")
+        .legend(|(x, y)| Circle::new((x + 9, y), 3, RGBColor(150, 150, 150).filled()));
+    chart
+        .draw_series(LineSeries::new(
+            front.iter().map(|p| (m(p), p.score)),
+            RED.stroke_width(2),
+        ))?
+        .label("Pareto front")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
+    let l = limit as f64 / 1e6;
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(l, ymin - pad), (l, ymax + pad)],
+            6,
+            4,
+            BLUE.stroke_width(1),
+        ))?
+        .label("MAdds limit")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE.stroke_width(1)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
+}

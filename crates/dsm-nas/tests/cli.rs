@@ -918,6 +918,51 @@ fn search_mbv3_trains_a_predictor_and_respects_the_madds_limit() {
         ),
         "already exists",
     );
+    // Live training on a tiny two-class ImageFolder (red and blue noise).
+    for split in ["train", "val"] {
+        for (c, class) in ["red", "blue"].iter().enumerate() {
+            let d = dir.join("folder").join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..6u32 {
+                let img = image::RgbImage::from_fn(36, 36, |x, y| {
+                    let noise = ((x * 7 + y * 13 + i * 31) % 60) as u8;
+                    if c == 0 {
+                        image::Rgb([170 + noise, 20, 20])
+                    } else {
+                        image::Rgb([20, 20, 170 + noise])
+                    }
+                });
+                img.save(d.join(format!("{i}.png"))).unwrap();
+            }
+        }
+    }
+    let live_out = dir.join("live").display().to_string();
+    let folder = dir.join("folder").display().to_string();
+    let o = run(
+        "search_mbv3",
+        &[
+            "--live",
+            &folder,
+            "--resolution",
+            "32",
+            "--epochs",
+            "1",
+            "--iters",
+            "2",
+            "--k",
+            "2",
+            "--out",
+            &live_out,
+        ],
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (v["evaluator"].as_str(), v["evaluations"].as_u64()),
+        (Some("live"), Some(5)),
+        "{v}"
+    );
+    assert!(v["madds"].as_u64().unwrap() <= 600_000_000, "{v}");
     std::fs::write(
         dir.join("bad.json"),
         r#"[{"arch": "3,3:5", "accuracy": 70}]"#,

@@ -13,7 +13,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use burn::prelude::*;
 use clap::Parser;
 use dsm_nas::models::imagenet::{ImageFolder, Transform, evaluate};
 
@@ -22,6 +21,10 @@ mod common;
 #[derive(Parser)]
 #[command(about = "Top-1 / top-5 of a model on an ImageFolder val/ split")]
 struct Args {
+    /// Burn backend: flex (default), ndarray, wgpu, tch or cuda (the last four need the
+    /// cargo feature of the same name).
+    #[arg(long, default_value = "flex")]
+    backend: String,
     /// ImageNet root (the folder that holds val/).
     root: PathBuf,
     /// dsm_nas, dsm_nas_plus, nb201:<cell> or mbv3:<legacy string>.
@@ -49,7 +52,10 @@ struct Args {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let dev = Device::flex();
+    let dev = args
+        .backend
+        .parse::<dsm_nas::models::backend::Backend>()?
+        .device()?;
     let val = args.root.join("val");
     let folder = ImageFolder::open(&val).with_context(|| format!("reading {}", val.display()))?;
     let model = common::Model::load(&args.model, &args.weights, args.classes, args.width, &dev)?;

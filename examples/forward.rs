@@ -11,7 +11,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use burn::prelude::*;
 use clap::Parser;
 use dsm_nas::models::StateDict;
 use serde::Serialize;
@@ -21,6 +20,10 @@ mod common;
 #[derive(Parser)]
 #[command(about = "Forward pass of a model with PyTorch weights")]
 struct Args {
+    /// Burn backend: flex (default), ndarray, wgpu, tch or cuda (the last four need the
+    /// cargo feature of the same name).
+    #[arg(long, default_value = "flex")]
+    backend: String,
     /// dsm_nas, dsm_nas_plus, nb201:<cell string> or mbv3:<legacy string>.
     #[arg(long)]
     model: String,
@@ -49,7 +52,10 @@ struct Output {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let dev = Device::flex();
+    let dev = args
+        .backend
+        .parse::<dsm_nas::models::backend::Backend>()?
+        .device()?;
     let model = common::Model::load(&args.model, &args.weights, args.classes, args.width, &dev)?;
     let io = StateDict::from_file(&args.input)?;
     let x = io

@@ -9,7 +9,6 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use clap::Parser;
 use dsm_nas::models::imagenet::{batch, top_k};
@@ -19,6 +18,10 @@ mod common;
 #[derive(Parser)]
 #[command(about = "Top-5 classes of one image")]
 struct Args {
+    /// Burn backend: flex (default), ndarray, wgpu, tch or cuda (the last four need the
+    /// cargo feature of the same name).
+    #[arg(long, default_value = "flex")]
+    backend: String,
     /// dsm_nas, dsm_nas_plus, nb201:<cell> or mbv3:<legacy string>.
     #[arg(long, default_value = "dsm_nas")]
     model: String,
@@ -47,7 +50,10 @@ struct Args {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let dev = Device::flex();
+    let dev = args
+        .backend
+        .parse::<dsm_nas::models::backend::Backend>()?
+        .device()?;
     let model = common::Model::load(&args.model, &args.weights, args.classes, args.width, &dev)?;
     let x = batch(&[args.image.as_path()], args.resize, args.crop, &dev)?;
     let probs = softmax(model.forward(x), 1);

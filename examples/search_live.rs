@@ -15,7 +15,6 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use burn::prelude::*;
 use clap::Parser;
 use dsm_nas::miner::{
     Budget, DsmConfig, DsmNas, RandomSearch, SearchCheckpoint, SearchOutcome, Searcher, seeded_rng,
@@ -27,6 +26,10 @@ use dsm_nas::space::{Evaluation, Evaluator, Nb201Cell, Nb201Space};
 #[derive(Parser)]
 #[command(about = "DSM-NAS with live training on the vendored digits, against random search")]
 struct Args {
+    /// Burn backend: flex (default), ndarray, wgpu, tch or cuda (the last four need the
+    /// cargo feature of the same name).
+    #[arg(long, default_value = "flex")]
+    backend: String,
     /// Charged queries per method (the initial K anchors of DSM-NAS are extra).
     #[arg(long, default_value_t = 16)]
     queries: usize,
@@ -89,7 +92,10 @@ fn run() -> Result<()> {
     if let Some(dir) = &args.checkpoint {
         std::fs::create_dir_all(dir)?;
     }
-    let dev = Device::flex();
+    let dev = args
+        .backend
+        .parse::<dsm_nas::models::backend::Backend>()?
+        .device()?;
     // 60 % search-train, 20 % validation (the search signal), 20 % held-out test.
     let (rest, test) = digits().split(0.2, args.seed);
     let (train, valid) = rest.split(0.25, args.seed + 1);

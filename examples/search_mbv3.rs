@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use burn::prelude::*;
 use clap::Parser;
 use dsm_nas::miner::{
     Budget, DsmConfig, DsmNas, SearchOutcome, Searcher, pareto_front, seeded_rng,
@@ -36,6 +35,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Parser, Serialize)]
 #[command(about = "DSM-NAS over the MobileNetV3 space under a MAdds limit")]
 struct Args {
+    /// Burn backend: flex (default), ndarray, wgpu, tch or cuda (the last four need the
+    /// cargo feature of the same name).
+    #[arg(long, default_value = "flex")]
+    backend: String,
     /// Train the accuracy predictor from this JSON file of {"arch", "accuracy"} pairs.
     #[arg(long, conflicts_with_all = ["predictor", "live"])]
     predictor_data: Option<PathBuf>,
@@ -161,7 +164,10 @@ fn run() -> Result<()> {
     }
     let limit = (args.madds_limit * 1e6).round() as u64;
     let space = MbV3Space::new(args.width)?;
-    let dev = Device::flex();
+    let dev = args
+        .backend
+        .parse::<dsm_nas::models::backend::Backend>()?
+        .device()?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
 

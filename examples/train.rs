@@ -32,6 +32,10 @@ use serde::Serialize;
 #[derive(Parser, Serialize)]
 #[command(about = "Train a NAS-Bench-201 network")]
 struct Args {
+    /// Burn backend: flex (default), ndarray, wgpu, tch or cuda (the last four need the
+    /// cargo feature of the same name).
+    #[arg(long, default_value = "flex")]
+    backend: String,
     /// The cell.
     #[arg(long)]
     arch: String,
@@ -132,6 +136,10 @@ fn load(data: &str, resolution: u32, seed: u64) -> Result<(ImageSet, ImageSet, b
 fn run() -> Result<()> {
     let args = Args::parse();
     let cell: Nb201Cell = args.arch.parse().context("bad --arch")?;
+    let device = args
+        .backend
+        .parse::<dsm_nas::models::backend::Backend>()?
+        .device()?;
     let metrics_path = args.out.join("metrics.jsonl");
     let checkpoint = TrainCheckpoint::new(args.out.join("checkpoint.bin"));
     if (metrics_path.exists() || checkpoint.path().exists()) && !args.force && !args.resume {
@@ -181,7 +189,6 @@ fn run() -> Result<()> {
         .progress_chars("=> "),
     );
     let mut write_err = None;
-    let device = Device::flex();
     let (model, history) =
         train_nb201_resumable(&cell, &train, &test, &cfg, &device, &checkpoint, &mut |m| {
             bar.set_message(format!(

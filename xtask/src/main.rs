@@ -6,6 +6,10 @@
 //!   (default `../shared/data/nb201/nb201.csv`) and print both sha256 sums for the data README.
 //! - `fuzz [SECONDS]`: run every fuzz target (crates/dsm-nas/tests/fuzz.rs) for SECONDS each.
 //! - `draw`: regenerate the README's pictures of the published architectures (`docs/img/`).
+//! - `bench-compare [THREADS] [ITERS]`: the model workloads of `examples/bench_models.rs`
+//!   against PyTorch on the CPU (`scripts/bench_pytorch.py`, in a virtual environment that
+//!   it creates under `target/bench-venv` with pip's torch 2.9.0), same threads and shapes;
+//!   prints a table and writes `target/bench-compare.json`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,6 +63,131 @@ fn pack_nb201(csv: Option<&str>) -> Result<()> {
         out.display(),
         bytes.len(),
         sha256_hex(&bytes)
+    );
+    Ok(())
+}
+
+/// JSON objects, one per line, of a command's standard output.
+fn json_lines(cmd: &mut Command, what: &str) -> Result<Vec<serde_json::Value>> {
+    let out = cmd.output().with_context(|| format!("running {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).with_context(|| format!("{what} printed {l:?}")))
+        .collect()
+}
+
+fn bench_compare(threads: usize, iters: usize) -> Result<()> {
+    let target = root().join("target");
+    let venv = target.join("bench-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        eprintln!(
+            "$ python3 -m venv {} && pip install torch==2.9.0 numpy",
+            venv.display()
+        );
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()?
+            .success()
+            && Command::new(&python)
+                .args(["-m", "pip", "install", "--quiet", "torch==2.9.0", "numpy"])
+                .status()?
+                .success();
+        if !ok {
+            bail!(
+                "could not create {} with torch 2.9.0 (pip needs PyPI)",
+                venv.display()
+            );
+        }
+    }
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "dsm-nas",
+        "--example",
+        "bench_models",
+    ])?;
+    let spec = target.join("bench-spec.json");
+    let ours = json_lines(
+        Command::new(target.join("release/examples/bench_models"))
+            .args(["--iters", &iters.to_string(), "--spec"])
+            .arg(&spec)
+            .env("RAYON_NUM_THREADS", threads.to_string()),
+        "bench_models",
+    )?;
+    let theirs = json_lines(
+        Command::new(&python)
+            .arg(root().join("scripts/bench_pytorch.py"))
+            .args([
+                "--threads",
+                &threads.to_string(),
+                "--iters",
+                &iters.to_string(),
+                "--spec",
+            ])
+            .arg(&spec)
+            .env("OMP_NUM_THREADS", threads.to_string()),
+        "scripts/bench_pytorch.py",
+    )?;
+    let key = |v: &serde_json::Value| {
+        (
+            v["workload"].as_str().map(String::from),
+            v["batch"].as_u64(),
+        )
+    };
+    let mut rows = Vec::new();
+    println!(
+        "{:<18} {:>5} {:>7} {:>14} {:>14} {:>7}",
+        "workload", "batch", "threads", "ours img/s", "pytorch img/s", "ratio"
+    );
+    for o in &ours {
+        let Some(t) = theirs.iter().find(|t| key(t) == key(o)) else {
+            continue;
+        };
+        let (a, b) = (
+            o["images_per_s"].as_f64().unwrap_or(f64::NAN),
+            t["images_per_s"].as_f64().unwrap_or(f64::NAN),
+        );
+        println!(
+            "{:<18} {:>5} {:>7} {:>14.1} {:>14.1} {:>6.2}x",
+            o["workload"].as_str().unwrap_or("?"),
+            o["batch"],
+            threads,
+            a,
+            b,
+            a / b
+        );
+        rows.push(serde_json::json!({
+            "workload": o["workload"],
+            "batch": o["batch"],
+            "threads": threads,
+            "ours_images_per_s": a,
+            "pytorch_images_per_s": b,
+            "ratio": a / b,
+        }));
+    }
+    let path = target.join("bench-compare.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&serde_json::json!({ "rows": rows }))?,
+    )?;
+    println!(
+        "wrote {} ({})",
+        path.display(),
+        theirs
+            .first()
+            .and_then(|t| t["backend"].as_str())
+            .unwrap_or("pytorch")
     );
     Ok(())
 }
@@ -123,8 +252,21 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Some("bench-compare") => {
+            let threads = match args.get(1) {
+                Some(t) => t.parse().with_context(|| format!("THREADS {t:?}"))?,
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            };
+            let iters = match args.get(2) {
+                Some(t) => t.parse().with_context(|| format!("ITERS {t:?}"))?,
+                None => 10,
+            };
+            bench_compare(threads, iters)
+        }
         _ => {
-            eprintln!("usage: cargo xtask <ci | pack-nb201 [CSV] | draw | fuzz [SECONDS]>");
+            eprintln!(
+                "usage: cargo xtask <ci | pack-nb201 [CSV] | draw | fuzz [SECONDS] | bench-compare [THREADS] [ITERS]>"
+            );
             std::process::exit(2);
         }
     }

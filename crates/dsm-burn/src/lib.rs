@@ -13,7 +13,9 @@
 //! - [`data`]: CIFAR-10/100 binaries, ImageFolder trees and the vendored 8x8 digits;
 //!   [`train`]: the NAS-Bench-201 training recipe; [`imagenet`]: ImageNet-style evaluation.
 //!
-//! The backend is chosen at run time by the Burn `Device` (`Device::flex()` by default).
+//! The backend is chosen at run time by the Burn `Device` (`Device::flex()` by default);
+//! [`backend::Backend`] picks one by name among those compiled in (cargo features `ndarray`,
+//! `wgpu`, `tch`, `cuda`).
 //!
 //! ```
 //! use burn::prelude::*;
@@ -30,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backend;
 mod container;
 pub mod data;
 mod error;

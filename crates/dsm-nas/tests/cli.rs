@@ -990,3 +990,50 @@ fn search_mbv3_trains_a_predictor_and_respects_the_madds_limit() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_backend_not_built_in_is_a_clear_error() {
+    let out = std::env::temp_dir()
+        .join(format!("dsm-backend-{}", std::process::id()))
+        .display()
+        .to_string();
+    for (backend, needle) in [
+        ("wgpu", "--features wgpu"),
+        ("tch", "LIBTORCH"),
+        ("opencl", "expected one of flex"),
+    ] {
+        fails_cleanly(
+            &run(
+                "train",
+                &[
+                    "--arch",
+                    RESNET,
+                    "--data",
+                    "builtin",
+                    "--epochs",
+                    "1",
+                    "--backend",
+                    backend,
+                    "--out",
+                    &out,
+                ],
+            ),
+            needle,
+        );
+        fails_cleanly(
+            &run(
+                "infer",
+                &[
+                    "--backend",
+                    backend,
+                    "--image",
+                    "x.png",
+                    "--weights",
+                    "w.pt",
+                ],
+            ),
+            needle,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}

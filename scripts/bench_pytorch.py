@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""PyTorch (CPU) side of `cargo xtask bench-compare`: the same workloads, shapes and thread
+count as `examples/bench_models.rs`, written here from the architecture definitions (the
+NAS-Bench-201 network from its cell string, dsm_nas from the block list that bench_models
+writes with --spec). Prints one JSON object per workload."""
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+EDGES = [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)]
+
+
+def relu_conv_bn(c_in, c_out, k, stride):
+    return nn.Sequential(nn.ReLU(), nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False), nn.BatchNorm2d(c_out))
+
+
+class Cell(nn.Module):
+    def __init__(self, ops, c):
+        super().__init__()
+        self.kinds = ops
+        mods = []
+        for op in ops:
+            if op == "nor_conv_1x1":
+                mods.append(relu_conv_bn(c, c, 1, 1))
+            elif op == "nor_conv_3x3":
+                mods.append(relu_conv_bn(c, c, 3, 1))
+            elif op == "avg_pool_3x3":
+                mods.append(nn.AvgPool2d(3, 1, 1, count_include_pad=False))
+            else:
+                mods.append(nn.Identity())
+        self.ops = nn.ModuleList(mods)
+
+    def forward(self, x):
+        nodes = [x]
+        for j in (1, 2, 3):
+            acc = None
+            for e, (i, d) in enumerate(EDGES):
+                if d != j or self.kinds[e] == "none":
+                    continue
+                y = self.ops[e](nodes[i])
+                acc = y if acc is None else acc + y
+            nodes.append(acc if acc is not None else torch.zeros_like(x))
+        return nodes[3]
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.a = relu_conv_bn(c_in, c_out, 3, 2)
+        self.b = relu_conv_bn(c_out, c_out, 3, 1)
+        self.down = nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(c_in, c_out, 1, bias=False))
+
+    def forward(self, x):
+        return self.down(x) + self.b(self.a(x))
+
+
+class Nb201(nn.Module):
+    def __init__(self, cell, classes=10, c=16, n=5):
+        super().__init__()
+        ops = [tok.split("~")[0] for node in cell.strip("|").split("|+|") for tok in node.split("|")]
+        layers = [nn.Conv2d(3, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c)]
+        c_prev = c
+        for stage, ch in enumerate([c, 2 * c, 4 * c]):
+            if stage > 0:
+                layers.append(ResBlock(c_prev, ch))
+            layers += [Cell(ops, ch) for _ in range(n)]
+            c_prev = ch
+        layers += [nn.BatchNorm2d(c_prev), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_prev, classes)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def act(name):
+    return nn.Hardswish() if name.lower() in ("hswish", "h_swish") else nn.ReLU()
+
+
+class Block(nn.Module):
+    def __init__(self, b):
+        super().__init__()
+        mid, a = b["mid_ch"], b["act"]
+        layers = []
+        if b["expand"] != 1:
+            layers += [nn.Conv2d(b["in_ch"], mid, 1, bias=False), nn.BatchNorm2d(mid), act(a)]
+        k = b["kernel"]
+        layers += [nn.Conv2d(mid, mid, k, b["stride"], k // 2, groups=mid, bias=False), nn.BatchNorm2d(mid), act(a)]
+        self.body = nn.Sequential(*layers)
+        self.se = None
+        if b.get("se_mid"):
+            self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(mid, b["se_mid"], 1), nn.ReLU(),
+                                    nn.Conv2d(b["se_mid"], mid, 1), nn.Hardsigmoid())
+        self.point = nn.Sequential(nn.Conv2d(mid, b["out_ch"], 1, bias=False), nn.BatchNorm2d(b["out_ch"]))
+        self.residual = b["residual"]
+
+    def forward(self, x):
+        h = self.body(x)
+        if self.se is not None:
+            h = h * self.se(h)
+        h = self.point(h)
+        return h + x if self.residual else h
+
+
+class MbV3(nn.Module):
+    def __init__(self, spec):
+        super().__init__()
+        stem, (expand, mix) = spec["stem"], spec["head"]
+        blocks = spec["blocks"]
+        self.stem = nn.Sequential(nn.Conv2d(3, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem), nn.Hardswish())
+        self.blocks = nn.Sequential(*[Block(b) for b in blocks])
+        last = blocks[-1]["out_ch"]
+        self.head = nn.Sequential(nn.Conv2d(last, expand, 1, bias=False), nn.BatchNorm2d(expand), nn.Hardswish(),
+                                  nn.AdaptiveAvgPool2d(1), nn.Conv2d(expand, mix, 1, bias=False), nn.Hardswish(),
+                                  nn.Flatten(), nn.Linear(mix, spec["classes"]))
+
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x)))
+
+
+def timed(iters, f):
+    for _ in range(3):
+        f()
+    t = time.perf_counter()
+    for _ in range(iters):
+        f()
+    return (time.perf_counter() - t) / iters
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--spec", required=True)
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--cell", default="|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    rows = []
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    net = Nb201(a.cell).train().to(dev)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    x, y = torch.randn(64, 3, 32, 32, device=dev), torch.arange(64, device=dev) % 10
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+        sync()
+
+    s = timed(a.iters, step)
+    rows.append({"workload": "nb201_train_step", "batch": 64, "images_per_s": 64 / s, "ms_per_iter": s * 1e3})
+    with open(a.spec) as f:
+        spec = json.load(f)
+    model = MbV3(spec).eval().to(dev)
+    for batch in (1, 16):
+        xb = torch.randn(batch, 3, 224, 224, device=dev)
+        with torch.inference_mode():
+            s = timed(a.iters, lambda: (model(xb), sync()))
+        rows.append({"workload": "dsm_nas_infer", "batch": batch, "images_per_s": batch / s, "ms_per_iter": s * 1e3})
+    for r in rows:
+        r.update({"threads": a.threads, "backend": f"pytorch {torch.__version__} {a.device}", "iters": a.iters})
+        print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()

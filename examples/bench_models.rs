@@ -1,7 +1,7 @@
 //! Timing report of the model workloads that `cargo xtask bench-compare` compares with
 //! PyTorch: one NAS-Bench-201 training step (ResNet-like cell, 10 classes, batch 64 of
 //! 3 x 32 x 32: forward, backward, SGD Nesterov update) and `dsm_nas` inference at 224 x 224
-//! (batch 1 and 16, evaluation mode).
+//! (batch 1 and 16, evaluation mode, BatchNorm folded into the convolutions).
 //!
 //! ```text
 //! RAYON_NUM_THREADS=2 cargo run --release --example bench_models
@@ -135,7 +135,8 @@ fn run() -> Result<()> {
         report(&args, "nb201_train_step", batch, secs);
     }
     if args.workloads.iter().any(|w| w == "dsm_nas_infer") {
-        let model = MobileNetV3::init(&arch, &space, 0, &dev)?;
+        // Inference as deployed: BatchNorm folded into the convolutions.
+        let model = MobileNetV3::init(&arch, &space, 0, &dev)?.fold_batchnorm();
         for batch in [1usize, 16] {
             let x: Vec<f32> = (0..batch * 3 * 224 * 224)
                 .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)

@@ -24,9 +24,9 @@ impl Model {
         let sd = StateDict::from_file(weights)?;
         let mbv3 = |arch: MbV3Arch, space: MbV3Space| -> Result<Self> {
             let space = space.with_classes(classes.unwrap_or(1000))?;
-            Ok(Model::MobileNet(Box::new(MobileNetV3::from_state_dict(
-                &arch, &space, &sd, dev,
-            )?)))
+            Ok(Model::MobileNet(Box::new(
+                MobileNetV3::from_state_dict(&arch, &space, &sd, dev)?.fold_batchnorm(),
+            )))
         };
         match name {
             "dsm_nas" => {

@@ -201,27 +201,54 @@ impl ReluConvBn {
     }
 }
 
-/// conv -> BN.
+/// conv -> BN; after [`fold`](Self::fold), the BN lives in the conv's weights and bias.
 #[derive(Module, Debug)]
 pub struct ConvBn {
     pub(crate) conv: Conv2d,
-    pub(crate) bn: BatchNorm,
+    pub(crate) bn: Option<BatchNorm>,
 }
 
 impl ConvBn {
+    pub(crate) fn new(conv: Conv2d, bn: BatchNorm) -> Self {
+        Self { conv, bn: Some(bn) }
+    }
+
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        let y = self.conv.forward(x);
+        match &self.bn {
+            Some(bn) => bn.forward(y),
+            None => y,
+        }
+    }
+
+    /// Folds the BN's running statistics and affine parameters into the conv (for
+    /// inference: `w' = w * s`, `b' = (b - mean) * s + beta` with `s = gamma / sqrt(var +
+    /// eps)`), saving the BN's passes over the activations.
+    pub(crate) fn fold(self) -> Self {
+        let Some(bn) = self.bn else { return self };
+        let mut conv = self.conv;
+        let scale = bn.gamma.val() / bn.running_var.value().add_scalar(bn.epsilon).sqrt();
+        let [cout] = scale.dims();
+        let weight = conv.weight.val() * scale.clone().reshape([cout, 1, 1, 1]);
+        let mean = bn.running_mean.value();
+        let bias = match &conv.bias {
+            Some(b) => b.val() - mean,
+            None => mean.neg(),
+        };
+        conv.weight = Param::from_tensor(weight);
+        conv.bias = Some(Param::from_tensor(bias * scale + bn.beta.val()));
+        Self { conv, bn: None }
     }
 }
 
-/// `x * relu6(x + 3) / 6`.
+/// `x * relu6(x + 3) / 6` (Burn's fused `hard_swish`).
 pub fn hswish<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    x.clone() * hsigmoid(x)
+    burn::tensor::activation::hard_swish(x)
 }
 
-/// `relu6(x + 3) / 6`.
+/// `relu6(x + 3) / 6` (Burn's fused `hard_sigmoid` with slope 1/6 and offset 1/2).
 pub fn hsigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    x.add_scalar(3.0).clamp(0.0, 6.0).div_scalar(6.0)
+    burn::tensor::activation::hard_sigmoid(x, 1.0 / 6.0, 0.5)
 }
 
 /// Multiply-accumulates of a convolution at output resolution `hw` (the reference counter:

@@ -108,29 +108,31 @@ impl MobileNetV3 {
         // Channels do not depend on the resolution; 224 is only used to lay the blocks out.
         let shapes: Vec<BlockShape> = space.blocks(arch, 224)?;
         let stem = space.stem_channels();
-        let first_conv = ConvBn {
-            conv: l.conv("first_conv.conv", 3, stem, 3, 2, 1, false),
-            bn: l.bn("first_conv.bn", stem),
-        };
+        let first_conv = ConvBn::new(
+            l.conv("first_conv.conv", 3, stem, 3, 2, 1, false),
+            l.bn("first_conv.bn", stem),
+        );
         let blocks = shapes
             .iter()
             .enumerate()
             .map(|(i, b)| {
                 let name = format!("blocks.{i}.mobile_inverted_conv");
-                let inverted_bottleneck = (b.expand != 1).then(|| ConvBn {
-                    conv: l.conv(
-                        &format!("{name}.inverted_bottleneck.conv"),
-                        b.in_ch,
-                        b.mid_ch,
-                        1,
-                        1,
-                        1,
-                        false,
-                    ),
-                    bn: l.bn(&format!("{name}.inverted_bottleneck.bn"), b.mid_ch),
+                let inverted_bottleneck = (b.expand != 1).then(|| {
+                    ConvBn::new(
+                        l.conv(
+                            &format!("{name}.inverted_bottleneck.conv"),
+                            b.in_ch,
+                            b.mid_ch,
+                            1,
+                            1,
+                            1,
+                            false,
+                        ),
+                        l.bn(&format!("{name}.inverted_bottleneck.bn"), b.mid_ch),
+                    )
                 });
-                let depth_conv = ConvBn {
-                    conv: l.conv(
+                let depth_conv = ConvBn::new(
+                    l.conv(
                         &format!("{name}.depth_conv.conv"),
                         b.mid_ch,
                         b.mid_ch,
@@ -139,8 +141,8 @@ impl MobileNetV3 {
                         b.mid_ch,
                         false,
                     ),
-                    bn: l.bn(&format!("{name}.depth_conv.bn"), b.mid_ch),
-                };
+                    l.bn(&format!("{name}.depth_conv.bn"), b.mid_ch),
+                );
                 let se = b.se_mid.map(|m| SqueezeExcite {
                     reduce: l.conv(
                         &format!("{name}.depth_conv.se.fc.reduce"),
@@ -161,8 +163,8 @@ impl MobileNetV3 {
                         true,
                     ),
                 });
-                let point_linear = ConvBn {
-                    conv: l.conv(
+                let point_linear = ConvBn::new(
+                    l.conv(
                         &format!("{name}.point_linear.conv"),
                         b.mid_ch,
                         b.out_ch,
@@ -171,8 +173,8 @@ impl MobileNetV3 {
                         1,
                         false,
                     ),
-                    bn: l.bn(&format!("{name}.point_linear.bn"), b.out_ch),
-                };
+                    l.bn(&format!("{name}.point_linear.bn"), b.out_ch),
+                );
                 MbBlock {
                     inverted_bottleneck,
                     depth_conv,
@@ -188,13 +190,34 @@ impl MobileNetV3 {
         Ok(Self {
             first_conv,
             blocks,
-            final_expand: ConvBn {
-                conv: l.conv("final_expand_layer.conv", last, expand, 1, 1, 1, false),
-                bn: l.bn("final_expand_layer.bn", expand),
-            },
+            final_expand: ConvBn::new(
+                l.conv("final_expand_layer.conv", last, expand, 1, 1, 1, false),
+                l.bn("final_expand_layer.bn", expand),
+            ),
             feature_mix: l.conv("feature_mix_layer.conv", expand, mix, 1, 1, 1, false),
             classifier: l.linear("classifier.linear", mix, space.num_classes()),
         })
+    }
+
+    /// The same network for inference only, with every BatchNorm folded into the
+    /// convolution before it (weights scaled, a bias added): the same logits up to float
+    /// rounding, without the BatchNorm passes over the activations. Not for training.
+    pub fn fold_batchnorm(self) -> Self {
+        Self {
+            first_conv: self.first_conv.fold(),
+            blocks: self
+                .blocks
+                .into_iter()
+                .map(|b| MbBlock {
+                    inverted_bottleneck: b.inverted_bottleneck.map(ConvBn::fold),
+                    depth_conv: b.depth_conv.fold(),
+                    point_linear: b.point_linear.fold(),
+                    ..b
+                })
+                .collect(),
+            final_expand: self.final_expand.fold(),
+            ..self
+        }
     }
 
     /// Logits `[batch, classes]` of an NCHW batch (3 channels, any resolution).

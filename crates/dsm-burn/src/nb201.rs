@@ -51,14 +51,17 @@ impl InferCell {
                     EdgeOp::Conv(c) => c.forward(input),
                     EdgeOp::Pool(p) => p.forward(input),
                     EdgeOp::Skip(_) => input,
-                    EdgeOp::Zero(_) => input.zeros_like(),
+                    // Adds nothing: skipped rather than materialised as zeros.
+                    EdgeOp::Zero(_) => continue,
                 };
                 sum = Some(match sum {
                     Some(s) => s + y,
                     None => y,
                 });
             }
-            nodes.push(sum.expect("every node has an incoming edge"));
+            // A node whose incoming edges are all `none` is zero (same shape as the input).
+            let value = sum.unwrap_or_else(|| nodes[0].zeros_like());
+            nodes.push(value);
         }
         nodes.pop().expect("four nodes")
     }

@@ -101,6 +101,11 @@ fn ofa_case(
         let e = rel_err(&y, want);
         eprintln!("{tag}.{ext} at {res}: max relative error {e:.2e}");
         assert!(e <= 1e-4, "{tag}.{ext} at {res}: relative error {e}");
+        // Inference with BatchNorm folded into the convolutions: the same logits.
+        let folded = net.fold_batchnorm().forward(input(&io, &dev));
+        let e = rel_err(&folded, want);
+        eprintln!("{tag}.{ext} at {res}, BatchNorm folded: max relative error {e:.2e}");
+        assert!(e <= 1e-4, "{tag}.{ext} at {res} folded: relative error {e}");
     }
 }
 

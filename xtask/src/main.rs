@@ -6,10 +6,15 @@
 //!   (default `../shared/data/nb201/nb201.csv`) and print both sha256 sums for the data README.
 //! - `fuzz [SECONDS]`: run every fuzz target (crates/dsm-nas/tests/fuzz.rs) for SECONDS each.
 //! - `draw`: regenerate the README's pictures of the published architectures (`docs/img/`).
-//! - `bench-compare [THREADS] [ITERS]`: the model workloads of `examples/bench_models.rs`
+//! - `bench-compare [THREADS] [ITERS] [--tch]`: the model workloads of `examples/bench_models.rs`
 //!   against PyTorch on the CPU (`scripts/bench_pytorch.py`, in a virtual environment that
 //!   it creates under `target/bench-venv` with pip's torch 2.9.0), same threads and shapes;
-//!   prints a table and writes `target/bench-compare.json`.
+//!   prints a table and writes `target/bench-compare.json`; `--tch` adds a third column, our
+//!   binary built with libtorch behind Burn.
+//! - `backends BACKEND` (`tch`, `wgpu`, `ndarray` or `cuda`): the opt-in backend job: installs
+//!   what the backend needs where it can (libtorch from the same virtual environment's torch
+//!   for `tch`; Mesa's Vulkan driver via apt for `wgpu`), builds with the feature, runs the
+//!   model parity tests on that backend and the model benchmarks.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -84,9 +89,9 @@ fn json_lines(cmd: &mut Command, what: &str) -> Result<Vec<serde_json::Value>> {
         .collect()
 }
 
-fn bench_compare(threads: usize, iters: usize) -> Result<()> {
-    let target = root().join("target");
-    let venv = target.join("bench-venv");
+/// The virtual environment with pip's torch 2.9.0 (created on first use); its python.
+fn torch_venv() -> Result<PathBuf> {
+    let venv = root().join("target/bench-venv");
     let python = venv.join("bin/python");
     if !python.exists() {
         eprintln!(
@@ -109,6 +114,115 @@ fn bench_compare(threads: usize, iters: usize) -> Result<()> {
             );
         }
     }
+    Ok(python)
+}
+
+/// `cargo` with extra environment variables.
+fn cargo_env(args: &[&str], env: &[(String, String)]) -> Result<()> {
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// What building and running with `--features tch` needs: nothing when `LIBTORCH` is set,
+/// else libtorch 2.9.0 from pip's torch wheel in the virtual environment (the version tch
+/// 0.22 expects).
+fn tch_env() -> Result<Vec<(String, String)>> {
+    if std::env::var_os("LIBTORCH").is_some() {
+        return Ok(Vec::new());
+    }
+    let python = torch_venv()?;
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .expect("venv/bin/python");
+    let torch = venv.join("lib/python3.11/site-packages/torch");
+    let path = format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Ok(vec![
+        ("VIRTUAL_ENV".into(), venv.display().to_string()),
+        ("PATH".into(), path),
+        ("LIBTORCH_USE_PYTORCH".into(), "1".into()),
+        (
+            "LD_LIBRARY_PATH".into(),
+            torch.join("lib").display().to_string(),
+        ),
+    ])
+}
+
+fn backends(backend: &str) -> Result<()> {
+    let mut env: Vec<(String, String)> = vec![("DSM_TEST_BACKEND".into(), backend.into())];
+    match backend {
+        "tch" => env.extend(tch_env()?),
+        "wgpu" => {
+            let has_vulkan = Path::new("/usr/lib/x86_64-linux-gnu/libvulkan.so.1").exists();
+            if !has_vulkan {
+                eprintln!("$ apt-get install -y mesa-vulkan-drivers libvulkan1");
+                let ok = Command::new("apt-get")
+                    .args(["install", "-y", "mesa-vulkan-drivers", "libvulkan1"])
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if !ok {
+                    bail!(
+                        "could not install Mesa's Vulkan driver (apt-get install mesa-vulkan-drivers libvulkan1)"
+                    );
+                }
+            }
+        }
+        "ndarray" | "cuda" => {}
+        other => {
+            bail!("cargo xtask backends: unknown backend {other:?} (tch, wgpu, ndarray, cuda)")
+        }
+    }
+    cargo_env(
+        &[
+            "test",
+            "--release",
+            "-p",
+            "dsm-burn",
+            "--features",
+            backend,
+            "--test",
+            "parity",
+            "--",
+            "--nocapture",
+        ],
+        &env,
+    )?;
+    cargo_env(
+        &[
+            "run",
+            "--release",
+            "-p",
+            "dsm-nas",
+            "--features",
+            backend,
+            "--example",
+            "bench_models",
+            "--",
+            "--backend",
+            backend,
+            "--iters",
+            "5",
+        ],
+        &env,
+    )
+}
+
+fn bench_compare(threads: usize, iters: usize, with_tch: bool) -> Result<()> {
+    let target = root().join("target");
+    let python = torch_venv()?;
     cargo(&[
         "build",
         "--release",
@@ -125,6 +239,43 @@ fn bench_compare(threads: usize, iters: usize) -> Result<()> {
             .env("RAYON_NUM_THREADS", threads.to_string()),
         "bench_models",
     )?;
+    // The third column: the same binary built with libtorch behind Burn (`--tch`).
+    let tch = if with_tch {
+        let env = tch_env()?;
+        cargo_env(
+            &[
+                "build",
+                "--release",
+                "-p",
+                "dsm-nas",
+                "--features",
+                "tch",
+                "--example",
+                "bench_models",
+            ],
+            &env,
+        )?;
+        let rows = json_lines(
+            Command::new(target.join("release/examples/bench_models"))
+                .args(["--backend", "tch", "--iters", &iters.to_string()])
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .env("OMP_NUM_THREADS", threads.to_string())
+                .env("RAYON_NUM_THREADS", threads.to_string()),
+            "bench_models --backend tch",
+        )?;
+        // Leave the default build in place.
+        cargo(&[
+            "build",
+            "--release",
+            "-p",
+            "dsm-nas",
+            "--example",
+            "bench_models",
+        ])?;
+        rows
+    } else {
+        Vec::new()
+    };
     let theirs = json_lines(
         Command::new(&python)
             .arg(root().join("scripts/bench_pytorch.py"))
@@ -147,8 +298,8 @@ fn bench_compare(threads: usize, iters: usize) -> Result<()> {
     };
     let mut rows = Vec::new();
     println!(
-        "{:<18} {:>5} {:>7} {:>14} {:>14} {:>7}",
-        "workload", "batch", "threads", "ours img/s", "pytorch img/s", "ratio"
+        "{:<18} {:>5} {:>7} {:>14} {:>14} {:>7} {:>12}",
+        "workload", "batch", "threads", "ours img/s", "pytorch img/s", "ratio", "tch img/s"
     );
     for o in &ours {
         let Some(t) = theirs.iter().find(|t| key(t) == key(o)) else {
@@ -158,23 +309,32 @@ fn bench_compare(threads: usize, iters: usize) -> Result<()> {
             o["images_per_s"].as_f64().unwrap_or(f64::NAN),
             t["images_per_s"].as_f64().unwrap_or(f64::NAN),
         );
+        let c = tch
+            .iter()
+            .find(|t| key(t) == key(o))
+            .and_then(|t| t["images_per_s"].as_f64());
         println!(
-            "{:<18} {:>5} {:>7} {:>14.1} {:>14.1} {:>6.2}x",
+            "{:<18} {:>5} {:>7} {:>14.1} {:>14.1} {:>6.2}x {:>12}",
             o["workload"].as_str().unwrap_or("?"),
             o["batch"],
             threads,
             a,
             b,
-            a / b
+            a / b,
+            c.map_or("-".to_string(), |c| format!("{c:.1}"))
         );
-        rows.push(serde_json::json!({
+        let mut row = serde_json::json!({
             "workload": o["workload"],
             "batch": o["batch"],
             "threads": threads,
             "ours_images_per_s": a,
             "pytorch_images_per_s": b,
             "ratio": a / b,
-        }));
+        });
+        if let Some(c) = c {
+            row["tch_images_per_s"] = c.into();
+        }
+        rows.push(row);
     }
     let path = target.join("bench-compare.json");
     std::fs::write(
@@ -252,7 +412,13 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Some("backends") => match args.get(1) {
+            Some(b) => backends(b),
+            None => bail!("cargo xtask backends BACKEND (tch, wgpu, ndarray or cuda)"),
+        },
         Some("bench-compare") => {
+            let with_tch = args.iter().any(|a| a == "--tch");
+            let args: Vec<String> = args.into_iter().filter(|a| a != "--tch").collect();
             let threads = match args.get(1) {
                 Some(t) => t.parse().with_context(|| format!("THREADS {t:?}"))?,
                 None => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -261,11 +427,11 @@ fn main() -> Result<()> {
                 Some(t) => t.parse().with_context(|| format!("ITERS {t:?}"))?,
                 None => 10,
             };
-            bench_compare(threads, iters)
+            bench_compare(threads, iters, with_tch)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | pack-nb201 [CSV] | draw | fuzz [SECONDS] | bench-compare [THREADS] [ITERS]>"
+                "usage: cargo xtask <ci | pack-nb201 [CSV] | draw | fuzz [SECONDS] | bench-compare [THREADS] [ITERS] [--tch] | backends BACKEND>"
             );
             std::process::exit(2);
         }

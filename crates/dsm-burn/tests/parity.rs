@@ -24,6 +24,18 @@ fn fixtures() -> Option<PathBuf> {
     }
 }
 
+/// The backend under test: `DSM_TEST_BACKEND` (flex, ndarray, wgpu, tch, cuda; what
+/// `cargo xtask backends` sets), flex by default.
+fn device() -> Device {
+    match std::env::var("DSM_TEST_BACKEND") {
+        Ok(name) => name
+            .parse::<dsm_burn::backend::Backend>()
+            .and_then(|b| b.device())
+            .unwrap_or_else(|e| panic!("DSM_TEST_BACKEND={name}: {e}")),
+        Err(_) => Device::flex(),
+    }
+}
+
 fn input(io: &StateDict, dev: &Device) -> Tensor<4> {
     let t = io.get("input").expect("input tensor");
     let s: [usize; 4] = t.shape.clone().try_into().expect("NCHW");
@@ -63,7 +75,7 @@ const NB201: [(&str, &str); 3] = [
 #[test]
 fn nb201_networks_match_pytorch() {
     let Some(dir) = fixtures() else { return };
-    let dev = Device::flex();
+    let dev = device();
     for (tag, arch) in NB201 {
         let cell: Nb201Cell = arch.parse().unwrap();
         let io = StateDict::from_file(dir.join(format!("nb201/{tag}_io_32.safetensors"))).unwrap();
@@ -90,7 +102,7 @@ fn ofa_case(
     res: usize,
     exts: &[&str],
 ) {
-    let dev = Device::flex();
+    let dev = device();
     let io = StateDict::from_file(dir.join(format!("ofa/{tag}_io_{res}.safetensors"))).unwrap();
     let want = &io.get("logits_f64").unwrap().data;
     for ext in exts {
@@ -141,7 +153,7 @@ fn dsm_nas_matches_pytorch_at_224() {
 
 #[test]
 fn walked_madds_equal_the_analytic_count() {
-    let dev = Device::flex();
+    let dev = device();
     for (arch, space) in [
         dsm_nas(),
         dsm_burn::dsm_nas_plus(),
@@ -163,7 +175,7 @@ fn walked_madds_equal_the_analytic_count() {
 #[test]
 fn a_wrong_state_dict_is_refused_listing_every_offender() {
     let Some(dir) = fixtures() else { return };
-    let dev = Device::flex();
+    let dev = device();
     let mut sd = StateDict::from_file(dir.join("nb201/nb201_best_c10.safetensors")).unwrap();
     // The wrong cell: the file has convs where this cell has none, and lacks one it needs.
     let other: Nb201Cell = NB201[1].1.parse().unwrap();
@@ -247,7 +259,7 @@ fn corrupt_weight_files_are_typed_errors() {
 
 #[test]
 fn safetensors_round_trip_and_burn_record_reload_are_exact() {
-    let dev = Device::flex();
+    let dev = device();
     let cell: Nb201Cell = NB201[1].1.parse().unwrap();
     let net = Nb201Network::new(&cell, 10, &dev);
     let x = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &dev);

@@ -201,7 +201,7 @@ impl ReluConvBn {
     }
 }
 
-/// conv -> BN; after [`fold`](Self::fold), the BN lives in the conv's weights and bias.
+/// conv -> BN; once folded (`MobileNetV3::fold_batchnorm`), the BN lives in the conv's weights and bias.
 #[derive(Module, Debug)]
 pub struct ConvBn {
     pub(crate) conv: Conv2d,

@@ -30,16 +30,7 @@ fn root() -> PathBuf {
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
-    eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(args)
-        .current_dir(root())
-        .status()
-        .with_context(|| format!("running cargo {}", args.join(" ")))?;
-    if !status.success() {
-        bail!("cargo {} failed ({status})", args.join(" "));
-    }
-    Ok(())
+    cargo_env(args, &[])
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -223,47 +214,39 @@ fn backends(backend: &str) -> Result<()> {
 fn bench_compare(threads: usize, iters: usize, with_tch: bool) -> Result<()> {
     let target = root().join("target");
     let python = torch_venv()?;
-    cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "dsm-nas",
-        "--example",
-        "bench_models",
-    ])?;
-    let spec = target.join("bench-spec.json");
-    let ours = json_lines(
-        Command::new(target.join("release/examples/bench_models"))
-            .args(["--iters", &iters.to_string(), "--spec"])
-            .arg(&spec)
-            .env("RAYON_NUM_THREADS", threads.to_string()),
-        "bench_models",
-    )?;
-    // The third column: the same binary built with libtorch behind Burn (`--tch`).
-    let tch = if with_tch {
-        let env = tch_env()?;
-        cargo_env(
-            &[
-                "build",
-                "--release",
-                "-p",
-                "dsm-nas",
-                "--features",
-                "tch",
-                "--example",
-                "bench_models",
-            ],
-            &env,
-        )?;
-        let rows = json_lines(
+    // Our side: the default build, then (`--tch`) the same binary with libtorch behind Burn,
+    // then the default build again so that it is what stays in place.
+    let bench_models = |features: Option<&str>,
+                        extra: &[&str],
+                        env: &[(String, String)]|
+     -> Result<Vec<serde_json::Value>> {
+        let mut build = vec![
+            "build",
+            "--release",
+            "-p",
+            "dsm-nas",
+            "--example",
+            "bench_models",
+        ];
+        if let Some(f) = features {
+            build.extend(["--features", f]);
+        }
+        cargo_env(&build, env)?;
+        json_lines(
             Command::new(target.join("release/examples/bench_models"))
-                .args(["--backend", "tch", "--iters", &iters.to_string()])
+                .args(["--iters", &iters.to_string()])
+                .args(extra)
                 .envs(env.iter().map(|(k, v)| (k, v)))
                 .env("OMP_NUM_THREADS", threads.to_string())
                 .env("RAYON_NUM_THREADS", threads.to_string()),
-            "bench_models --backend tch",
-        )?;
-        // Leave the default build in place.
+            &format!("bench_models {}", extra.join(" ")),
+        )
+    };
+    let spec = target.join("bench-spec.json");
+    let spec_arg = spec.display().to_string();
+    let ours = bench_models(None, &["--spec", &spec_arg], &[])?;
+    let tch = if with_tch {
+        let rows = bench_models(Some("tch"), &["--backend", "tch"], &tch_env()?)?;
         cargo(&[
             "build",
             "--release",

@@ -214,7 +214,10 @@ impl ConvBn {
     }
 
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.conv.forward(x);
+        let y = match crate::kernels::depthwise_conv2d(&self.conv, &x) {
+            Some(y) => y,
+            None => self.conv.forward(x),
+        };
         match &self.bn {
             Some(bn) => bn.forward(y),
             None => y,

@@ -37,6 +37,7 @@ mod container;
 pub mod data;
 mod error;
 pub mod imagenet;
+mod kernels;
 pub mod layers;
 mod mbv3;
 mod nb201;

@@ -1,0 +1,428 @@
+//! Our own CPU kernels for the inference hot spots that Burn's `flex` backend leaves on the
+//! table, used transparently by the models when the input lives on `flex` without autodiff
+//! (evaluation and deployment); every other case goes through Burn's own operations.
+//!
+//! - **Depthwise convolution** (the MobileNet blocks' 3x3 to 7x7 per-channel filters): flex
+//!   accumulates one kernel tap at a time into the output row (a load, a multiply-add and a
+//!   store per tap and output) and walks strided rows element by element. Here each output
+//!   tile stays in vector registers across all `k * k` taps (one load and one fused
+//!   multiply-add per tap), strides are turned into contiguous loads by splitting the padded
+//!   input into `stride` column phases, and several rows are computed at once so that the
+//!   multiply-add chains overlap. Compiled for AVX-512 and AVX2+FMA, chosen at run time, with
+//!   a portable fallback.
+//!
+//! Parity with Burn's convolution is tested in this module and, through the models, against
+//! PyTorch in `tests/parity.rs`.
+
+use burn::backend::flex::FlexTensor;
+use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+use burn::tensor::{Bytes, DType};
+use rayon::prelude::*;
+
+/// A float tensor on plain `flex` (no autodiff), as its primitive; `None` otherwise.
+fn flex_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
+    let d = t.clone().into_dispatch();
+    match (d.kind, d.autodiff) {
+        (DispatchTensorKind::Flex(BackendTensor::Float(p)), DispatchAutodiffContext::Disabled)
+            if p.dtype() == DType::F32 =>
+        {
+            Some(p)
+        }
+        _ => None,
+    }
+}
+
+/// The f32 elements of a flex tensor in row-major order (copied only when not contiguous).
+fn contiguous(p: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match p.as_slice::<f32>() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(
+            p.to_contiguous()
+                .as_slice::<f32>()
+                .map_or_else(Vec::new, <[f32]>::to_vec),
+        ),
+    }
+}
+
+fn flex_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+    let p = FlexTensor::new(
+        Bytes::from_elems(data),
+        burn::backend::flex::Layout::contiguous(Shape::new(shape)),
+        DType::F32,
+    );
+    Tensor::from_dispatch(DispatchTensor {
+        kind: DispatchTensorKind::Flex(BackendTensor::Float(p)),
+        autodiff: DispatchAutodiffContext::Disabled,
+    })
+}
+
+/// The geometry of one depthwise convolution.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    h: usize,
+    w: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    oh: usize,
+    ow: usize,
+}
+
+/// `conv(x)` with our depthwise kernel when `conv` is a depthwise convolution (one input and
+/// one output channel per group, square kernel and stride, symmetric padding, no dilation)
+/// and `x` is an f32 tensor on plain `flex`; `None` when any of that does not hold.
+pub(crate) fn depthwise_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+    let [n, c, h, w] = x.dims();
+    let [cout, cin_g, kh, kw] = conv.weight.dims();
+    let k = kh;
+    let stride = conv.stride[0];
+    let pad = match conv.padding {
+        PaddingConfig2d::Explicit(a, b, cc, d) if a == b && b == cc && cc == d => a,
+        PaddingConfig2d::Valid => 0,
+        _ => return None,
+    };
+    if cin_g != 1
+        || conv.groups != c
+        || cout != c
+        || kw != k
+        || conv.stride[1] != stride
+        || stride == 0
+        || conv.dilation != [1, 1]
+        || h + 2 * pad < k
+        || w + 2 * pad < k
+    {
+        return None;
+    }
+    let xp = flex_primitive(x)?;
+    let wp = flex_primitive(&conv.weight.val())?;
+    let bias = match &conv.bias {
+        Some(b) => Some(flex_primitive(&b.val())?),
+        None => None,
+    };
+    let g = Geometry {
+        h,
+        w,
+        k,
+        stride,
+        pad,
+        oh: (h + 2 * pad - k) / stride + 1,
+        ow: (w + 2 * pad - k) / stride + 1,
+    };
+    let x = contiguous(&xp);
+    let weights = contiguous(&wp);
+    let bias = bias.as_ref().map(contiguous);
+    let mut out = vec![0f32; n * c * g.oh * g.ow];
+    out.par_chunks_mut(g.oh * g.ow)
+        .enumerate()
+        .for_each_init(Vec::new, |scratch, (plane, out)| {
+            let ch = plane % c;
+            let b = bias.as_ref().map_or(0.0, |b| b[ch]);
+            depthwise_plane(
+                &x[plane * h * w..(plane + 1) * h * w],
+                &weights[ch * k * k..(ch + 1) * k * k],
+                b,
+                out,
+                g,
+                scratch,
+            );
+        });
+    Some(flex_tensor(out, [n, c, g.oh, g.ow]))
+}
+
+/// One channel of one image: `out = conv(input, taps) + bias`.
+fn depthwise_plane(
+    input: &[f32],
+    taps: &[f32],
+    bias: f32,
+    out: &mut [f32],
+    g: Geometry,
+    scratch: &mut Vec<f32>,
+) {
+    // Output tile: `R` rows of `B` columns, chosen for the output width.
+    match g.ow {
+        ow if ow > 32 => tiled::<64, 1>(input, taps, bias, out, g, scratch),
+        ow if ow > 16 => tiled::<32, 2>(input, taps, bias, out, g, scratch),
+        ow if ow > 8 => tiled::<16, 4>(input, taps, bias, out, g, scratch),
+        _ => tiled::<8, 4>(input, taps, bias, out, g, scratch),
+    }
+}
+
+/// Lays the zero-padded input out as `stride` column phases, `phase[r][row][col] =
+/// padded[row][col * stride + r]`, so that the input of output column `ow` under tap `kw` is
+/// `phase[kw % stride][oh * stride + kh][ow + kw / stride]`: contiguous in `ow` for any stride.
+/// Rows and columns are padded further so that whole `R x B` tiles can be read.
+fn tiled<const B: usize, const R: usize>(
+    input: &[f32],
+    taps: &[f32],
+    bias: f32,
+    out: &mut [f32],
+    g: Geometry,
+    scratch: &mut Vec<f32>,
+) {
+    let s = g.stride;
+    let tiles_x = g.ow.div_ceil(B);
+    let tiles_y = g.oh.div_ceil(R);
+    // Phase-plane width: every tile column plus the largest tap offset.
+    let qw = tiles_x * B + (g.k - 1) / s;
+    // Rows: every padded input row that any tile row reads.
+    let qh = (tiles_y * R - 1) * s + g.k;
+    scratch.clear();
+    // The phase planes, then one zero-padded input row (`s * qw` wide) to split.
+    scratch.resize(s * qh * qw + s * qw, 0.0);
+    let (planes, prow) = scratch.split_at_mut(s * qh * qw);
+    // Rows past the last one a tile reads (possible without padding) are not laid out.
+    for ih in 0..g.h.min(qh.saturating_sub(g.pad)) {
+        let src = &input[ih * g.w..(ih + 1) * g.w];
+        let row = ih + g.pad;
+        if s == 1 {
+            planes[row * qw + g.pad..row * qw + g.pad + g.w].copy_from_slice(src);
+            continue;
+        }
+        // Padded column p = col * s + r goes to phase r, column col. The row's borders stay
+        // zero: only [pad, pad + w) is ever written.
+        let end = (g.pad + g.w).min(prow.len());
+        prow[g.pad..end].copy_from_slice(&src[..end - g.pad]);
+        if s == 2 {
+            let (p0, rest) = planes.split_at_mut(qh * qw);
+            let ph0 = &mut p0[row * qw..(row + 1) * qw];
+            let ph1 = &mut rest[row * qw..(row + 1) * qw];
+            for ((a, b), pair) in ph0.iter_mut().zip(ph1.iter_mut()).zip(prow.chunks_exact(2)) {
+                *a = pair[0];
+                *b = pair[1];
+            }
+        } else {
+            for (col, chunk) in prow.chunks_exact(s).enumerate() {
+                for (r, v) in chunk.iter().enumerate() {
+                    planes[(r * qh + row) * qw + col] = *v;
+                }
+            }
+        }
+    }
+    let phases: &[f32] = scratch;
+    let mut tile = [[0f32; B]; R];
+    for ty in 0..tiles_y {
+        for tx in 0..tiles_x {
+            kernel_dispatch::<B, R>(phases, taps, bias, &mut tile, g, qh, qw, ty * R, tx * B);
+            for (dy, row) in tile.iter().enumerate() {
+                let oy = ty * R + dy;
+                if oy >= g.oh {
+                    break;
+                }
+                let x0 = tx * B;
+                let len = B.min(g.ow - x0);
+                out[oy * g.ow + x0..oy * g.ow + x0 + len].copy_from_slice(&row[..len]);
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn kernel_dispatch<const B: usize, const R: usize>(
+    phases: &[f32],
+    taps: &[f32],
+    bias: f32,
+    tile: &mut [[f32; B]; R],
+    g: Geometry,
+    qh: usize,
+    qw: usize,
+    oy0: usize,
+    ox0: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            unsafe { kernel_avx512::<B, R>(phases, taps, bias, tile, g, qh, qw, oy0, ox0) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            unsafe { kernel_avx2::<B, R>(phases, taps, bias, tile, g, qh, qw, oy0, ox0) };
+            return;
+        }
+    }
+    kernel::<B, R>(phases, taps, bias, tile, g, qh, qw, oy0, ox0);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_avx512<const B: usize, const R: usize>(
+    phases: &[f32],
+    taps: &[f32],
+    bias: f32,
+    tile: &mut [[f32; B]; R],
+    g: Geometry,
+    qh: usize,
+    qw: usize,
+    oy0: usize,
+    ox0: usize,
+) {
+    kernel::<B, R>(phases, taps, bias, tile, g, qh, qw, oy0, ox0);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_avx2<const B: usize, const R: usize>(
+    phases: &[f32],
+    taps: &[f32],
+    bias: f32,
+    tile: &mut [[f32; B]; R],
+    g: Geometry,
+    qh: usize,
+    qw: usize,
+    oy0: usize,
+    ox0: usize,
+) {
+    kernel::<B, R>(phases, taps, bias, tile, g, qh, qw, oy0, ox0);
+}
+
+/// One `R x B` output tile, held in registers across all taps.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn kernel<const B: usize, const R: usize>(
+    phases: &[f32],
+    taps: &[f32],
+    bias: f32,
+    tile: &mut [[f32; B]; R],
+    g: Geometry,
+    qh: usize,
+    qw: usize,
+    oy0: usize,
+    ox0: usize,
+) {
+    let s = g.stride;
+    let mut acc = [[bias; B]; R];
+    for kh in 0..g.k {
+        for kw in 0..g.k {
+            let wv = taps[kh * g.k + kw];
+            let phase = &phases[(kw % s) * qh * qw..(kw % s + 1) * qh * qw];
+            let col = ox0 + kw / s;
+            for (dy, acc_row) in acc.iter_mut().enumerate() {
+                let row = (oy0 + dy) * s + kh;
+                let src: &[f32; B] = phase[row * qw + col..row * qw + col + B]
+                    .try_into()
+                    .expect("tile inside the phase plane");
+                for j in 0..B {
+                    acc_row[j] = wv.mul_add(src[j], acc_row[j]);
+                }
+            }
+        }
+    }
+    *tile = acc;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::conv::Conv2dConfig;
+
+    fn reference(conv: &Conv2d, x: Tensor<4>) -> Vec<f32> {
+        conv.forward(x).into_data().try_into_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn depthwise_matches_burns_convolution() {
+        let dev = Device::flex();
+        for &(c, h, w, k, s, bias) in &[
+            (3, 17, 19, 3, 1, true),
+            (4, 112, 112, 7, 1, true),
+            (5, 56, 56, 5, 2, false),
+            (2, 28, 28, 7, 2, true),
+            (3, 14, 14, 3, 2, true),
+            (2, 7, 7, 5, 1, true),
+            (2, 9, 33, 7, 2, false),
+            (1, 5, 5, 5, 1, true),
+            (3, 11, 13, 3, 3, true),
+            (2, 12, 12, 5, 3, false),
+        ] {
+            let conv = Conv2dConfig::new([c, c], [k, k])
+                .with_groups(c)
+                .with_stride([s, s])
+                .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
+                .with_bias(bias)
+                .init(&dev);
+            let x = Tensor::<4>::random([2, c, h, w], burn::tensor::Distribution::Default, &dev);
+            let fast = depthwise_conv2d(&conv, &x).expect("a depthwise convolution on flex");
+            assert_eq!(fast.dims(), conv.forward(x.clone()).dims());
+            let fast = fast.into_data().try_into_vec::<f32>().unwrap();
+            let want = reference(&conv, x);
+            for (i, (a, b)) in fast.iter().zip(&want).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "c{c} {h}x{w} k{k} s{s}: element {i}: {a} vs {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unpadded_depthwise_matches() {
+        let dev = Device::flex();
+        let conv = Conv2dConfig::new([3, 3], [3, 3])
+            .with_groups(3)
+            .with_stride([2, 2])
+            .init(&dev);
+        let x = Tensor::<4>::random([1, 3, 10, 9], burn::tensor::Distribution::Default, &dev);
+        let fast = depthwise_conv2d(&conv, &x).expect("a depthwise convolution on flex");
+        let fast = fast.into_data().try_into_vec::<f32>().unwrap();
+        let want = reference(&conv, x);
+        assert_eq!(fast.len(), want.len());
+        for (a, b) in fast.iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn every_small_geometry_matches() {
+        let dev = Device::flex();
+        for k in [1usize, 2, 3, 5, 7] {
+            for stride in 1..=3 {
+                for pad in 0..=k / 2 + 1 {
+                    for (h, w) in [(1, 1), (3, 8), (8, 3), (9, 17), (18, 40), (33, 70)] {
+                        if h + 2 * pad < k || w + 2 * pad < k {
+                            continue;
+                        }
+                        let conv = Conv2dConfig::new([2, 2], [k, k])
+                            .with_groups(2)
+                            .with_stride([stride, stride])
+                            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                            .init(&dev);
+                        let x = Tensor::<4>::random(
+                            [1, 2, h, w],
+                            burn::tensor::Distribution::Default,
+                            &dev,
+                        );
+                        let fast = depthwise_conv2d(&conv, &x).expect("depthwise on flex");
+                        let fast = fast.into_data().try_into_vec::<f32>().unwrap();
+                        let want = reference(&conv, x);
+                        assert_eq!(fast.len(), want.len(), "k{k} s{stride} p{pad} {h}x{w}");
+                        for (a, b) in fast.iter().zip(&want) {
+                            assert!(
+                                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                                "k{k} s{stride} p{pad} {h}x{w}: {a} vs {b}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn other_convolutions_and_autodiff_inputs_are_left_to_burn() {
+        let dev = Device::flex();
+        let dense = Conv2dConfig::new([4, 4], [3, 3]).init(&dev);
+        let x = Tensor::<4>::zeros([1, 4, 8, 8], &dev);
+        assert!(depthwise_conv2d(&dense, &x).is_none());
+        let ad = dev.autodiff();
+        let dw = Conv2dConfig::new([4, 4], [3, 3]).with_groups(4).init(&ad);
+        let x = Tensor::<4>::zeros([1, 4, 8, 8], &ad);
+        assert!(depthwise_conv2d(&dw, &x).is_none());
+    }
+}

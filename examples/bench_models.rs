@@ -49,6 +49,9 @@ struct Args {
         default_value = "nb201_train_step,dsm_nas_infer"
     )]
     workloads: Vec<String>,
+    /// Batch sizes of the dsm_nas inference workload.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    batches: Vec<usize>,
     /// Write the dsm_nas block list as JSON here (for the PyTorch side).
     #[arg(long)]
     spec: Option<PathBuf>,
@@ -137,7 +140,7 @@ fn run() -> Result<()> {
     if args.workloads.iter().any(|w| w == "dsm_nas_infer") {
         // Inference as deployed: BatchNorm folded into the convolutions.
         let model = MobileNetV3::init(&arch, &space, 0, &dev)?.fold_batchnorm();
-        for batch in [1usize, 16] {
+        for &batch in &args.batches {
             let x: Vec<f32> = (0..batch * 3 * 224 * 224)
                 .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
                 .collect();

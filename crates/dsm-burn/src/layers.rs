@@ -5,6 +5,8 @@ use std::collections::BTreeSet;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+
+pub(crate) use crate::kernels::Act;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
@@ -214,14 +216,26 @@ impl ConvBn {
     }
 
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = match crate::kernels::depthwise_conv2d(&self.conv, &x) {
+        self.forward_act(x, Act::Identity)
+    }
+
+    /// `act(bn(conv(x)))`. On plain `flex` a depthwise convolution runs on our kernel
+    /// ([`crate::kernels`]), with the activation fused once the BN is folded.
+    pub(crate) fn forward_act(&self, x: Tensor<4>, act: Act) -> Tensor<4> {
+        if self.bn.is_none()
+            && let Some(y) = crate::kernels::depthwise_conv2d(&self.conv, &x, act)
+        {
+            return y;
+        }
+        let y = match crate::kernels::depthwise_conv2d(&self.conv, &x, Act::Identity) {
             Some(y) => y,
             None => self.conv.forward(x),
         };
-        match &self.bn {
+        let y = match &self.bn {
             Some(bn) => bn.forward(y),
             None => y,
-        }
+        };
+        act.on_tensor(y)
     }
 
     /// Folds the BN's running statistics and affine parameters into the conv (for

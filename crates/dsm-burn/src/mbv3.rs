@@ -9,7 +9,7 @@ use burn::tensor::activation::relu;
 use dsm_space::mbv3::{Activation, BlockShape};
 use dsm_space::{MbV3Arch, MbV3Space};
 
-use crate::layers::{ConvBn, Loader, conv_madds, hsigmoid, hswish};
+use crate::layers::{Act, ConvBn, Loader, conv_madds, hsigmoid, hswish};
 use crate::{ModelError, StateDict};
 
 /// Squeeze-and-excite: global mean -> 1x1 conv (bias) -> ReLU -> 1x1 conv (bias) ->
@@ -40,16 +40,16 @@ pub struct MbBlock {
 }
 
 impl MbBlock {
-    fn act(&self, x: Tensor<4>) -> Tensor<4> {
-        if self.hswish { hswish(x) } else { relu(x) }
+    fn act(&self) -> Act {
+        if self.hswish { Act::HSwish } else { Act::Relu }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut h = x.clone();
         if let Some(ib) = &self.inverted_bottleneck {
-            h = self.act(ib.forward(h));
+            h = ib.forward_act(h, self.act());
         }
-        h = self.act(self.depth_conv.forward(h));
+        h = self.depth_conv.forward_act(h, self.act());
         if let Some(se) = &self.se {
             h = se.forward(h);
         }
@@ -222,11 +222,11 @@ impl MobileNetV3 {
 
     /// Logits `[batch, classes]` of an NCHW batch (3 channels, any resolution).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut h = hswish(self.first_conv.forward(x));
+        let mut h = self.first_conv.forward_act(x, Act::HSwish);
         for b in &self.blocks {
             h = b.forward(h);
         }
-        let h = hswish(self.final_expand.forward(h));
+        let h = self.final_expand.forward_act(h, Act::HSwish);
         let h = h.mean_dim(3).mean_dim(2);
         let h = hswish(self.feature_mix.forward(h));
         let [b, c, _, _] = h.dims();

@@ -190,6 +190,15 @@ impl<'a> Loader<'a> {
     }
 }
 
+/// `conv(x)`; on `flex` through our convolution whose backward is gemm-based
+/// ([`crate::train_conv`]) when the convolution is one it covers, else Burn's.
+pub(crate) fn dense_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    match crate::train_conv::conv2d(conv, &x) {
+        Some(y) => y,
+        None => conv.forward(x),
+    }
+}
+
 /// ReLU -> conv -> BN (NAS-Bench-201's `ReLUConvBN`).
 #[derive(Module, Debug)]
 pub struct ReluConvBn {
@@ -199,7 +208,7 @@ pub struct ReluConvBn {
 
 impl ReluConvBn {
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(relu(x)))
+        self.bn.forward(dense_conv(&self.conv, relu(x)))
     }
 }
 

@@ -34,6 +34,7 @@
 
 pub mod backend;
 mod container;
+mod conv_grad;
 pub mod data;
 mod error;
 pub mod imagenet;
@@ -43,6 +44,7 @@ mod mbv3;
 mod nb201;
 pub mod predictor;
 pub mod train;
+mod train_conv;
 mod weights;
 
 pub use error::{ModelError, ShapeMismatch, StateDictReport};

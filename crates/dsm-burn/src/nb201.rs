@@ -9,7 +9,7 @@ use burn::tensor::activation::relu;
 use dsm_space::nb201::{EDGES, NUM_EDGES};
 use dsm_space::{Nb201Cell, Nb201Op};
 
-use crate::layers::{Loader, ReluConvBn, conv_madds};
+use crate::layers::{Loader, ReluConvBn, conv_madds, dense_conv};
 use crate::{ModelError, StateDict};
 
 /// The op on one edge.
@@ -79,7 +79,7 @@ pub struct ResBlock {
 impl ResBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let main = self.conv_b.forward(self.conv_a.forward(x.clone()));
-        main + self.down_conv.forward(self.down_pool.forward(x))
+        main + dense_conv(&self.down_conv, self.down_pool.forward(x))
     }
 }
 
@@ -208,7 +208,7 @@ impl Nb201Network {
 
     /// Logits `[batch, classes]` of an NCHW batch (3 channels).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut h = self.stem_bn.forward(self.stem_conv.forward(x));
+        let mut h = self.stem_bn.forward(dense_conv(&self.stem_conv, x));
         for s in &self.cells {
             h = match s {
                 Stage::Cell(c) => c.forward(h),

@@ -1,0 +1,310 @@
+//! Gradients of a dense 2-D convolution (one group, square kernel and stride, symmetric
+//! padding, no dilation) on f32 NCHW slices, both as matrix products per image:
+//! - input: `dcol = W^T dY` (`[cin k k, pixels]`), scattered back by col2im;
+//! - weight: `dW = sum_n dY_n im2col(X_n)^T`.
+//!
+//! Burn 0.22's default backward (used by `flex`) computes the input gradient as a direct
+//! transposed convolution and the weight gradient as a convolution of the batch-swapped input
+//! with the batch-swapped output gradient, with full layout copies around both; see
+//! `docs/PERFORMANCE.md`.
+
+use rayon::prelude::*;
+
+/// Shapes of one convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvShape {
+    pub n: usize,
+    pub cin: usize,
+    pub cout: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl ConvShape {
+    pub(crate) fn oh(&self) -> usize {
+        (self.h + 2 * self.pad - self.k) / self.stride + 1
+    }
+
+    pub(crate) fn ow(&self) -> usize {
+        (self.w + 2 * self.pad - self.k) / self.stride + 1
+    }
+
+    fn rows(&self) -> usize {
+        self.cin * self.k * self.k
+    }
+
+    fn pixels(&self) -> usize {
+        self.oh() * self.ow()
+    }
+
+    /// Output columns `ow` whose input column `ow * stride + kw - pad` lies in `[0, len)`.
+    fn valid(&self, kw: usize, len: usize, out: usize) -> (usize, usize) {
+        let s = self.stride;
+        let lo = self.pad.saturating_sub(kw).div_ceil(s);
+        // ow * s + kw - pad <= len - 1  <=>  ow <= (len - 1 + pad - kw) / s
+        let hi = if len + self.pad > kw {
+            ((len - 1 + self.pad - kw) / s + 1).min(out)
+        } else {
+            0
+        };
+        (lo.min(hi), hi)
+    }
+}
+
+/// `col[(ci k + kh) k + kw][oh ow_n + ow] = x[ci][oh s + kh - pad][ow s + kw - pad]` (0 outside).
+fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32]) {
+    let (oh_n, ow_n, k) = (c.oh(), c.ow(), c.k);
+    let p = oh_n * ow_n;
+    for ci in 0..c.cin {
+        let plane = &x[ci * c.h * c.w..(ci + 1) * c.h * c.w];
+        for kh in 0..k {
+            let (oy0, oy1) = c.valid(kh, c.h, oh_n);
+            for kw in 0..k {
+                let (ox0, ox1) = c.valid(kw, c.w, ow_n);
+                let row = &mut col[((ci * k + kh) * k + kw) * p..((ci * k + kh) * k + kw + 1) * p];
+                row.fill(0.0);
+                for oy in oy0..oy1 {
+                    let iy = oy * c.stride + kh - c.pad;
+                    let src = &plane[iy * c.w..(iy + 1) * c.w];
+                    let dst = &mut row[oy * ow_n..(oy + 1) * ow_n];
+                    if c.stride == 1 {
+                        let ix0 = ox0 + kw - c.pad;
+                        dst[ox0..ox1].copy_from_slice(&src[ix0..ix0 + (ox1 - ox0)]);
+                    } else {
+                        for ox in ox0..ox1 {
+                            dst[ox] = src[ox * c.stride + kw - c.pad];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dx[ci][oh s + kh - pad][ow s + kw - pad] += col[(ci k + kh) k + kw][oh ow_n + ow]`.
+fn col2im(col: &[f32], c: &ConvShape, dx: &mut [f32]) {
+    let (oh_n, ow_n, k) = (c.oh(), c.ow(), c.k);
+    let p = oh_n * ow_n;
+    for ci in 0..c.cin {
+        let plane = &mut dx[ci * c.h * c.w..(ci + 1) * c.h * c.w];
+        for kh in 0..k {
+            let (oy0, oy1) = c.valid(kh, c.h, oh_n);
+            for kw in 0..k {
+                let (ox0, ox1) = c.valid(kw, c.w, ow_n);
+                let row = &col[((ci * k + kh) * k + kw) * p..((ci * k + kh) * k + kw + 1) * p];
+                for oy in oy0..oy1 {
+                    let iy = oy * c.stride + kh - c.pad;
+                    let dst = &mut plane[iy * c.w..(iy + 1) * c.w];
+                    let src = &row[oy * ow_n..(oy + 1) * ow_n];
+                    if c.stride == 1 {
+                        let ix0 = ox0 + kw - c.pad;
+                        for (d, s) in dst[ix0..ix0 + (ox1 - ox0)].iter_mut().zip(&src[ox0..ox1]) {
+                            *d += *s;
+                        }
+                    } else {
+                        for ox in ox0..ox1 {
+                            dst[ox * c.stride + kw - c.pad] += src[ox];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dst[m x n] (+)= lhs[m x k] rhs[k x n]`, each given by its row and column strides.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+) {
+    assert!(dst.len() >= m * n, "matmul: destination too small");
+    assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
+    assert!(n == 0 || k == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+    // SAFETY: the three asserts above keep every index the product reads or writes inside
+    // its slice; `dst` does not alias `lhs` or `rhs` (a `&mut` next to two `&`).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Gradient of the input `[n, cin, h, w]` from the weight `[cout, cin, k, k]` and the output
+/// gradient `[n, cout, oh, ow]`.
+pub(crate) fn x_grad(weight: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
+    let (rows, p) = (c.rows(), c.pixels());
+    let mut dx = vec![0f32; c.n * c.cin * c.h * c.w];
+    dx.par_chunks_mut(c.cin * c.h * c.w)
+        .zip(dy.par_chunks(c.cout * p))
+        .for_each_init(Vec::new, |col, (dx, dy)| {
+            col.resize(rows * p, 0.0);
+            // W^T [rows, cout] (W is [cout, rows] row-major) times dY [cout, p].
+            matmul((rows, p, c.cout), col, false, weight, (1, rows), dy, (p, 1));
+            col2im(col, c, dx);
+        });
+    dx
+}
+
+/// Gradient of the weight `[cout, cin, k, k]` from the input `[n, cin, h, w]` and the
+/// output gradient `[n, cout, oh, ow]`.
+pub(crate) fn weight_grad(x: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
+    let (rows, p) = (c.rows(), c.pixels());
+    let (xlen, dylen) = (c.cin * c.h * c.w, c.cout * p);
+    // Partial sums over fixed groups of images, added in group order: the result depends on
+    // the batch alone, not on the number of threads or on how rayon splits the work.
+    let per_group = c.n.div_ceil(WEIGHT_GRAD_GROUPS).max(1);
+    let partials: Vec<Vec<f32>> = x
+        .par_chunks(per_group * xlen)
+        .zip(dy.par_chunks(per_group * dylen))
+        .map(|(xs, dys)| {
+            let mut dw = vec![0f32; c.cout * rows];
+            let mut col = vec![0f32; rows * p];
+            for (x, dy) in xs.chunks(xlen).zip(dys.chunks(dylen)) {
+                im2col(x, c, &mut col);
+                // dY [cout, p] times col^T [p, rows] (col is [rows, p] row-major).
+                matmul((c.cout, rows, p), &mut dw, true, dy, (p, 1), &col, (1, p));
+            }
+            dw
+        })
+        .collect();
+    let mut dw = vec![0f32; c.cout * rows];
+    for part in &partials {
+        for (a, b) in dw.iter_mut().zip(part) {
+            *a += b;
+        }
+    }
+    dw
+}
+
+/// Number of image groups the weight gradient is split into (fixed for determinism).
+const WEIGHT_GRAD_GROUPS: usize = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct definitions of the two gradients.
+    fn naive(x: &[f32], w: &[f32], dy: &[f32], c: &ConvShape) -> (Vec<f32>, Vec<f32>) {
+        let (oh, ow, k) = (c.oh(), c.ow(), c.k);
+        let mut dx = vec![0f32; x.len()];
+        let mut dw = vec![0f32; w.len()];
+        for b in 0..c.n {
+            for co in 0..c.cout {
+                for y in 0..oh {
+                    for xo in 0..ow {
+                        let g = dy[((b * c.cout + co) * oh + y) * ow + xo];
+                        for ci in 0..c.cin {
+                            for kh in 0..k {
+                                for kw in 0..k {
+                                    let iy = (y * c.stride + kh) as isize - c.pad as isize;
+                                    let ix = (xo * c.stride + kw) as isize - c.pad as isize;
+                                    if iy < 0 || ix < 0 || iy >= c.h as isize || ix >= c.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xi =
+                                        ((b * c.cin + ci) * c.h + iy as usize) * c.w + ix as usize;
+                                    let wi = ((co * c.cin + ci) * k + kh) * k + kw;
+                                    dx[xi] += w[wi] * g;
+                                    dw[wi] += x[xi] * g;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (dx, dw)
+    }
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        (0..n as u64)
+            .map(|i| (((i + seed) * 2_654_435_761 % 1000) as f32) / 500.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn the_weight_gradient_does_not_depend_on_the_thread_count() {
+        let c = ConvShape {
+            n: 13,
+            cin: 3,
+            cout: 4,
+            h: 9,
+            w: 9,
+            k: 3,
+            stride: 1,
+            pad: 1,
+        };
+        let x = values(c.n * c.cin * c.h * c.w, 4);
+        let dy = values(c.n * c.cout * c.oh() * c.ow(), 5);
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| weight_grad(&x, &dy, &c))
+        };
+        let one = on(1);
+        assert_eq!(one, on(3));
+        assert_eq!(one, on(8));
+    }
+
+    #[test]
+    fn gradients_match_their_definition() {
+        for &(n, cin, cout, h, w, k, stride, pad) in &[
+            (2, 3, 4, 8, 8, 3, 1, 1),
+            (3, 2, 5, 9, 7, 3, 2, 1),
+            (1, 4, 2, 5, 6, 1, 1, 0),
+            (2, 2, 3, 7, 7, 1, 2, 0),
+            (1, 1, 1, 4, 4, 5, 1, 2),
+            (2, 3, 2, 6, 10, 3, 3, 2),
+        ] {
+            let c = ConvShape {
+                n,
+                cin,
+                cout,
+                h,
+                w,
+                k,
+                stride,
+                pad,
+            };
+            let x = values(n * cin * h * w, 1);
+            let wt = values(cout * cin * k * k, 2);
+            let dy = values(n * cout * c.oh() * c.ow(), 3);
+            let (dx0, dw0) = naive(&x, &wt, &dy, &c);
+            let dx = x_grad(&wt, &dy, &c);
+            let dw = weight_grad(&x, &dy, &c);
+            for (a, b) in dx.iter().zip(&dx0).chain(dw.iter().zip(&dw0)) {
+                assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{c:?}: {a} vs {b}");
+            }
+        }
+    }
+}

@@ -156,6 +156,22 @@ fn matmul(
     }
 }
 
+/// The convolution itself, `y_n = W im2col(x_n)` per image: `[n, cout, oh, ow]` from the
+/// input `[n, cin, h, w]` and the weight `[cout, cin, k, k]`.
+pub(crate) fn forward(x: &[f32], weight: &[f32], c: &ConvShape) -> Vec<f32> {
+    let (rows, p) = (c.rows(), c.pixels());
+    let mut y = vec![0f32; c.n * c.cout * p];
+    y.par_chunks_mut(c.cout * p)
+        .zip(x.par_chunks(c.cin * c.h * c.w))
+        .for_each_init(Vec::new, |col, (y, x)| {
+            col.resize(rows * p, 0.0);
+            im2col(x, c, col);
+            // W [cout, rows] times col [rows, p].
+            matmul((c.cout, p, rows), y, false, weight, (rows, 1), col, (p, 1));
+        });
+    y
+}
+
 /// Gradient of the input `[n, cin, h, w]` from the weight `[cout, cin, k, k]` and the output
 /// gradient `[n, cout, oh, ow]`.
 pub(crate) fn x_grad(weight: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
@@ -244,6 +260,37 @@ mod tests {
         (dx, dw)
     }
 
+    fn naive_forward(x: &[f32], w: &[f32], c: &ConvShape) -> Vec<f32> {
+        let (oh, ow, k) = (c.oh(), c.ow(), c.k);
+        let mut y = vec![0f32; c.n * c.cout * oh * ow];
+        for b in 0..c.n {
+            for co in 0..c.cout {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut acc = 0.0;
+                        for ci in 0..c.cin {
+                            for kh in 0..k {
+                                for kw in 0..k {
+                                    let iy = (oy * c.stride + kh) as isize - c.pad as isize;
+                                    let ix = (ox * c.stride + kw) as isize - c.pad as isize;
+                                    if iy < 0 || ix < 0 || iy >= c.h as isize || ix >= c.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    acc += x[((b * c.cin + ci) * c.h + iy as usize) * c.w
+                                        + ix as usize]
+                                        * w[((co * c.cin + ci) * k + kh) * k + kw];
+                                }
+                            }
+                        }
+                        y[((b * c.cout + co) * oh + oy) * ow + ox] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
     fn values(n: usize, seed: u64) -> Vec<f32> {
         (0..n as u64)
             .map(|i| (((i + seed) * 2_654_435_761 % 1000) as f32) / 500.0 - 1.0)
@@ -300,6 +347,13 @@ mod tests {
             let wt = values(cout * cin * k * k, 2);
             let dy = values(n * cout * c.oh() * c.ow(), 3);
             let (dx0, dw0) = naive(&x, &wt, &dy, &c);
+            let y = forward(&x, &wt, &c);
+            for (i, (a, b)) in y.iter().zip(&naive_forward(&x, &wt, &c)).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                    "{c:?}: y[{i}] {a} vs {b}"
+                );
+            }
             let dx = x_grad(&wt, &dy, &c);
             let dw = weight_grad(&x, &dy, &c);
             for (a, b) in dx.iter().zip(&dx0).chain(dw.iter().zip(&dw0)) {

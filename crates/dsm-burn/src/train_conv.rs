@@ -1,16 +1,15 @@
-//! A dense convolution whose backward runs on our gemm-based gradients ([`crate::conv_grad`])
-//! when training on `flex`, registered with Burn through a backend extension: the forward is
-//! flex's own convolution, and the autodiff node computes the input gradient as `W^T dY` +
-//! col2im and the weight gradient as `dY im2col(X)^T` per image (2.1-2.5x faster than Burn's
-//! default backward on the NAS-Bench-201 shapes; see `docs/PERFORMANCE.md`). Other backends
-//! and shapes go through Burn's `Conv2d`.
+//! A dense convolution on our gemm-based kernels ([`crate::conv_grad`]) on `flex`, registered
+//! with Burn through a backend extension so that autodiff works: the forward is im2col and
+//! one matrix product per image, and the autodiff node computes the input gradient as
+//! `W^T dY` + col2im and the weight gradient as `dY im2col(X)^T` per image (the gradients
+//! 2.1-2.5x faster than Burn's default backward on the NAS-Bench-201 shapes; see
+//! `docs/PERFORMANCE.md`). Other backends and shapes go through Burn's `Conv2d`.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
     Autodiff, Dispatch, DispatchTensorKind, Flex, TensorMetadata, backend_extension,
@@ -18,10 +17,9 @@ use burn::backend::{
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Bytes, DType};
 
-use crate::conv_grad::{ConvShape, weight_grad, x_grad};
+use crate::conv_grad::{ConvShape, forward, weight_grad, x_grad};
 
 /// The extension: one square-kernel, one-group, symmetric-padding convolution without bias.
 #[backend_extension(Flex, Autodiff)]
@@ -35,14 +33,33 @@ pub trait TrainConv: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 }
 
-fn options(stride: usize, padding: usize) -> ConvOptions<2> {
-    ConvOptions::new([stride, stride], [padding, padding], [1, 1], 1)
-}
-
 impl TrainConv for Flex {
     fn dsm_conv2d(x: FlexTensor, weight: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
-        Flex::conv2d(x, weight, None, options(stride, padding))
+        conv_forward(&x, &weight, stride, padding)
     }
+}
+
+/// The shapes of `conv(x, weight)`.
+fn shape_of(x: &FlexTensor, weight: &FlexTensor, stride: usize, pad: usize) -> ConvShape {
+    let [n, cin, h, w] = x.layout().shape().dims();
+    let [cout, _, k, _] = weight.layout().shape().dims();
+    ConvShape {
+        n,
+        cin,
+        cout,
+        h,
+        w,
+        k,
+        stride,
+        pad,
+    }
+}
+
+/// Our forward: im2col and one matrix product per image.
+fn conv_forward(x: &FlexTensor, weight: &FlexTensor, stride: usize, pad: usize) -> FlexTensor {
+    let c = shape_of(x, weight, stride, pad);
+    let y = forward(&f32s(x), &f32s(weight), &c);
+    flex(y, [c.n, c.cout, c.oh(), c.ow()])
 }
 
 fn f32s(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
@@ -86,18 +103,16 @@ impl<C: CheckpointStrategy> TrainConv for Autodiff<Flex, C> {
                 let [node_x, node_w] = ops.parents;
                 let dy = grads.consume::<Flex>(&ops.node);
                 let (x, w, stride, pad) = ops.state;
-                let [n, cin, h, wd] = x.layout().shape().dims();
-                let [cout, _, k, _] = w.layout().shape().dims();
-                let shape = ConvShape {
+                let shape = shape_of(&x, &w, stride, pad);
+                let ConvShape {
                     n,
                     cin,
                     cout,
                     h,
                     w: wd,
                     k,
-                    stride,
-                    pad,
-                };
+                    ..
+                } = shape;
                 let dys = f32s(&dy);
                 if let Some(node) = node_x {
                     let dx = x_grad(&f32s(&w), &dys, &shape);
@@ -118,14 +133,14 @@ impl<C: CheckpointStrategy> TrainConv for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => {
                 let xp = x.primitive().clone();
                 let wp = weight.primitive().clone();
-                let out = Flex::conv2d(xp.clone(), wp.clone(), None, options(stride, padding));
+                let out = conv_forward(&xp, &wp, stride, padding);
                 prep.finish((xp, wp, stride, padding), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d(
-                x.into_primitive(),
-                weight.into_primitive(),
-                None,
-                options(stride, padding),
+            OpsKind::UnTracked(prep) => prep.finish(conv_forward(
+                x.primitive(),
+                weight.primitive(),
+                stride,
+                padding,
             )),
         }
     }

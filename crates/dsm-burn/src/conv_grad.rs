@@ -200,12 +200,19 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
         .par_chunks(per_group * xlen)
         .zip(dy.par_chunks(per_group * dylen))
         .map(|(xs, dys)| {
-            let mut dw = vec![0f32; c.cout * rows];
+            // dW^T [rows, cout] = col [rows, p] times dY^T [p, cout]: the large operand (col)
+            // is read row-major; transposed into dW below.
+            let mut dwt = vec![0f32; rows * c.cout];
             let mut col = vec![0f32; rows * p];
             for (x, dy) in xs.chunks(xlen).zip(dys.chunks(dylen)) {
                 im2col(x, c, &mut col);
-                // dY [cout, p] times col^T [p, rows] (col is [rows, p] row-major).
-                matmul((c.cout, rows, p), &mut dw, true, dy, (p, 1), &col, (1, p));
+                matmul((rows, c.cout, p), &mut dwt, true, &col, (p, 1), dy, (1, p));
+            }
+            let mut dw = vec![0f32; c.cout * rows];
+            for r in 0..rows {
+                for co in 0..c.cout {
+                    dw[co * rows + r] = dwt[r * c.cout + co];
+                }
             }
             dw
         })

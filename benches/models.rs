@@ -15,12 +15,12 @@
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dsm_nas::miner::controller::{Controller, ControllerShape, Squash};
 use dsm_nas::miner::{CandidateGraph, DsmConfig, seeded_rng};
+use dsm_nas::models::train::TrainConfig;
 use dsm_nas::models::{MobileNetV3, Nb201Network};
 use dsm_nas::space::{MbV3Space, Nb201Cell, Nb201Space, SearchSpace};
 use rand::RngExt;
@@ -55,14 +55,7 @@ fn nb201(c: &mut Criterion) {
 
     let ad = dev.autodiff();
     let mut model = Nb201Network::init(&cell, 10, 0, &ad);
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: 0.9,
-            dampening: 0.0,
-            nesterov: true,
-        }))
-        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
-        .init();
+    let mut optim = TrainConfig::default().optimizer(); // the trainer's SGD
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
     let x = input([64, 3, 32, 32], &ad);
     let y = Tensor::<1, Int>::from_data(

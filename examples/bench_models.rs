@@ -17,12 +17,11 @@ use std::time::Instant;
 
 use anyhow::Result;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use clap::Parser;
 use dsm_nas::models::backend::Backend;
+use dsm_nas::models::train::TrainConfig;
 use dsm_nas::models::{MobileNetV3, Nb201Network};
 use dsm_nas::space::{MbV3Arch, MbV3Space, Nb201Cell};
 
@@ -110,14 +109,7 @@ fn run() -> Result<()> {
         let cell: Nb201Cell = RESNET.parse()?;
         let ad = dev.clone().autodiff();
         let mut model = Nb201Network::init(&cell, 10, 0, &ad);
-        let mut optim = SgdConfig::new()
-            .with_momentum(Some(MomentumConfig {
-                momentum: 0.9,
-                dampening: 0.0,
-                nesterov: true,
-            }))
-            .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
-            .init();
+        let mut optim = TrainConfig::default().optimizer(); // the trainer's SGD
         let loss_fn = CrossEntropyLossConfig::new().init(&ad);
         let batch = 64;
         let x: Vec<f32> = (0..batch * 3 * 32 * 32)

@@ -41,7 +41,7 @@ fn flex_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
 }
 
 /// The f32 elements of a flex tensor in row-major order (copied only when not contiguous).
-fn contiguous(p: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+pub(crate) fn contiguous(p: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match p.as_slice::<f32>() {
         Some(s) => std::borrow::Cow::Borrowed(s),
         None => std::borrow::Cow::Owned(
@@ -52,14 +52,19 @@ fn contiguous(p: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-fn flex_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
-    let p = FlexTensor::new(
+/// A contiguous f32 flex primitive of `shape` holding `data`.
+pub(crate) fn flex_primitive_of<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+    FlexTensor::new(
         Bytes::from_elems(data),
         burn::backend::flex::Layout::contiguous(Shape::new(shape)),
         DType::F32,
-    );
+    )
+}
+
+/// The same as a plain (no autodiff) `flex` tensor.
+fn flex_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
     Tensor::from_dispatch(DispatchTensor {
-        kind: DispatchTensorKind::Flex(BackendTensor::Float(p)),
+        kind: DispatchTensorKind::Flex(BackendTensor::Float(flex_primitive_of(data, shape))),
         autodiff: DispatchAutodiffContext::Disabled,
     })
 }

@@ -231,20 +231,26 @@ impl ConvBn {
     /// `act(bn(conv(x)))`. On plain `flex` a depthwise convolution runs on our kernel
     /// ([`crate::kernels`]), with the activation fused once the BN is folded.
     pub(crate) fn forward_act(&self, x: Tensor<4>, act: Act) -> Tensor<4> {
-        if self.bn.is_none()
-            && let Some(y) = crate::kernels::depthwise_conv2d(&self.conv, &x, act)
-        {
-            return y;
+        // The kernel applies the activation itself only when nothing comes between.
+        let fused = if self.bn.is_none() {
+            act
+        } else {
+            Act::Identity
+        };
+        match (
+            crate::kernels::depthwise_conv2d(&self.conv, &x, fused),
+            &self.bn,
+        ) {
+            (Some(y), None) => y,
+            (Some(y), Some(bn)) => act.on_tensor(bn.forward(y)),
+            (None, bn) => {
+                let y = self.conv.forward(x);
+                act.on_tensor(match bn {
+                    Some(bn) => bn.forward(y),
+                    None => y,
+                })
+            }
         }
-        let y = match crate::kernels::depthwise_conv2d(&self.conv, &x, Act::Identity) {
-            Some(y) => y,
-            None => self.conv.forward(x),
-        };
-        let y = match &self.bn {
-            Some(bn) => bn.forward(y),
-            None => y,
-        };
-        act.on_tensor(y)
     }
 
     /// Folds the BN's running statistics and affine parameters into the conv (for

@@ -75,6 +75,19 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The optimizer of this recipe: SGD with (Nesterov) momentum, no dampening, and L2
+    /// weight decay; the learning rate is given per step (see [`TrainConfig::lr_at`]).
+    pub fn optimizer(&self) -> burn::optim::ModuleOptimizer {
+        SgdConfig::new()
+            .with_momentum(Some(MomentumConfig {
+                momentum: self.momentum,
+                dampening: 0.0,
+                nesterov: self.nesterov,
+            }))
+            .with_weight_decay(Some(WeightDecayConfig::new(self.weight_decay as f32)))
+            .init()
+    }
+
     /// Checks every value.
     pub fn check(&self) -> Result<(), ModelError> {
         let bad = |what: &str, reason: &str| {
@@ -394,14 +407,7 @@ fn run<M: Classifier>(
     normalise(&mut test, &mean, &std);
     let ad = device.clone().autodiff();
     let mut model = init(&ad)?;
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: cfg.momentum,
-            dampening: 0.0,
-            nesterov: cfg.nesterov,
-        }))
-        .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay as f32)))
-        .init();
+    let mut optim = cfg.optimizer();
     let smoothing = (cfg.label_smoothing > 0.0).then_some(cfg.label_smoothing as f32);
     let loss_fn = CrossEntropyLossConfig::new()
         .with_smoothing(smoothing)

@@ -17,9 +17,10 @@ use burn::backend::{
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::{Bytes, DType};
+use burn::tensor::DType;
 
 use crate::conv_grad::{ConvShape, forward, weight_grad, x_grad};
+use crate::kernels::{contiguous, flex_primitive_of};
 
 /// The extension: one square-kernel, one-group, symmetric-padding convolution without bias.
 #[backend_extension(Flex, Autodiff)]
@@ -58,27 +59,8 @@ fn shape_of(x: &FlexTensor, weight: &FlexTensor, stride: usize, pad: usize) -> C
 /// Our forward: im2col and one matrix product per image.
 fn conv_forward(x: &FlexTensor, weight: &FlexTensor, stride: usize, pad: usize) -> FlexTensor {
     let c = shape_of(x, weight, stride, pad);
-    let y = forward(&f32s(x), &f32s(weight), &c);
-    flex(y, [c.n, c.cout, c.oh(), c.ow()])
-}
-
-fn f32s(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(
-            t.to_contiguous()
-                .as_slice::<f32>()
-                .map_or_else(Vec::new, <[f32]>::to_vec),
-        ),
-    }
-}
-
-fn flex(data: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(data),
-        burn::backend::flex::Layout::contiguous(Shape::new(shape)),
-        DType::F32,
-    )
+    let y = forward(&contiguous(x), &contiguous(weight), &c);
+    flex_primitive_of(y, [c.n, c.cout, c.oh(), c.ow()])
 }
 
 impl<C: CheckpointStrategy> TrainConv for Autodiff<Flex, C> {
@@ -113,14 +95,14 @@ impl<C: CheckpointStrategy> TrainConv for Autodiff<Flex, C> {
                     k,
                     ..
                 } = shape;
-                let dys = f32s(&dy);
+                let dys = contiguous(&dy);
                 if let Some(node) = node_x {
-                    let dx = x_grad(&f32s(&w), &dys, &shape);
-                    grads.register::<Flex>(node.id, flex(dx, [n, cin, h, wd]));
+                    let dx = x_grad(&contiguous(&w), &dys, &shape);
+                    grads.register::<Flex>(node.id, flex_primitive_of(dx, [n, cin, h, wd]));
                 }
                 if let Some(node) = node_w {
-                    let dw = weight_grad(&f32s(&x), &dys, &shape);
-                    grads.register::<Flex>(node.id, flex(dw, [cout, cin, k, k]));
+                    let dw = weight_grad(&contiguous(&x), &dys, &shape);
+                    grads.register::<Flex>(node.id, flex_primitive_of(dw, [cout, cin, k, k]));
                 }
             }
         }

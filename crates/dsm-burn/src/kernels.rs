@@ -28,7 +28,7 @@ use burn::tensor::{Bytes, DType};
 use rayon::prelude::*;
 
 /// A float tensor on plain `flex` (no autodiff), as its primitive; `None` otherwise.
-fn flex_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
+pub(crate) fn flex_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
     let d = t.clone().into_dispatch();
     match (d.kind, d.autodiff) {
         (DispatchTensorKind::Flex(BackendTensor::Float(p)), DispatchAutodiffContext::Disabled)

@@ -208,7 +208,7 @@ pub struct ReluConvBn {
 
 impl ReluConvBn {
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(dense_conv(&self.conv, relu(x)))
+        crate::batch_norm::batch_norm(&self.bn, dense_conv(&self.conv, relu(x)))
     }
 }
 
@@ -242,11 +242,11 @@ impl ConvBn {
             &self.bn,
         ) {
             (Some(y), None) => y,
-            (Some(y), Some(bn)) => act.on_tensor(bn.forward(y)),
+            (Some(y), Some(bn)) => act.on_tensor(crate::batch_norm::batch_norm(bn, y)),
             (None, bn) => {
                 let y = self.conv.forward(x);
                 act.on_tensor(match bn {
-                    Some(bn) => bn.forward(y),
+                    Some(bn) => crate::batch_norm::batch_norm(bn, y),
                     None => y,
                 })
             }

@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+mod batch_norm;
 mod container;
 mod conv_grad;
 pub mod data;

@@ -9,6 +9,7 @@ use burn::tensor::activation::relu;
 use dsm_space::nb201::{EDGES, NUM_EDGES};
 use dsm_space::{Nb201Cell, Nb201Op};
 
+use crate::batch_norm::batch_norm;
 use crate::layers::{Loader, ReluConvBn, conv_madds, dense_conv};
 use crate::{ModelError, StateDict};
 
@@ -208,14 +209,14 @@ impl Nb201Network {
 
     /// Logits `[batch, classes]` of an NCHW batch (3 channels).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut h = self.stem_bn.forward(dense_conv(&self.stem_conv, x));
+        let mut h = batch_norm(&self.stem_bn, dense_conv(&self.stem_conv, x));
         for s in &self.cells {
             h = match s {
                 Stage::Cell(c) => c.forward(h),
                 Stage::Reduce(r) => r.forward(h),
             };
         }
-        let h = self.pool.forward(relu(self.last_bn.forward(h)));
+        let h = self.pool.forward(relu(batch_norm(&self.last_bn, h)));
         let [b, c, _, _] = h.dims();
         self.classifier.forward(h.reshape([b, c]))
     }

@@ -1,0 +1,318 @@
+//! BatchNorm in training mode on `flex`, as one fused operation with a hand-written backward
+//! (registered through a Burn backend extension like [`crate::train_conv`]). Burn 0.22's
+//! default `batch_norm_train` and its backward, which flex does not override, swap the batch
+//! and channel axes (a full copy) four times per layer and make several more passes; here
+//! the statistics, the normalisation and the gradients are per-channel loops over the NCHW
+//! planes in place. The running statistics are updated exactly as Burn's `BatchNorm` does.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    Autodiff, Dispatch, DispatchTensorKind, Flex, TensorMetadata, backend_extension,
+};
+use burn::nn::BatchNorm;
+use burn::prelude::*;
+use burn::tensor::DType;
+use rayon::prelude::*;
+
+use crate::kernels::{contiguous, flex_primitive, flex_primitive_of};
+
+/// The extension: `gamma * (x - mean) / sqrt(var + epsilon) + beta` with the batch's
+/// per-channel statistics (biased variance), differentiable in `x`, `gamma` and `beta`.
+#[backend_extension(Flex, Autodiff)]
+pub trait TrainBatchNorm: burn::backend::Backend {
+    /// The normalised batch.
+    fn dsm_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+}
+
+/// `[n, c, pixels]` of an NCHW (or NC...) shape.
+fn ncp(t: &FlexTensor) -> (usize, usize, usize) {
+    let dims = t.layout().shape().dims::<4>();
+    (dims[0], dims[1], dims[2] * dims[3])
+}
+
+/// Per-channel mean and biased variance (accumulated in f64, channel by channel).
+fn stats(x: &[f32], (n, c, p): (usize, usize, usize)) -> (Vec<f32>, Vec<f32>) {
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let planes = (0..n).map(|b| &x[(b * c + ch) * p..(b * c + ch + 1) * p]);
+            let count = (n * p) as f64;
+            let mean = planes.clone().flatten().map(|&v| f64::from(v)).sum::<f64>() / count;
+            let var = planes
+                .flatten()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / count;
+            (mean as f32, var as f32)
+        })
+        .unzip()
+}
+
+fn forward(x: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, eps: f64) -> FlexTensor {
+    let (n, c, p) = ncp(x);
+    let xs = contiguous(x);
+    let (g, b) = (contiguous(gamma), contiguous(beta));
+    let (mean, var) = stats(&xs, (n, c, p));
+    let mut y = vec![0f32; n * c * p];
+    y.par_chunks_mut(p).enumerate().for_each(|(plane, out)| {
+        let ch = plane % c;
+        let scale = g[ch] / (f64::from(var[ch]) + eps).sqrt() as f32;
+        let shift = b[ch] - mean[ch] * scale;
+        for (o, &v) in out.iter_mut().zip(&xs[plane * p..(plane + 1) * p]) {
+            *o = v * scale + shift;
+        }
+    });
+    flex_primitive_of(y, x.layout().shape().dims::<4>())
+}
+
+impl TrainBatchNorm for Flex {
+    fn dsm_batch_norm_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        forward(&x, &gamma, &beta, epsilon)
+    }
+}
+
+/// `(dx, dgamma, dbeta)` of the batch-statistics BatchNorm.
+fn backward(
+    x: &[f32],
+    gamma: &[f32],
+    dy: &[f32],
+    eps: f64,
+    (n, c, p): (usize, usize, usize),
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (mean, var) = stats(x, (n, c, p));
+    let count = (n * p) as f64;
+    // Per channel: sum(dy) and sum(dy * xhat), in f64.
+    let sums: Vec<(f64, f64)> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let inv_std = 1.0 / (f64::from(var[ch]) + eps).sqrt();
+            let (mut s, mut sx) = (0.0f64, 0.0f64);
+            for b in 0..n {
+                let at = (b * c + ch) * p;
+                for (&g, &v) in dy[at..at + p].iter().zip(&x[at..at + p]) {
+                    let xhat = (f64::from(v) - f64::from(mean[ch])) * inv_std;
+                    s += f64::from(g);
+                    sx += f64::from(g) * xhat;
+                }
+            }
+            (s, sx)
+        })
+        .collect();
+    let mut dx = vec![0f32; n * c * p];
+    dx.par_chunks_mut(p).enumerate().for_each(|(plane, out)| {
+        let ch = plane % c;
+        let inv_std = 1.0 / (f64::from(var[ch]) + eps).sqrt();
+        let (s, sx) = sums[ch];
+        let k = f64::from(gamma[ch]) * inv_std;
+        let (mean_dy, mean_dy_xhat) = ((s / count) as f32, (sx / count) as f32);
+        let (k, inv_std, mu) = (k as f32, inv_std as f32, mean[ch]);
+        let at = plane * p;
+        for ((o, &g), &v) in out.iter_mut().zip(&dy[at..at + p]).zip(&x[at..at + p]) {
+            let xhat = (v - mu) * inv_std;
+            *o = k * (g - mean_dy - xhat * mean_dy_xhat);
+        }
+    });
+    let dgamma = sums.iter().map(|&(_, sx)| sx as f32).collect();
+    let dbeta = sums.iter().map(|&(s, _)| s as f32).collect();
+    (dx, dgamma, dbeta)
+}
+
+impl<C: CheckpointStrategy> TrainBatchNorm for Autodiff<Flex, C> {
+    fn dsm_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct BnBackward;
+
+        impl Backward<Flex, 3> for BnBackward {
+            type State = (FlexTensor, FlexTensor, f64);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x, node_gamma, node_beta] = ops.parents;
+                let dy = grads.consume::<Flex>(&ops.node);
+                let (x, gamma, eps) = ops.state;
+                let shape = ncp(&x);
+                let c = shape.1;
+                let (dx, dgamma, dbeta) = backward(
+                    &contiguous(&x),
+                    &contiguous(&gamma),
+                    &contiguous(&dy),
+                    eps,
+                    shape,
+                );
+                if let Some(node) = node_x {
+                    let dims = x.layout().shape().dims::<4>();
+                    grads.register::<Flex>(node.id, flex_primitive_of(dx, dims));
+                }
+                if let Some(node) = node_gamma {
+                    grads.register::<Flex>(node.id, flex_primitive_of(dgamma, [c]));
+                }
+                if let Some(node) = node_beta {
+                    grads.register::<Flex>(node.id, flex_primitive_of(dbeta, [c]));
+                }
+            }
+        }
+
+        match BnBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (xp, gp) = (x.primitive().clone(), gamma.primitive().clone());
+                let out = forward(&xp, &gp, beta.primitive(), epsilon);
+                prep.finish((xp, gp, epsilon), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(
+                x.primitive(),
+                gamma.primitive(),
+                beta.primitive(),
+                epsilon,
+            )),
+        }
+    }
+}
+
+fn on_flex(kind: &DispatchTensorKind) -> bool {
+    match kind {
+        DispatchTensorKind::Flex(_) => true,
+        DispatchTensorKind::Autodiff(inner) => matches!(**inner, DispatchTensorKind::Flex(_)),
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
+/// `bn.forward(x)`, with the training-mode path (autodiff device, layer not frozen) on our
+/// fused operation when `x` is f32 on `flex`; Burn's `BatchNorm` otherwise.
+pub(crate) fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    let [_, c, _, _] = x.dims();
+    let [features] = bn.gamma.dims();
+    if !(device.is_autodiff() && bn.training.is_enabled()) || c != features {
+        return bn.forward(x);
+    }
+    let (xd, gd, bd) = (
+        x.clone().into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+    );
+    if ![&xd, &gd, &bd]
+        .iter()
+        .all(|t| on_flex(&t.kind) && t.kind.dtype() == DType::F32)
+    {
+        return bn.forward(x);
+    }
+    let out = Tensor::from_dispatch(<Dispatch as TrainBatchNorm>::dsm_batch_norm_train(
+        xd, gd, bd, bn.epsilon,
+    ));
+    // The running statistics, updated as Burn's `BatchNorm::forward_train` does.
+    let Some(xp) = flex_primitive(&x.inner()) else {
+        return out; // unreachable: `x` is f32 on flex (checked above)
+    };
+    let (mean, var) = stats(&contiguous(&xp), ncp(&xp));
+    let update = |state: &burn::module::RunningState<Tensor<1>>, stat: Vec<f32>| {
+        let stat = Tensor::<1>::from_data(TensorData::new(stat, [c]), &device);
+        let running = state.value_sync().to_device(&device);
+        let running = running
+            .mul_scalar(1.0 - bn.momentum)
+            .add(stat.mul_scalar(bn.momentum));
+        state.update(running.detach());
+    };
+    update(&bn.running_mean, mean);
+    update(&bn.running_var, var);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::BatchNormConfig;
+
+    fn run(ours: bool, dims: [usize; 4]) -> Vec<Vec<f32>> {
+        let dev = Device::flex().autodiff();
+        let c = dims[1];
+        let mut bn = BatchNormConfig::new(c).init(&dev);
+        let g: Vec<f32> = (0..c).map(|i| 0.5 + i as f32 * 0.25).collect();
+        let b: Vec<f32> = (0..c).map(|i| i as f32 * 0.1 - 0.2).collect();
+        bn.gamma =
+            burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(g, [c]), &dev));
+        bn.beta =
+            burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(b, [c]), &dev));
+        let n = dims.iter().product::<usize>();
+        let data: Vec<f32> = (0..n)
+            .map(|i| ((i * 37) % 101) as f32 / 25.0 - 2.0)
+            .collect();
+        let x = Tensor::<4>::from_data(TensorData::new(data, dims), &dev).require_grad();
+        let y = if ours {
+            batch_norm(&bn, x.clone())
+        } else {
+            bn.forward(x.clone())
+        };
+        let weights: Vec<f32> = (0..n).map(|i| ((i * 13) % 7) as f32 - 3.0).collect();
+        let loss = (y.clone() * Tensor::from_data(TensorData::new(weights, dims), &dev)).sum();
+        let grads = loss.backward();
+        let v4 = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().unwrap();
+        let v1 = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().unwrap();
+        vec![
+            v4(y),
+            v4(x.grad(&grads).unwrap()),
+            v1(bn.gamma.val().grad(&grads).unwrap()),
+            v1(bn.beta.val().grad(&grads).unwrap()),
+            v1(bn.running_mean.value()),
+            v1(bn.running_var.value()),
+        ]
+    }
+
+    #[test]
+    fn fused_batch_norm_equals_burns_in_values_gradients_and_running_statistics() {
+        for dims in [[4, 3, 5, 5], [2, 8, 7, 3], [1, 2, 1, 1], [3, 1, 4, 6]] {
+            let want = run(false, dims);
+            let got = run(true, dims);
+            for (what, (a, b)) in ["y", "dx", "dgamma", "dbeta", "running mean", "running var"]
+                .iter()
+                .zip(got.iter().zip(&want))
+            {
+                assert_eq!(a.len(), b.len(), "{what} {dims:?}");
+                for (p, q) in a.iter().zip(b) {
+                    assert!(
+                        (p - q).abs() <= 1e-4 * (1.0 + q.abs()),
+                        "{what} {dims:?}: {p} vs {q}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn evaluation_and_frozen_layers_keep_burns_path() {
+        let dev = Device::flex();
+        let bn = BatchNormConfig::new(3).init(&dev);
+        let x = Tensor::<4>::ones([2, 3, 4, 4], &dev);
+        let a = batch_norm(&bn, x.clone()).into_data();
+        let b = bn.forward(x).into_data();
+        assert_eq!(a, b);
+    }
+}

@@ -58,7 +58,13 @@ fn stats(x: &[f32], (n, c, p): (usize, usize, usize)) -> (Vec<f32>, Vec<f32>) {
         .unzip()
 }
 
-fn forward(x: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, eps: f64) -> FlexTensor {
+/// The normalised batch, and the batch's per-channel mean and variance.
+fn forward(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    eps: f64,
+) -> (FlexTensor, Vec<f32>, Vec<f32>) {
     let (n, c, p) = ncp(x);
     let xs = contiguous(x);
     let (g, b) = (contiguous(gamma), contiguous(beta));
@@ -72,7 +78,11 @@ fn forward(x: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, eps: f64) -> F
             *o = v * scale + shift;
         }
     });
-    flex_primitive_of(y, x.layout().shape().dims::<4>())
+    (
+        flex_primitive_of(y, x.layout().shape().dims::<4>()),
+        mean,
+        var,
+    )
 }
 
 impl TrainBatchNorm for Flex {
@@ -82,19 +92,18 @@ impl TrainBatchNorm for Flex {
         beta: FlexTensor,
         epsilon: f64,
     ) -> FlexTensor {
-        forward(&x, &gamma, &beta, epsilon)
+        forward(&x, &gamma, &beta, epsilon).0
     }
 }
 
-/// `(dx, dgamma, dbeta)` of the batch-statistics BatchNorm.
+/// `(dx, dgamma, dbeta)` of the batch-statistics BatchNorm, given the forward's statistics.
 fn backward(
     x: &[f32],
     gamma: &[f32],
     dy: &[f32],
-    eps: f64,
+    (mean, var, eps): (&[f32], &[f32], f64),
     (n, c, p): (usize, usize, usize),
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let (mean, var) = stats(x, (n, c, p));
     let count = (n * p) as f64;
     // Per channel: sum(dy) and sum(dy * xhat), in f64.
     let sums: Vec<(f64, f64)> = (0..c)
@@ -143,7 +152,7 @@ impl<C: CheckpointStrategy> TrainBatchNorm for Autodiff<Flex, C> {
         struct BnBackward;
 
         impl Backward<Flex, 3> for BnBackward {
-            type State = (FlexTensor, FlexTensor, f64);
+            type State = (FlexTensor, FlexTensor, f64, Vec<f32>, Vec<f32>);
 
             fn backward(
                 self,
@@ -153,14 +162,14 @@ impl<C: CheckpointStrategy> TrainBatchNorm for Autodiff<Flex, C> {
             ) {
                 let [node_x, node_gamma, node_beta] = ops.parents;
                 let dy = grads.consume::<Flex>(&ops.node);
-                let (x, gamma, eps) = ops.state;
+                let (x, gamma, eps, mean, var) = ops.state;
                 let shape = ncp(&x);
                 let c = shape.1;
                 let (dx, dgamma, dbeta) = backward(
                     &contiguous(&x),
                     &contiguous(&gamma),
                     &contiguous(&dy),
-                    eps,
+                    (&mean, &var, eps),
                     shape,
                 );
                 if let Some(node) = node_x {
@@ -183,15 +192,12 @@ impl<C: CheckpointStrategy> TrainBatchNorm for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(prep) => {
                 let (xp, gp) = (x.primitive().clone(), gamma.primitive().clone());
-                let out = forward(&xp, &gp, beta.primitive(), epsilon);
-                prep.finish((xp, gp, epsilon), out)
+                let (out, mean, var) = forward(&xp, &gp, beta.primitive(), epsilon);
+                prep.finish((xp, gp, epsilon, mean, var), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(forward(
-                x.primitive(),
-                gamma.primitive(),
-                beta.primitive(),
-                epsilon,
-            )),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(forward(x.primitive(), gamma.primitive(), beta.primitive(), epsilon).0)
+            }
         }
     }
 }

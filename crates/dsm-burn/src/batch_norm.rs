@@ -11,15 +11,13 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{
-    Autodiff, Dispatch, DispatchTensorKind, Flex, TensorMetadata, backend_extension,
-};
+use burn::backend::{Autodiff, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
 
-use crate::kernels::{contiguous, flex_primitive, flex_primitive_of};
+use crate::kernels::{contiguous, flex_primitive, flex_primitive_of, on_flex};
 
 /// The extension: `gamma * (x - mean) / sqrt(var + epsilon) + beta` with the batch's
 /// per-channel statistics (biased variance), differentiable in `x`, `gamma` and `beta`.
@@ -199,15 +197,6 @@ impl<C: CheckpointStrategy> TrainBatchNorm for Autodiff<Flex, C> {
                 prep.finish(forward(x.primitive(), gamma.primitive(), beta.primitive(), epsilon).0)
             }
         }
-    }
-}
-
-fn on_flex(kind: &DispatchTensorKind) -> bool {
-    match kind {
-        DispatchTensorKind::Flex(_) => true,
-        DispatchTensorKind::Autodiff(inner) => matches!(**inner, DispatchTensorKind::Flex(_)),
-        #[allow(unreachable_patterns)]
-        _ => false,
     }
 }
 

@@ -40,6 +40,16 @@ pub(crate) fn flex_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor
     }
 }
 
+/// Whether a dispatch tensor lives on `flex`, with or without autodiff.
+pub(crate) fn on_flex(kind: &DispatchTensorKind) -> bool {
+    match kind {
+        DispatchTensorKind::Flex(_) => true,
+        DispatchTensorKind::Autodiff(inner) => matches!(**inner, DispatchTensorKind::Flex(_)),
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
 /// The f32 elements of a flex tensor in row-major order (copied only when not contiguous).
 pub(crate) fn contiguous(p: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match p.as_slice::<f32>() {

@@ -11,16 +11,14 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{
-    Autodiff, Dispatch, DispatchTensorKind, Flex, TensorMetadata, backend_extension,
-};
+use burn::backend::{Autodiff, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::conv_grad::{ConvShape, forward, weight_grad, x_grad};
-use crate::kernels::{contiguous, flex_primitive_of};
+use crate::kernels::{contiguous, flex_primitive_of, on_flex};
 
 /// The extension: one square-kernel, one-group, symmetric-padding convolution without bias.
 #[backend_extension(Flex, Autodiff)]
@@ -153,12 +151,6 @@ pub(crate) fn conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     {
         return None;
     }
-    let on_flex = |kind: &DispatchTensorKind| match kind {
-        DispatchTensorKind::Flex(_) => true,
-        DispatchTensorKind::Autodiff(inner) => matches!(**inner, DispatchTensorKind::Flex(_)),
-        #[allow(unreachable_patterns)]
-        _ => false,
-    };
     let xd = x.clone().into_dispatch();
     let wd = conv.weight.val().into_dispatch();
     if !on_flex(&xd.kind) || !on_flex(&wd.kind) || wd.kind.dtype() != DType::F32 {

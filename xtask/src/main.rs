@@ -216,11 +216,8 @@ fn bench_compare(threads: usize, iters: usize, with_tch: bool) -> Result<()> {
     let python = torch_venv()?;
     // Our side: the default build, then (`--tch`) the same binary with libtorch behind Burn,
     // then the default build again so that it is what stays in place.
-    let bench_models = |features: Option<&str>,
-                        extra: &[&str],
-                        env: &[(String, String)]|
-     -> Result<Vec<serde_json::Value>> {
-        let mut build = vec![
+    let build = |features: Option<&str>, env: &[(String, String)]| -> Result<()> {
+        let mut args = vec![
             "build",
             "--release",
             "-p",
@@ -229,9 +226,15 @@ fn bench_compare(threads: usize, iters: usize, with_tch: bool) -> Result<()> {
             "bench_models",
         ];
         if let Some(f) = features {
-            build.extend(["--features", f]);
+            args.extend(["--features", f]);
         }
-        cargo_env(&build, env)?;
+        cargo_env(&args, env)
+    };
+    let bench_models = |features: Option<&str>,
+                        extra: &[&str],
+                        env: &[(String, String)]|
+     -> Result<Vec<serde_json::Value>> {
+        build(features, env)?;
         json_lines(
             Command::new(target.join("release/examples/bench_models"))
                 .args(["--iters", &iters.to_string()])
@@ -247,14 +250,7 @@ fn bench_compare(threads: usize, iters: usize, with_tch: bool) -> Result<()> {
     let ours = bench_models(None, &["--spec", &spec_arg], &[])?;
     let tch = if with_tch {
         let rows = bench_models(Some("tch"), &["--backend", "tch"], &tch_env()?)?;
-        cargo(&[
-            "build",
-            "--release",
-            "-p",
-            "dsm-nas",
-            "--example",
-            "bench_models",
-        ])?;
+        build(None, &[])?;
         rows
     } else {
         Vec::new()

@@ -12,13 +12,12 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::conv_grad::{ConvShape, forward, weight_grad, x_grad};
-use crate::kernels::{contiguous, flex_primitive_of, on_flex};
+use crate::kernels::{contiguous, flex_primitive_of, on_flex, square_geometry};
 
 /// The extension: one square-kernel, one-group, symmetric-padding convolution without bias.
 #[backend_extension(Flex, Autodiff)]
@@ -131,24 +130,9 @@ impl<C: CheckpointStrategy> TrainConv for Autodiff<Flex, C> {
 /// autodiff); `None` otherwise.
 pub(crate) fn conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     let [_, cin, h, w] = x.dims();
-    let [_, cin_w, kh, kw] = conv.weight.dims();
-    let pad = match conv.padding {
-        PaddingConfig2d::Explicit(a, b, c, d) if a == b && b == c && c == d => a,
-        PaddingConfig2d::Valid => 0,
-        _ => return None,
-    };
-    let stride = conv.stride[0];
-    if conv.bias.is_some()
-        || conv.groups != 1
-        || cin_w != cin
-        || kh != kw
-        || conv.stride[1] != stride
-        || stride == 0
-        || conv.dilation != [1, 1]
-        || h + 2 * pad < kh
-        || w + 2 * pad < kw
-        || x.dtype() != DType::F32
-    {
+    let [_, cin_w, _, _] = conv.weight.dims();
+    let (_, stride, pad) = square_geometry(conv, h, w)?;
+    if conv.bias.is_some() || conv.groups != 1 || cin_w != cin || x.dtype() != DType::F32 {
         return None;
     }
     let xd = x.clone().into_dispatch();
@@ -163,6 +147,7 @@ pub(crate) fn conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::nn::PaddingConfig2d;
     use burn::nn::conv::Conv2dConfig;
 
     fn grads_of(

@@ -21,6 +21,9 @@ use crate::kernels::{contiguous, flex_primitive, flex_primitive_of, on_flex};
 
 /// The extension: `gamma * (x - mean) / sqrt(var + epsilon) + beta` with the batch's
 /// per-channel statistics (biased variance), differentiable in `x`, `gamma` and `beta`.
+/// The caller passes the statistics (`[c]`, computed by [`stats`] from `x`, which it also
+/// needs for the running averages); the backward differentiates through them as batch
+/// statistics of `x`.
 #[backend_extension(Flex, Autodiff)]
 pub trait TrainBatchNorm: burn::backend::Backend {
     /// The normalised batch.
@@ -28,6 +31,8 @@ pub trait TrainBatchNorm: burn::backend::Backend {
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self>;
 }
@@ -38,35 +43,65 @@ fn ncp(t: &FlexTensor) -> (usize, usize, usize) {
     (dims[0], dims[1], dims[2] * dims[3])
 }
 
-/// Per-channel mean and biased variance (accumulated in f64, channel by channel).
-fn stats(x: &[f32], (n, c, p): (usize, usize, usize)) -> (Vec<f32>, Vec<f32>) {
+/// Lanes of the vectorised reductions: sixteen f32 partial sums per slice (each a sum of
+/// at most a few hundred values on these shapes), added in f64.
+const LANES: usize = 16;
+
+/// `sum f(a_i, b_i)` over two slices of one length, in [`LANES`] f32 lanes, returned in f64.
+#[inline(always)]
+fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(&x, &y)| f64::from(f(x, y)))
+        .sum();
+    for (xa, xb) in ca.zip(cb) {
+        for ((s, &x), &y) in acc.iter_mut().zip(xa).zip(xb) {
+            *s += f(x, y);
+        }
+    }
+    tail + acc.iter().map(|&s| f64::from(s)).sum::<f64>()
+}
+
+/// Per-channel mean and biased variance of an NCHW batch (`[n, c, pixels]`): two passes
+/// per channel (the mean, then the squared deviations from it), each plane reduced in f32
+/// lanes and the planes added in f64.
+pub(crate) fn stats(x: &[f32], (n, c, p): (usize, usize, usize)) -> (Vec<f32>, Vec<f32>) {
     (0..c)
         .into_par_iter()
         .map(|ch| {
             let planes = (0..n).map(|b| &x[(b * c + ch) * p..(b * c + ch + 1) * p]);
             let count = (n * p) as f64;
-            let mean = planes.clone().flatten().map(|&v| f64::from(v)).sum::<f64>() / count;
-            let var = planes
-                .flatten()
-                .map(|&v| (f64::from(v) - mean).powi(2))
+            let mean = planes
+                .clone()
+                .map(|v| lane_sum(v, v, |a, _| a))
                 .sum::<f64>()
                 / count;
-            (mean as f32, var as f32)
+            let m = mean as f32;
+            let var = planes
+                .map(|v| lane_sum(v, v, |a, _| (a - m) * (a - m)))
+                .sum::<f64>()
+                / count;
+            (m, var as f32)
         })
         .unzip()
 }
 
-/// The normalised batch, and the batch's per-channel mean and variance.
+/// The batch normalised with its per-channel statistics `mean` and `var`.
 fn forward(
     x: &FlexTensor,
     gamma: &FlexTensor,
     beta: &FlexTensor,
+    mean: &[f32],
+    var: &[f32],
     eps: f64,
-) -> (FlexTensor, Vec<f32>, Vec<f32>) {
+) -> FlexTensor {
     let (n, c, p) = ncp(x);
     let xs = contiguous(x);
     let (g, b) = (contiguous(gamma), contiguous(beta));
-    let (mean, var) = stats(&xs, (n, c, p));
     let mut y = vec![0f32; n * c * p];
     y.par_chunks_mut(p).enumerate().for_each(|(plane, out)| {
         let ch = plane % c;
@@ -76,11 +111,7 @@ fn forward(
             *o = v * scale + shift;
         }
     });
-    (
-        flex_primitive_of(y, x.layout().shape().dims::<4>()),
-        mean,
-        var,
-    )
+    flex_primitive_of(y, x.layout().shape().dims::<4>())
 }
 
 impl TrainBatchNorm for Flex {
@@ -88,9 +119,18 @@ impl TrainBatchNorm for Flex {
         x: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
+        mean: FlexTensor,
+        var: FlexTensor,
         epsilon: f64,
     ) -> FlexTensor {
-        forward(&x, &gamma, &beta, epsilon).0
+        forward(
+            &x,
+            &gamma,
+            &beta,
+            &contiguous(&mean),
+            &contiguous(&var),
+            epsilon,
+        )
     }
 }
 
@@ -103,21 +143,20 @@ fn backward(
     (n, c, p): (usize, usize, usize),
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let count = (n * p) as f64;
-    // Per channel: sum(dy) and sum(dy * xhat), in f64.
+    // Per channel: sum(dy) and sum(dy * xhat) = sum(dy * (x - mean)) / sigma.
     let sums: Vec<(f64, f64)> = (0..c)
         .into_par_iter()
         .map(|ch| {
             let inv_std = 1.0 / (f64::from(var[ch]) + eps).sqrt();
+            let mu = mean[ch];
             let (mut s, mut sx) = (0.0f64, 0.0f64);
             for b in 0..n {
                 let at = (b * c + ch) * p;
-                for (&g, &v) in dy[at..at + p].iter().zip(&x[at..at + p]) {
-                    let xhat = (f64::from(v) - f64::from(mean[ch])) * inv_std;
-                    s += f64::from(g);
-                    sx += f64::from(g) * xhat;
-                }
+                let (g, v) = (&dy[at..at + p], &x[at..at + p]);
+                s += lane_sum(g, g, |a, _| a);
+                sx += lane_sum(g, v, |a, b| a * (b - mu));
             }
-            (s, sx)
+            (s, sx * inv_std)
         })
         .collect();
     let mut dx = vec![0f32; n * c * p];
@@ -144,6 +183,8 @@ impl<C: CheckpointStrategy> TrainBatchNorm for Autodiff<Flex, C> {
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
         #[derive(Debug)]
@@ -183,6 +224,18 @@ impl<C: CheckpointStrategy> TrainBatchNorm for Autodiff<Flex, C> {
             }
         }
 
+        let (mean, var) = (
+            contiguous(mean.primitive()).into_owned(),
+            contiguous(var.primitive()).into_owned(),
+        );
+        let out = forward(
+            x.primitive(),
+            gamma.primitive(),
+            beta.primitive(),
+            &mean,
+            &var,
+            epsilon,
+        );
         match BnBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
             .compute_bound()
@@ -190,12 +243,9 @@ impl<C: CheckpointStrategy> TrainBatchNorm for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(prep) => {
                 let (xp, gp) = (x.primitive().clone(), gamma.primitive().clone());
-                let (out, mean, var) = forward(&xp, &gp, beta.primitive(), epsilon);
                 prep.finish((xp, gp, epsilon, mean, var), out)
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(forward(x.primitive(), gamma.primitive(), beta.primitive(), epsilon).0)
-            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }
 }
@@ -220,14 +270,20 @@ pub(crate) fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     {
         return bn.forward(x);
     }
-    let out = Tensor::from_dispatch(<Dispatch as TrainBatchNorm>::dsm_batch_norm_train(
-        xd, gd, bd, bn.epsilon,
-    ));
-    // The running statistics, updated as Burn's `BatchNorm::forward_train` does.
-    let Some(xp) = flex_primitive(&x.inner()) else {
-        return out; // unreachable: `x` is f32 on flex (checked above)
+    let Some(xp) = flex_primitive(&x.clone().inner()) else {
+        return bn.forward(x); // unreachable: `x` is f32 on flex (checked above)
     };
     let (mean, var) = stats(&contiguous(&xp), ncp(&xp));
+    let stat = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [c]), &device);
+    let out = Tensor::from_dispatch(<Dispatch as TrainBatchNorm>::dsm_batch_norm_train(
+        xd,
+        gd,
+        bd,
+        stat(&mean).into_dispatch(),
+        stat(&var).into_dispatch(),
+        bn.epsilon,
+    ));
+    // The running statistics, updated as Burn's `BatchNorm::forward_train` does.
     let update = |state: &burn::module::RunningState<Tensor<1>>, stat: Vec<f32>| {
         let stat = Tensor::<1>::from_data(TensorData::new(stat, [c]), &device);
         let running = state.value_sync().to_device(&device);

@@ -3,6 +3,12 @@
 //! - input: `dcol = W^T dY` (`[cin k k, pixels]`), scattered back by col2im;
 //! - weight: `dW = sum_n dY_n im2col(X_n)^T`.
 //!
+//! For stride-1 "same" convolutions (`2 pad + 1 = k`, the NAS-Bench-201 and ResNet 3x3 ones)
+//! every kernel tap of im2col and col2im is one flat shift of the whole plane plus zeroed
+//! wrap-around columns, instead of one short copy per output row; a 1x1 stride-1
+//! convolution uses the input itself as its im2col matrix. The im2col buffer is per thread
+//! and reused across images, layers and steps.
+//!
 //! Burn 0.22's default backward (used by `flex`) computes the input gradient as a direct
 //! transposed convolution and the weight gradient as a convolution of the batch-swapped input
 //! with the batch-swapped output gradient, with full layout copies around both; see
@@ -54,8 +60,92 @@ impl ConvShape {
     }
 }
 
+impl ConvShape {
+    /// Stride 1 and `2 pad + 1 = k`: the output plane is the input plane, and every kernel
+    /// tap is a flat shift of it (see [`SameTap`]).
+    fn is_same(&self) -> bool {
+        self.stride == 1 && 2 * self.pad + 1 == self.k
+    }
+
+    /// A 1x1 convolution with stride 1 and no padding: im2col is the input itself.
+    fn is_pointwise(&self) -> bool {
+        self.k == 1 && self.stride == 1 && self.pad == 0
+    }
+}
+
+/// One kernel tap `(kh, kw)` of a "same" convolution ([`ConvShape::is_same`]). Output pixel
+/// `d = oy w + ox` reads input pixel `d + shift`; on the flat range `lo..hi` that index lies
+/// inside the plane (outside it the tap reads padding), and within the range only the
+/// `wrap` columns (the left ones when the tap looks left, the right ones when it looks
+/// right) cross a row edge and must read zero instead.
+struct SameTap {
+    shift: isize,
+    lo: usize,
+    hi: usize,
+    wrap: std::ops::Range<usize>,
+}
+
+impl SameTap {
+    fn new(c: &ConvShape, kh: usize, kw: usize) -> Self {
+        let (h, w, pad) = (c.h as isize, c.w as isize, c.pad as isize);
+        let (dy, dx) = (kh as isize - pad, kw as isize - pad);
+        let (oy0, oy1) = ((-dy).max(0), (h - dy).min(h));
+        let p = h * w;
+        let lo = (oy0 * w + (-dx).max(0)).clamp(0, p);
+        let hi = (oy1 * w - dx.max(0)).clamp(lo, p);
+        let wrap = if dx < 0 {
+            0..(-dx).min(w)
+        } else {
+            (w - dx).max(0)..w
+        };
+        Self {
+            shift: dy * w + dx,
+            lo: lo as usize,
+            hi: hi as usize,
+            wrap: wrap.start as usize..wrap.end as usize,
+        }
+    }
+
+    /// The input range that `lo..hi` reads.
+    fn source(&self) -> std::ops::Range<usize> {
+        if self.lo == self.hi {
+            return 0..0; // the tap reads only padding
+        }
+        let start = (self.lo as isize + self.shift) as usize;
+        start..start + (self.hi - self.lo)
+    }
+
+    /// Zeroes the wrapped columns of every row of `row` (a plane of width `w`).
+    fn clear_wrap(&self, row: &mut [f32], w: usize) {
+        // Column by column (usually one): strided stores, not a `memset` call per row.
+        for i in self.wrap.clone() {
+            for v in row.iter_mut().skip(i).step_by(w) {
+                *v = 0.0;
+            }
+        }
+    }
+}
+
 /// `col[(ci k + kh) k + kw][oh ow_n + ow] = x[ci][oh s + kh - pad][ow s + kw - pad]` (0 outside).
 fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32]) {
+    if c.is_same() {
+        // One flat copy per tap, then the padding and the wrapped columns set to zero.
+        let (k, p) = (c.k, c.h * c.w);
+        for (ci, plane) in x.chunks_exact(p).take(c.cin).enumerate() {
+            for kh in 0..k {
+                for kw in 0..k {
+                    let tap = SameTap::new(c, kh, kw);
+                    let r = (ci * k + kh) * k + kw;
+                    let row = &mut col[r * p..(r + 1) * p];
+                    row[..tap.lo].fill(0.0);
+                    row[tap.hi..].fill(0.0);
+                    row[tap.lo..tap.hi].copy_from_slice(&plane[tap.source()]);
+                    tap.clear_wrap(row, c.w);
+                }
+            }
+        }
+        return;
+    }
     let (oh_n, ow_n, k) = (c.oh(), c.ow(), c.k);
     let p = oh_n * ow_n;
     for ci in 0..c.cin {
@@ -64,7 +154,8 @@ fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32]) {
             let (oy0, oy1) = c.valid(kh, c.h, oh_n);
             for kw in 0..k {
                 let (ox0, ox1) = c.valid(kw, c.w, ow_n);
-                let row = &mut col[((ci * k + kh) * k + kw) * p..((ci * k + kh) * k + kw + 1) * p];
+                let r = (ci * k + kh) * k + kw;
+                let row = &mut col[r * p..(r + 1) * p];
                 row.fill(0.0);
                 for oy in oy0..oy1 {
                     let iy = oy * c.stride + kh - c.pad;
@@ -84,8 +175,27 @@ fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32]) {
     }
 }
 
-/// `dx[ci][oh s + kh - pad][ow s + kw - pad] += col[(ci k + kh) k + kw][oh ow_n + ow]`.
-fn col2im(col: &[f32], c: &ConvShape, dx: &mut [f32]) {
+/// `dx[ci][oh s + kh - pad][ow s + kw - pad] += col[(ci k + kh) k + kw][oh ow_n + ow]`
+/// (`col` is scratch: its wrapped columns are zeroed on the "same" path).
+fn col2im(col: &mut [f32], c: &ConvShape, dx: &mut [f32]) {
+    if c.is_same() {
+        // One flat accumulation per tap, with the wrapped columns zeroed first.
+        let (k, p) = (c.k, c.h * c.w);
+        for (ci, plane) in dx.chunks_exact_mut(p).take(c.cin).enumerate() {
+            for kh in 0..k {
+                for kw in 0..k {
+                    let tap = SameTap::new(c, kh, kw);
+                    let r = (ci * k + kh) * k + kw;
+                    let row = &mut col[r * p..(r + 1) * p];
+                    tap.clear_wrap(row, c.w);
+                    for (d, s) in plane[tap.source()].iter_mut().zip(&row[tap.lo..tap.hi]) {
+                        *d += *s;
+                    }
+                }
+            }
+        }
+        return;
+    }
     let (oh_n, ow_n, k) = (c.oh(), c.ow(), c.k);
     let p = oh_n * ow_n;
     for ci in 0..c.cin {
@@ -94,7 +204,8 @@ fn col2im(col: &[f32], c: &ConvShape, dx: &mut [f32]) {
             let (oy0, oy1) = c.valid(kh, c.h, oh_n);
             for kw in 0..k {
                 let (ox0, ox1) = c.valid(kw, c.w, ow_n);
-                let row = &col[((ci * k + kh) * k + kw) * p..((ci * k + kh) * k + kw + 1) * p];
+                let r = (ci * k + kh) * k + kw;
+                let row = &col[r * p..(r + 1) * p];
                 for oy in oy0..oy1 {
                     let iy = oy * c.stride + kh - c.pad;
                     let dst = &mut plane[iy * c.w..(iy + 1) * c.w];
@@ -113,6 +224,26 @@ fn col2im(col: &[f32], c: &ConvShape, dx: &mut [f32]) {
             }
         }
     }
+}
+
+thread_local! {
+    /// Per-thread im2col scratch, reused across images, layers and steps.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer of at least `len` elements (contents
+/// unspecified: `f` must write before it reads).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        // Re-entered on this thread (rayon work stealing inside `f`): a fresh buffer.
+        Err(_) => f(&mut vec![0.0; len]),
+    })
 }
 
 /// `dst[m x n] (+)= lhs[m x k] rhs[k x n]`, each given by its row and column strides.
@@ -163,11 +294,19 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], c: &ConvShape) -> Vec<f32> {
     let mut y = vec![0f32; c.n * c.cout * p];
     y.par_chunks_mut(c.cout * p)
         .zip(x.par_chunks(c.cin * c.h * c.w))
-        .for_each_init(Vec::new, |col, (y, x)| {
-            col.resize(rows * p, 0.0);
-            im2col(x, c, col);
+        .for_each(|(y, x)| {
             // W [cout, rows] times col [rows, p].
-            matmul((c.cout, p, rows), y, false, weight, (rows, 1), col, (p, 1));
+            let mut product = |col: &[f32]| {
+                matmul((c.cout, p, rows), y, false, weight, (rows, 1), col, (p, 1));
+            };
+            if c.is_pointwise() {
+                product(x);
+            } else {
+                with_scratch(rows * p, |col| {
+                    im2col(x, c, col);
+                    product(col);
+                });
+            }
         });
     y
 }
@@ -179,11 +318,19 @@ pub(crate) fn x_grad(weight: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
     let mut dx = vec![0f32; c.n * c.cin * c.h * c.w];
     dx.par_chunks_mut(c.cin * c.h * c.w)
         .zip(dy.par_chunks(c.cout * p))
-        .for_each_init(Vec::new, |col, (dx, dy)| {
-            col.resize(rows * p, 0.0);
+        .for_each(|(dx, dy)| {
             // W^T [rows, cout] (W is [cout, rows] row-major) times dY [cout, p].
-            matmul((rows, p, c.cout), col, false, weight, (1, rows), dy, (p, 1));
-            col2im(col, c, dx);
+            let product = |col: &mut [f32]| {
+                matmul((rows, p, c.cout), col, false, weight, (1, rows), dy, (p, 1));
+            };
+            if c.is_pointwise() {
+                product(dx);
+            } else {
+                with_scratch(rows * p, |col| {
+                    product(col);
+                    col2im(col, c, dx);
+                });
+            }
         });
     dx
 }
@@ -203,10 +350,18 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
             // dW^T [rows, cout] = col [rows, p] times dY^T [p, cout]: the large operand (col)
             // is read row-major; transposed into dW below.
             let mut dwt = vec![0f32; rows * c.cout];
-            let mut col = vec![0f32; rows * p];
             for (x, dy) in xs.chunks(xlen).zip(dys.chunks(dylen)) {
-                im2col(x, c, &mut col);
-                matmul((rows, c.cout, p), &mut dwt, true, &col, (p, 1), dy, (1, p));
+                let mut product = |col: &[f32]| {
+                    matmul((rows, c.cout, p), &mut dwt, true, col, (p, 1), dy, (1, p));
+                };
+                if c.is_pointwise() {
+                    product(x);
+                } else {
+                    with_scratch(rows * p, |col| {
+                        im2col(x, c, col);
+                        product(col);
+                    });
+                }
             }
             let mut dw = vec![0f32; c.cout * rows];
             for r in 0..rows {
@@ -339,6 +494,12 @@ mod tests {
             (2, 2, 3, 7, 7, 1, 2, 0),
             (1, 1, 1, 4, 4, 5, 1, 2),
             (2, 3, 2, 6, 10, 3, 3, 2),
+            // "Same" convolutions whose kernel is as wide as, or wider than, the image.
+            (2, 2, 3, 2, 3, 5, 1, 2),
+            (1, 2, 2, 1, 1, 3, 1, 1),
+            (2, 3, 2, 3, 1, 3, 1, 1),
+            (1, 1, 2, 1, 4, 7, 1, 3),
+            (2, 2, 2, 5, 4, 7, 1, 3),
         ] {
             let c = ConvShape {
                 n,

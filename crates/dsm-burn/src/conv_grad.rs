@@ -86,6 +86,13 @@ struct SameTap {
 }
 
 impl SameTap {
+    /// The `k k` taps in im2col's row order (`kh k + kw`).
+    fn all(c: &ConvShape) -> Vec<Self> {
+        (0..c.k * c.k)
+            .map(|t| Self::new(c, t / c.k, t % c.k))
+            .collect()
+    }
+
     fn new(c: &ConvShape, kh: usize, kw: usize) -> Self {
         let (h, w, pad) = (c.h as isize, c.w as isize, c.pad as isize);
         let (dy, dx) = (kh as isize - pad, kw as isize - pad);
@@ -130,18 +137,13 @@ impl SameTap {
 fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32]) {
     if c.is_same() {
         // One flat copy per tap, then the padding and the wrapped columns set to zero.
-        let (k, p) = (c.k, c.h * c.w);
-        for (ci, plane) in x.chunks_exact(p).take(c.cin).enumerate() {
-            for kh in 0..k {
-                for kw in 0..k {
-                    let tap = SameTap::new(c, kh, kw);
-                    let r = (ci * k + kh) * k + kw;
-                    let row = &mut col[r * p..(r + 1) * p];
-                    row[..tap.lo].fill(0.0);
-                    row[tap.hi..].fill(0.0);
-                    row[tap.lo..tap.hi].copy_from_slice(&plane[tap.source()]);
-                    tap.clear_wrap(row, c.w);
-                }
+        let (p, taps) = (c.h * c.w, SameTap::all(c));
+        for (plane, rows) in x.chunks_exact(p).zip(col.chunks_exact_mut(c.k * c.k * p)) {
+            for (tap, row) in taps.iter().zip(rows.chunks_exact_mut(p)) {
+                row[..tap.lo].fill(0.0);
+                row[tap.hi..].fill(0.0);
+                row[tap.lo..tap.hi].copy_from_slice(&plane[tap.source()]);
+                tap.clear_wrap(row, c.w);
             }
         }
         return;
@@ -180,17 +182,15 @@ fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32]) {
 fn col2im(col: &mut [f32], c: &ConvShape, dx: &mut [f32]) {
     if c.is_same() {
         // One flat accumulation per tap, with the wrapped columns zeroed first.
-        let (k, p) = (c.k, c.h * c.w);
-        for (ci, plane) in dx.chunks_exact_mut(p).take(c.cin).enumerate() {
-            for kh in 0..k {
-                for kw in 0..k {
-                    let tap = SameTap::new(c, kh, kw);
-                    let r = (ci * k + kh) * k + kw;
-                    let row = &mut col[r * p..(r + 1) * p];
-                    tap.clear_wrap(row, c.w);
-                    for (d, s) in plane[tap.source()].iter_mut().zip(&row[tap.lo..tap.hi]) {
-                        *d += *s;
-                    }
+        let (p, taps) = (c.h * c.w, SameTap::all(c));
+        for (plane, rows) in dx
+            .chunks_exact_mut(p)
+            .zip(col.chunks_exact_mut(c.k * c.k * p))
+        {
+            for (tap, row) in taps.iter().zip(rows.chunks_exact_mut(p)) {
+                tap.clear_wrap(row, c.w);
+                for (d, s) in plane[tap.source()].iter_mut().zip(&row[tap.lo..tap.hi]) {
+                    *d += *s;
                 }
             }
         }

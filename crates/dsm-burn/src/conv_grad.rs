@@ -388,20 +388,22 @@ const WEIGHT_GRAD_GROUPS: usize = 8;
 mod tests {
     use super::*;
 
-    /// Direct definitions of the two gradients.
-    fn naive(x: &[f32], w: &[f32], dy: &[f32], c: &ConvShape) -> (Vec<f32>, Vec<f32>) {
+    /// Direct definitions of the convolution and its two gradients: `(y, dx, dw)`.
+    fn naive(x: &[f32], w: &[f32], dy: &[f32], c: &ConvShape) -> [Vec<f32>; 3] {
         let (oh, ow, k) = (c.oh(), c.ow(), c.k);
+        let mut y = vec![0f32; dy.len()];
         let mut dx = vec![0f32; x.len()];
         let mut dw = vec![0f32; w.len()];
         for b in 0..c.n {
             for co in 0..c.cout {
-                for y in 0..oh {
+                for oy in 0..oh {
                     for xo in 0..ow {
-                        let g = dy[((b * c.cout + co) * oh + y) * ow + xo];
+                        let yi = ((b * c.cout + co) * oh + oy) * ow + xo;
+                        let g = dy[yi];
                         for ci in 0..c.cin {
                             for kh in 0..k {
                                 for kw in 0..k {
-                                    let iy = (y * c.stride + kh) as isize - c.pad as isize;
+                                    let iy = (oy * c.stride + kh) as isize - c.pad as isize;
                                     let ix = (xo * c.stride + kw) as isize - c.pad as isize;
                                     if iy < 0 || ix < 0 || iy >= c.h as isize || ix >= c.w as isize
                                     {
@@ -410,6 +412,7 @@ mod tests {
                                     let xi =
                                         ((b * c.cin + ci) * c.h + iy as usize) * c.w + ix as usize;
                                     let wi = ((co * c.cin + ci) * k + kh) * k + kw;
+                                    y[yi] += x[xi] * w[wi];
                                     dx[xi] += w[wi] * g;
                                     dw[wi] += x[xi] * g;
                                 }
@@ -419,38 +422,7 @@ mod tests {
                 }
             }
         }
-        (dx, dw)
-    }
-
-    fn naive_forward(x: &[f32], w: &[f32], c: &ConvShape) -> Vec<f32> {
-        let (oh, ow, k) = (c.oh(), c.ow(), c.k);
-        let mut y = vec![0f32; c.n * c.cout * oh * ow];
-        for b in 0..c.n {
-            for co in 0..c.cout {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        let mut acc = 0.0;
-                        for ci in 0..c.cin {
-                            for kh in 0..k {
-                                for kw in 0..k {
-                                    let iy = (oy * c.stride + kh) as isize - c.pad as isize;
-                                    let ix = (ox * c.stride + kw) as isize - c.pad as isize;
-                                    if iy < 0 || ix < 0 || iy >= c.h as isize || ix >= c.w as isize
-                                    {
-                                        continue;
-                                    }
-                                    acc += x[((b * c.cin + ci) * c.h + iy as usize) * c.w
-                                        + ix as usize]
-                                        * w[((co * c.cin + ci) * k + kh) * k + kw];
-                                }
-                            }
-                        }
-                        y[((b * c.cout + co) * oh + oy) * ow + ox] = acc;
-                    }
-                }
-            }
-        }
-        y
+        [y, dx, dw]
     }
 
     fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -514,9 +486,9 @@ mod tests {
             let x = values(n * cin * h * w, 1);
             let wt = values(cout * cin * k * k, 2);
             let dy = values(n * cout * c.oh() * c.ow(), 3);
-            let (dx0, dw0) = naive(&x, &wt, &dy, &c);
+            let [y0, dx0, dw0] = naive(&x, &wt, &dy, &c);
             let y = forward(&x, &wt, &c);
-            for (i, (a, b)) in y.iter().zip(&naive_forward(&x, &wt, &c)).enumerate() {
+            for (i, (a, b)) in y.iter().zip(&y0).enumerate() {
                 assert!(
                     (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
                     "{c:?}: y[{i}] {a} vs {b}"

@@ -63,7 +63,7 @@ impl ConvShape {
 impl ConvShape {
     /// Stride 1 and `2 pad + 1 = k`: the output plane is the input plane, and every kernel
     /// tap is a flat shift of it (see [`SameTap`]).
-    fn is_same(&self) -> bool {
+    pub(crate) fn is_same(&self) -> bool {
         self.stride == 1 && 2 * self.pad + 1 == self.k
     }
 
@@ -233,7 +233,7 @@ thread_local! {
 
 /// Runs `f` with this thread's scratch buffer of at least `len` elements (contents
 /// unspecified: `f` must write before it reads).
-fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             if buf.len() < len {

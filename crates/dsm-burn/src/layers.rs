@@ -190,12 +190,21 @@ impl<'a> Loader<'a> {
     }
 }
 
-/// `conv(x)`; on `flex` through our convolution whose backward is gemm-based
-/// ([`crate::train_conv`]) when the convolution is one it covers, else Burn's.
+/// `conv(x)`; on `flex` through our convolution ([`crate::train_conv`]) when the
+/// convolution is one it covers, else Burn's.
 pub(crate) fn dense_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    match crate::train_conv::conv2d(conv, &x) {
+    match crate::train_conv::conv2d(conv, &x, false) {
         Some(y) => y,
         None => conv.forward(x),
+    }
+}
+
+/// `conv(relu(x))`, on `flex` as one operation of ours ([`crate::train_conv`]: the ReLU
+/// fused into the convolution and its gradient) when the convolution is one it covers.
+pub(crate) fn relu_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    match crate::train_conv::conv2d(conv, &x, true) {
+        Some(y) => y,
+        None => conv.forward(relu(x)),
     }
 }
 
@@ -208,7 +217,7 @@ pub struct ReluConvBn {
 
 impl ReluConvBn {
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        crate::batch_norm::batch_norm(&self.bn, dense_conv(&self.conv, relu(x)))
+        crate::batch_norm::batch_norm(&self.bn, relu_conv(&self.conv, x))
     }
 }
 

@@ -37,6 +37,7 @@ mod batch_norm;
 mod container;
 mod conv_grad;
 pub mod data;
+mod direct;
 mod error;
 pub mod imagenet;
 mod kernels;

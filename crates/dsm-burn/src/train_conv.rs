@@ -1,9 +1,13 @@
-//! A dense convolution on our gemm-based kernels ([`crate::conv_grad`]) on `flex`, registered
-//! with Burn through a backend extension so that autodiff works: the forward is im2col and
-//! one matrix product per image, and the autodiff node computes the input gradient as
-//! `W^T dY` + col2im and the weight gradient as `dY im2col(X)^T` per image (the gradients
-//! 2.1-2.5x faster than Burn's default backward on the NAS-Bench-201 shapes; see
-//! `docs/PERFORMANCE.md`). Other backends and shapes go through Burn's `Conv2d`.
+//! A dense convolution, optionally with a ReLU on its input, on our own kernels on `flex`,
+//! registered with Burn through a backend extension so that autodiff works:
+//! - stride-1 "same" convolutions (every NAS-Bench-201 3x3 layer) on the direct kernels of
+//!   [`crate::direct`]: the ReLU applied while the input is laid out, and its gradient as
+//!   the input gradient is stored;
+//! - every other shape on im2col and matrix products ([`crate::conv_grad`]): the input
+//!   gradient as `W^T dY` + col2im and the weight gradient as `dY im2col(X)^T` per image.
+//!
+//! Both are 2.1-2.5x faster than Burn's default backward on the NAS-Bench-201 shapes (see
+//! `docs/PERFORMANCE.md`). Other backends and layers go through Burn's `Conv2d`.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -17,23 +21,32 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::conv_grad::{ConvShape, forward, weight_grad, x_grad};
+use crate::direct::SameConv;
 use crate::kernels::{contiguous, flex_primitive_of, on_flex, square_geometry};
 
 /// The extension: one square-kernel, one-group, symmetric-padding convolution without bias.
 #[backend_extension(Flex, Autodiff)]
 pub trait TrainConv: burn::backend::Backend {
-    /// `conv2d(x, weight)` with `stride` and `padding` on both axes.
+    /// `conv2d(relu(x), weight)` (`conv2d(x, weight)` without `relu`) with `stride` and
+    /// `padding` on both axes.
     fn dsm_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         stride: usize,
         padding: usize,
+        relu: bool,
     ) -> FloatTensor<Self>;
 }
 
 impl TrainConv for Flex {
-    fn dsm_conv2d(x: FlexTensor, weight: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
-        conv_forward(&x, &weight, stride, padding)
+    fn dsm_conv2d(
+        x: FlexTensor,
+        weight: FlexTensor,
+        stride: usize,
+        padding: usize,
+        relu: bool,
+    ) -> FlexTensor {
+        conv_forward(&x, &weight, stride, padding, relu)
     }
 }
 
@@ -53,11 +66,36 @@ fn shape_of(x: &FlexTensor, weight: &FlexTensor, stride: usize, pad: usize) -> C
     }
 }
 
-/// Our forward: im2col and one matrix product per image.
-fn conv_forward(x: &FlexTensor, weight: &FlexTensor, stride: usize, pad: usize) -> FlexTensor {
+/// Our forward.
+fn conv_forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    stride: usize,
+    pad: usize,
+    relu: bool,
+) -> FlexTensor {
     let c = shape_of(x, weight, stride, pad);
-    let y = forward(&contiguous(x), &contiguous(weight), &c);
-    flex_primitive_of(y, [c.n, c.cout, c.oh(), c.ow()])
+    let (xs, w) = (contiguous(x), contiguous(weight));
+    let dims = [c.n, c.cout, c.oh(), c.ow()];
+    if let Some(conv) = same_conv(&c) {
+        return flex_primitive_of(conv.forward(&xs, &w, relu), dims);
+    }
+    let y = if relu {
+        forward(&xs.iter().map(|v| v.max(0.0)).collect::<Vec<_>>(), &w, &c)
+    } else {
+        forward(&xs, &w, &c)
+    };
+    flex_primitive_of(y, dims)
+}
+
+/// The direct kernels for `c` when it is a stride-1 "same" convolution and this CPU has
+/// them.
+fn same_conv(c: &ConvShape) -> Option<SameConv> {
+    if c.is_same() && c.k > 1 {
+        SameConv::new([c.n, c.cin, c.h, c.w], c.cout, c.k)
+    } else {
+        None
+    }
 }
 
 impl<C: CheckpointStrategy> TrainConv for Autodiff<Flex, C> {
@@ -66,12 +104,13 @@ impl<C: CheckpointStrategy> TrainConv for Autodiff<Flex, C> {
         weight: FloatTensor<Self>,
         stride: usize,
         padding: usize,
+        relu: bool,
     ) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct ConvBackward;
 
         impl Backward<Flex, 2> for ConvBackward {
-            type State = (FlexTensor, FlexTensor, usize, usize);
+            type State = (FlexTensor, FlexTensor, ConvShape, bool);
 
             fn backward(
                 self,
@@ -81,25 +120,42 @@ impl<C: CheckpointStrategy> TrainConv for Autodiff<Flex, C> {
             ) {
                 let [node_x, node_w] = ops.parents;
                 let dy = grads.consume::<Flex>(&ops.node);
-                let (x, w, stride, pad) = ops.state;
-                let shape = shape_of(&x, &w, stride, pad);
-                let ConvShape {
-                    n,
-                    cin,
-                    cout,
-                    h,
-                    w: wd,
-                    k,
-                    ..
-                } = shape;
-                let dys = contiguous(&dy);
-                if let Some(node) = node_x {
-                    let dx = x_grad(&contiguous(&w), &dys, &shape);
-                    grads.register::<Flex>(node.id, flex_primitive_of(dx, [n, cin, h, wd]));
+                let (x, w, c, relu) = ops.state;
+                let (xs, w, dys) = (contiguous(&x), contiguous(&w), contiguous(&dy));
+                let (dx, dw) = match same_conv(&c) {
+                    Some(conv) => (
+                        node_x
+                            .as_ref()
+                            .map(|_| conv.input_grad(&dys, &w, relu.then_some(&xs[..]))),
+                        node_w.as_ref().map(|_| conv.weight_grad(&xs, &dys, relu)),
+                    ),
+                    None => {
+                        let input: std::borrow::Cow<'_, [f32]> = if relu {
+                            xs.iter().map(|v| v.max(0.0)).collect::<Vec<_>>().into()
+                        } else {
+                            xs.clone()
+                        };
+                        let dx = node_x.as_ref().map(|_| {
+                            let mut dx = x_grad(&w, &dys, &c);
+                            if relu {
+                                // A select, not a branch (the signs are random).
+                                for (d, &v) in dx.iter_mut().zip(input.iter()) {
+                                    *d = if v > 0.0 { *d } else { 0.0 };
+                                }
+                            }
+                            dx
+                        });
+                        let dw = node_w.as_ref().map(|_| weight_grad(&input, &dys, &c));
+                        (dx, dw)
+                    }
+                };
+                if let (Some(node), Some(dx)) = (node_x, dx) {
+                    let dims = [c.n, c.cin, c.h, c.w];
+                    grads.register::<Flex>(node.id, flex_primitive_of(dx, dims));
                 }
-                if let Some(node) = node_w {
-                    let dw = weight_grad(&contiguous(&x), &dys, &shape);
-                    grads.register::<Flex>(node.id, flex_primitive_of(dw, [cout, cin, k, k]));
+                if let (Some(node), Some(dw)) = (node_w, dw) {
+                    let dims = [c.cout, c.cin, c.k, c.k];
+                    grads.register::<Flex>(node.id, flex_primitive_of(dw, dims));
                 }
             }
         }
@@ -110,25 +166,26 @@ impl<C: CheckpointStrategy> TrainConv for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let xp = x.primitive().clone();
-                let wp = weight.primitive().clone();
-                let out = conv_forward(&xp, &wp, stride, padding);
-                prep.finish((xp, wp, stride, padding), out)
+                let (xp, wp) = (x.primitive(), weight.primitive());
+                let c = shape_of(xp, wp, stride, padding);
+                let out = conv_forward(xp, wp, stride, padding, relu);
+                prep.finish((xp.clone(), wp.clone(), c, relu), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(conv_forward(
                 x.primitive(),
                 weight.primitive(),
                 stride,
                 padding,
+                relu,
             )),
         }
     }
 }
 
-/// `conv(x)` through [`TrainConv`] when `conv` is a square, one-group, unbiased convolution
-/// with symmetric padding and no dilation and `x` is f32 on `flex` (with or without
-/// autodiff); `None` otherwise.
-pub(crate) fn conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+/// `conv(relu(x))` (`conv(x)` without `relu`) through [`TrainConv`] when `conv` is a square,
+/// one-group, unbiased convolution with symmetric padding and no dilation and `x` is f32 on
+/// `flex` (with or without autodiff); `None` otherwise.
+pub(crate) fn conv2d(conv: &Conv2d, x: &Tensor<4>, relu: bool) -> Option<Tensor<4>> {
     let [_, cin, h, w] = x.dims();
     let [_, cin_w, _, _] = conv.weight.dims();
     let (_, stride, pad) = square_geometry(conv, h, w)?;
@@ -140,7 +197,7 @@ pub(crate) fn conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     if !on_flex(&xd.kind) || !on_flex(&wd.kind) || wd.kind.dtype() != DType::F32 {
         return None;
     }
-    let out = <Dispatch as TrainConv>::dsm_conv2d(xd, wd, stride, pad);
+    let out = <Dispatch as TrainConv>::dsm_conv2d(xd, wd, stride, pad, relu);
     Some(Tensor::from_dispatch(out))
 }
 
@@ -155,6 +212,7 @@ mod tests {
         k: usize,
         stride: usize,
         pad: usize,
+        relu: bool,
     ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let dev = Device::flex().autodiff();
         let mut conv = Conv2dConfig::new([3, 5], [k, k])
@@ -174,7 +232,9 @@ mod tests {
             .collect();
         let x = Tensor::<4>::from_data(TensorData::new(data, [2, 3, 9, 11]), &dev).require_grad();
         let y = if use_ours {
-            conv2d(&conv, &x).expect("a dense convolution on flex")
+            conv2d(&conv, &x, relu).expect("a dense convolution on flex")
+        } else if relu {
+            conv.forward(burn::tensor::activation::relu(x.clone()))
         } else {
             conv.forward(x.clone())
         };
@@ -201,15 +261,18 @@ mod tests {
             (5, 1, 2),
             (3, 3, 0),
         ] {
-            let (y0, dx0, dw0) = grads_of(false, k, stride, pad);
-            let (y1, dx1, dw1) = grads_of(true, k, stride, pad);
-            for (what, a, b) in [("y", &y1, &y0), ("dx", &dx1, &dx0), ("dw", &dw1, &dw0)] {
-                assert_eq!(a.len(), b.len(), "{what} k{k} s{stride} p{pad}");
-                for (p, q) in a.iter().zip(b) {
-                    assert!(
-                        (p - q).abs() <= 1e-4 * (1.0 + q.abs()),
-                        "{what} k{k} s{stride} p{pad}: {p} vs {q}"
-                    );
+            for relu in [false, true] {
+                let (y0, dx0, dw0) = grads_of(false, k, stride, pad, relu);
+                let (y1, dx1, dw1) = grads_of(true, k, stride, pad, relu);
+                for (what, a, b) in [("y", &y1, &y0), ("dx", &dx1, &dx0), ("dw", &dw1, &dw0)] {
+                    let case = format!("{what} k{k} s{stride} p{pad} relu {relu}");
+                    assert_eq!(a.len(), b.len(), "{case}");
+                    for (p, q) in a.iter().zip(b) {
+                        assert!(
+                            (p - q).abs() <= 1e-4 * (1.0 + q.abs()),
+                            "{case}: {p} vs {q}"
+                        );
+                    }
                 }
             }
         }
@@ -220,11 +283,11 @@ mod tests {
         let dev = Device::flex();
         let x = Tensor::<4>::zeros([1, 4, 8, 8], &dev);
         let biased = Conv2dConfig::new([4, 4], [3, 3]).init(&dev);
-        assert!(conv2d(&biased, &x).is_none());
+        assert!(conv2d(&biased, &x, false).is_none());
         let grouped = Conv2dConfig::new([4, 4], [3, 3])
             .with_groups(2)
             .with_bias(false)
             .init(&dev);
-        assert!(conv2d(&grouped, &x).is_none());
+        assert!(conv2d(&grouped, &x, true).is_none());
     }
 }

@@ -44,6 +44,7 @@ mod kernels;
 pub mod layers;
 mod mbv3;
 mod nb201;
+mod pool;
 pub mod predictor;
 pub mod train;
 mod train_conv;

@@ -11,6 +11,7 @@ use dsm_space::{Nb201Cell, Nb201Op};
 
 use crate::batch_norm::batch_norm;
 use crate::layers::{Loader, ReluConvBn, conv_madds, dense_conv};
+use crate::pool::{adaptive_avg_pool, avg_pool};
 use crate::{ModelError, StateDict};
 
 /// The op on one edge.
@@ -80,7 +81,7 @@ pub struct ResBlock {
 impl ResBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let main = self.conv_b.forward(self.conv_a.forward(x.clone()));
-        main + dense_conv(&self.down_conv, self.down_pool.forward(x))
+        main + dense_conv(&self.down_conv, avg_pool(&self.down_pool, x))
     }
 }
 
@@ -216,7 +217,7 @@ impl Nb201Network {
                 Stage::Reduce(r) => r.forward(h),
             };
         }
-        let h = self.pool.forward(relu(batch_norm(&self.last_bn, h)));
+        let h = adaptive_avg_pool(&self.pool, relu(batch_norm(&self.last_bn, h)));
         let [b, c, _, _] = h.dims();
         self.classifier.forward(h.reshape([b, c]))
     }

@@ -1,0 +1,265 @@
+//! Non-overlapping average pooling (`k x k` windows, stride `k`, no padding: the ResNet
+//! reduction block's 2x2 downsampling and the global average before the classifier) on
+//! `flex`, with its backward, registered through a Burn backend extension like
+//! [`crate::train_conv`]. Burn 0.22's `flex` pools through its general 3-D pooling (a
+//! window walk per output element, and a scatter per input element in the backward); here
+//! each output row sums `k` input rows in one pass and the backward spreads each output
+//! gradient over its window.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Dispatch, Flex, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::pool::{AdaptiveAvgPool2d, AvgPool2d};
+use burn::prelude::*;
+use burn::tensor::DType;
+use rayon::prelude::*;
+
+use crate::kernels::{contiguous, flex_primitive_of, on_flex};
+
+/// The extension: the mean of every `k x k` window at stride `k` (rows and columns past the
+/// last whole window are dropped, as PyTorch and Burn do).
+#[backend_extension(Flex, Autodiff)]
+pub trait WindowMean: burn::backend::Backend {
+    /// `[n, c, h / k, w / k]` from `[n, c, h, w]`.
+    fn dsm_window_mean(x: FloatTensor<Self>, k: usize) -> FloatTensor<Self>;
+}
+
+impl WindowMean for Flex {
+    fn dsm_window_mean(x: FlexTensor, k: usize) -> FlexTensor {
+        forward(&x, k)
+    }
+}
+
+/// The pooled batch.
+fn forward(x: &FlexTensor, k: usize) -> FlexTensor {
+    let [n, c, h, w] = x.layout().shape().dims();
+    let (oh, ow) = (h / k, w / k);
+    let xs = contiguous(x);
+    let mut y = vec![0f32; n * c * oh * ow];
+    let scale = 1.0 / (k * k) as f32;
+    if !y.is_empty() {
+        y.par_chunks_mut(oh * ow)
+            .zip(xs.par_chunks(h * w))
+            .for_each(|(y, x)| {
+                for (out, rows) in y.chunks_exact_mut(ow).zip(x.chunks_exact(k * w)) {
+                    for row in rows.chunks_exact(w) {
+                        for (o, window) in out.iter_mut().zip(row.chunks_exact(k)) {
+                            *o += window.iter().sum::<f32>();
+                        }
+                    }
+                    for o in out.iter_mut() {
+                        *o *= scale;
+                    }
+                }
+            });
+    }
+    flex_primitive_of(y, [n, c, oh, ow])
+}
+
+/// The input gradient `[n, c, h, w]`: every output gradient over its window, `/ k^2`; zero
+/// on the dropped rows and columns.
+fn backward(dy: &[f32], [n, c, h, w]: [usize; 4], k: usize) -> Vec<f32> {
+    let (oh, ow) = (h / k, w / k);
+    let mut dx = vec![0f32; n * c * h * w];
+    let scale = 1.0 / (k * k) as f32;
+    if !dx.is_empty() {
+        dx.par_chunks_mut(h * w)
+            .zip(dy.par_chunks(oh * ow))
+            .for_each(|(dx, dy)| {
+                for (rows, g) in dx.chunks_exact_mut(k * w).zip(dy.chunks_exact(ow)) {
+                    for row in rows.chunks_exact_mut(w) {
+                        for (window, &g) in row.chunks_exact_mut(k).zip(g) {
+                            window.fill(g * scale);
+                        }
+                    }
+                }
+            });
+    }
+    dx
+}
+
+impl<C: CheckpointStrategy> WindowMean for Autodiff<Flex, C> {
+    fn dsm_window_mean(x: FloatTensor<Self>, k: usize) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct WindowMeanBackward;
+
+        impl Backward<Flex, 1> for WindowMeanBackward {
+            type State = ([usize; 4], usize);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [node] = ops.parents;
+                let dy = grads.consume::<Flex>(&ops.node);
+                let (dims, k) = ops.state;
+                if let Some(node) = node {
+                    let dx = backward(&contiguous(&dy), dims, k);
+                    grads.register::<Flex>(node.id, flex_primitive_of(dx, dims));
+                }
+            }
+        }
+
+        let out = forward(x.primitive(), k);
+        match WindowMeanBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let dims = x.primitive().layout().shape().dims();
+                prep.finish((dims, k), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+}
+
+/// The mean of every `k x k` window at stride `k` through [`WindowMean`] when `x` is f32 on
+/// `flex` (with or without autodiff) and `k` is at least 1; `None` otherwise (the caller
+/// uses Burn's pooling).
+pub(crate) fn window_mean(x: &Tensor<4>, k: usize) -> Option<Tensor<4>> {
+    let [_, _, h, w] = x.dims();
+    if k == 0 || h < k || w < k || x.dtype() != DType::F32 {
+        return None;
+    }
+    let xd = x.clone().into_dispatch();
+    if !on_flex(&xd.kind) {
+        return None;
+    }
+    Some(Tensor::from_dispatch(
+        <Dispatch as WindowMean>::dsm_window_mean(xd, k),
+    ))
+}
+
+/// `pool.forward(x)`, through [`WindowMean`] when the pooling is non-overlapping (square
+/// window equal to the stride, no padding, floor mode) and `x` is f32 on `flex`.
+pub(crate) fn avg_pool(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
+    let [k, kw] = pool.kernel_size;
+    let unpadded = matches!(
+        pool.padding,
+        PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+    );
+    if k == kw
+        && pool.stride == [k, k]
+        && unpadded
+        && !pool.ceil_mode
+        && let Some(y) = window_mean(&x, k)
+    {
+        return y;
+    }
+    pool.forward(x)
+}
+
+/// `pool.forward(x)`, through [`WindowMean`] when it is a global average (output 1x1) of a
+/// square f32 input on `flex`.
+pub(crate) fn adaptive_avg_pool(pool: &AdaptiveAvgPool2d, x: Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    if pool.output_size == [1, 1]
+        && h == w
+        && let Some(y) = window_mean(&x, h)
+    {
+        return y;
+    }
+    pool.forward(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::pool::AvgPool2dConfig;
+
+    fn burn_pool(x: Tensor<4>, k: usize) -> Tensor<4> {
+        AvgPool2dConfig::new([k, k])
+            .with_strides([k, k])
+            .init()
+            .forward(x)
+    }
+
+    #[test]
+    fn forward_and_gradient_equal_burns_average_pooling() {
+        let dev = Device::flex().autodiff();
+        // Even and odd sizes (the last row and column dropped), the global mean.
+        for (dims, k) in [
+            ([2, 3, 8, 8], 2),
+            ([1, 2, 7, 5], 2),
+            ([2, 4, 6, 6], 3),
+            ([3, 5, 8, 8], 8),
+        ] {
+            let count = dims.iter().product::<usize>();
+            let data: Vec<f32> = (0..count)
+                .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                .collect();
+            let run = |ours: bool| {
+                let x = Tensor::<4>::from_data(TensorData::new(data.clone(), dims), &dev)
+                    .require_grad();
+                let y = if ours {
+                    window_mean(&x, k).expect("f32 on flex")
+                } else {
+                    burn_pool(x.clone(), k)
+                };
+                // A non-uniform upstream gradient.
+                let grads = (y.clone() * y.clone()).sum().backward();
+                let v = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().unwrap();
+                (v(y), v(x.grad(&grads).expect("x is tracked")))
+            };
+            let ((y0, dx0), (y1, dx1)) = (run(false), run(true));
+            for (what, a, b) in [("y", &y1, &y0), ("dx", &dx1, &dx0)] {
+                assert_eq!(a.len(), b.len(), "{what} {dims:?} k{k}");
+                for (p, q) in a.iter().zip(b) {
+                    assert!(
+                        (p - q).abs() <= 1e-5 * (1.0 + q.abs()),
+                        "{what} {dims:?} k{k}: {p} vs {q}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn module_wrappers_pick_our_pooling_only_where_it_applies() {
+        use burn::nn::pool::AdaptiveAvgPool2dConfig;
+        let dev = Device::flex();
+        let data: Vec<f32> = (0..2 * 3 * 6 * 6).map(|i| (i % 13) as f32).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(data, [2, 3, 6, 6]), &dev);
+        let v = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().unwrap();
+        let pools = [
+            AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            // Overlapping and padded: Burn's.
+            AvgPool2dConfig::new([3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(),
+        ];
+        for pool in &pools {
+            assert_eq!(v(avg_pool(pool, x.clone())), v(pool.forward(x.clone())));
+        }
+        for size in [[1, 1], [2, 2]] {
+            let pool = AdaptiveAvgPool2dConfig::new(size).init();
+            let (a, b) = (
+                v(adaptive_avg_pool(&pool, x.clone())),
+                v(pool.forward(x.clone())),
+            );
+            assert_eq!(a.len(), b.len());
+            for (p, q) in a.iter().zip(&b) {
+                assert!(
+                    (p - q).abs() <= 1e-5 * (1.0 + q.abs()),
+                    "{size:?}: {p} vs {q}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn windows_larger_than_the_input_are_left_to_burn() {
+        let x = Tensor::<4>::zeros([1, 1, 3, 3], &Device::flex());
+        assert!(window_mean(&x, 4).is_none());
+        assert!(window_mean(&x, 0).is_none());
+    }
+}

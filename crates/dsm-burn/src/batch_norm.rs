@@ -16,6 +16,7 @@ use burn::nn::BatchNorm;
 use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 use crate::kernels::{contiguous, flex_primitive, flex_primitive_of, on_flex};
 
@@ -47,45 +48,78 @@ fn ncp(t: &FlexTensor) -> (usize, usize, usize) {
 /// at most a few hundred values on these shapes), added in f64.
 const LANES: usize = 16;
 
-/// `sum f(a_i, b_i)` over two slices of one length, in [`LANES`] f32 lanes, returned in f64.
+/// `(sum f(a_i, b_i), sum g(a_i, b_i))` over two slices of one length, in one pass of
+/// [`LANES`] f32 lanes each, returned in f64.
 #[inline(always)]
-fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
-    let mut acc = [0f32; LANES];
+fn lane_sums(
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(f32, f32) -> f32,
+    g: impl Fn(f32, f32) -> f32,
+) -> (f64, f64) {
+    let (mut acc_f, mut acc_g) = ([0f32; LANES], [0f32; LANES]);
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(&x, &y)| f64::from(f(x, y)))
-        .sum();
+    let (mut tail_f, mut tail_g) = (0f64, 0f64);
+    for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
+        tail_f += f64::from(f(x, y));
+        tail_g += f64::from(g(x, y));
+    }
     for (xa, xb) in ca.zip(cb) {
-        for ((s, &x), &y) in acc.iter_mut().zip(xa).zip(xb) {
-            *s += f(x, y);
+        for l in 0..LANES {
+            acc_f[l] += f(xa[l], xb[l]);
+            acc_g[l] += g(xa[l], xb[l]);
         }
     }
-    tail + acc.iter().map(|&s| f64::from(s)).sum::<f64>()
+    let total = |acc: [f32; LANES]| acc.iter().map(|&s| f64::from(s)).sum::<f64>();
+    (tail_f + total(acc_f), tail_g + total(acc_g))
 }
 
-/// Per-channel mean and biased variance of an NCHW batch (`[n, c, pixels]`): two passes
-/// per channel (the mean, then the squared deviations from it), each plane reduced in f32
-/// lanes and the planes added in f64.
+/// A vector of `len` floats written in parallel, `chunk` elements per call of `fill`.
+///
+/// # Safety
+/// `fill` must write every element of the chunk it is given.
+unsafe fn written_by(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send,
+) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    if len > 0 {
+        v.spare_capacity_mut()[..len]
+            .par_chunks_mut(chunk.max(1))
+            .enumerate()
+            .for_each(|(i, c)| fill(i, c));
+    }
+    // SAFETY: the chunks cover `..len` and the caller guarantees `fill` wrote all of them.
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// Per-channel mean and biased variance of an NCHW batch (`[n, c, pixels]`) in one pass:
+/// the sums of `x - s` and `(x - s)^2` with `s` the channel's first value (close enough to
+/// the mean that the difference of the two moments does not cancel), each plane reduced in
+/// f32 lanes and the planes added in f64.
 pub(crate) fn stats(x: &[f32], (n, c, p): (usize, usize, usize)) -> (Vec<f32>, Vec<f32>) {
     (0..c)
         .into_par_iter()
         .map(|ch| {
-            let planes = (0..n).map(|b| &x[(b * c + ch) * p..(b * c + ch + 1) * p]);
             let count = (n * p) as f64;
-            let mean = planes
-                .clone()
-                .map(|v| lane_sum(v, v, |a, _| a))
-                .sum::<f64>()
-                / count;
-            let m = mean as f32;
-            let var = planes
-                .map(|v| lane_sum(v, v, |a, _| (a - m) * (a - m)))
-                .sum::<f64>()
-                / count;
-            (m, var as f32)
+            if count == 0.0 {
+                return (f32::NAN, f32::NAN);
+            }
+            let s = x[ch * p];
+            let (mut s1, mut s2) = (0f64, 0f64);
+            for b in 0..n {
+                let v = &x[(b * c + ch) * p..(b * c + ch + 1) * p];
+                let (a, q) = lane_sums(v, v, |a, _| a - s, |a, _| (a - s) * (a - s));
+                s1 += a;
+                s2 += q;
+            }
+            let d = s1 / count;
+            (
+                (f64::from(s) + d) as f32,
+                (s2 / count - d * d).max(0.0) as f32,
+            )
         })
         .unzip()
 }
@@ -102,15 +136,18 @@ fn forward(
     let (n, c, p) = ncp(x);
     let xs = contiguous(x);
     let (g, b) = (contiguous(gamma), contiguous(beta));
-    let mut y = vec![0f32; n * c * p];
-    y.par_chunks_mut(p).enumerate().for_each(|(plane, out)| {
-        let ch = plane % c;
-        let scale = g[ch] / (f64::from(var[ch]) + eps).sqrt() as f32;
-        let shift = b[ch] - mean[ch] * scale;
-        for (o, &v) in out.iter_mut().zip(&xs[plane * p..(plane + 1) * p]) {
-            *o = v * scale + shift;
-        }
-    });
+    // SAFETY: each plane's output is written element by element from its input plane of
+    // the same length.
+    let y = unsafe {
+        written_by(n * c * p, p, |plane, out| {
+            let ch = plane % c;
+            let scale = g[ch] / (f64::from(var[ch]) + eps).sqrt() as f32;
+            let shift = b[ch] - mean[ch] * scale;
+            for (o, &v) in out.iter_mut().zip(&xs[plane * p..(plane + 1) * p]) {
+                o.write(v * scale + shift);
+            }
+        })
+    };
     flex_primitive_of(y, x.layout().shape().dims::<4>())
 }
 
@@ -153,26 +190,30 @@ fn backward(
             for b in 0..n {
                 let at = (b * c + ch) * p;
                 let (g, v) = (&dy[at..at + p], &x[at..at + p]);
-                s += lane_sum(g, g, |a, _| a);
-                sx += lane_sum(g, v, |a, b| a * (b - mu));
+                let (a, q) = lane_sums(g, v, |a, _| a, |a, b| a * (b - mu));
+                s += a;
+                sx += q;
             }
             (s, sx * inv_std)
         })
         .collect();
-    let mut dx = vec![0f32; n * c * p];
-    dx.par_chunks_mut(p).enumerate().for_each(|(plane, out)| {
-        let ch = plane % c;
-        let inv_std = 1.0 / (f64::from(var[ch]) + eps).sqrt();
-        let (s, sx) = sums[ch];
-        let k = f64::from(gamma[ch]) * inv_std;
-        let (mean_dy, mean_dy_xhat) = ((s / count) as f32, (sx / count) as f32);
-        let (k, inv_std, mu) = (k as f32, inv_std as f32, mean[ch]);
-        let at = plane * p;
-        for ((o, &g), &v) in out.iter_mut().zip(&dy[at..at + p]).zip(&x[at..at + p]) {
-            let xhat = (v - mu) * inv_std;
-            *o = k * (g - mean_dy - xhat * mean_dy_xhat);
-        }
-    });
+    // SAFETY: each plane's gradient is written element by element from its planes of `dy`
+    // and `x` of the same length.
+    let dx = unsafe {
+        written_by(n * c * p, p, |plane, out| {
+            let ch = plane % c;
+            let inv_std = 1.0 / (f64::from(var[ch]) + eps).sqrt();
+            let (s, sx) = sums[ch];
+            let k = f64::from(gamma[ch]) * inv_std;
+            let (mean_dy, mean_dy_xhat) = ((s / count) as f32, (sx / count) as f32);
+            let (k, inv_std, mu) = (k as f32, inv_std as f32, mean[ch]);
+            let at = plane * p;
+            for ((o, &g), &v) in out.iter_mut().zip(&dy[at..at + p]).zip(&x[at..at + p]) {
+                let xhat = (v - mu) * inv_std;
+                o.write(k * (g - mean_dy - xhat * mean_dy_xhat));
+            }
+        })
+    };
     let dgamma = sums.iter().map(|&(_, sx)| sx as f32).collect();
     let dbeta = sums.iter().map(|&(s, _)| s as f32).collect();
     (dx, dgamma, dbeta)

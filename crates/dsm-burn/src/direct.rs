@@ -388,19 +388,18 @@ impl SameConv {
     }
 }
 
-/// The sum of a vector's lanes (8 or 16), by halving: independent additions, where a
-/// left-to-right sum is a chain of dependent ones (it cost about 4 % of the training step).
+/// The sum of a vector's lanes (8 or 16), by halving in fixed-size steps (a few vector
+/// shuffles and additions), where a left-to-right sum is a chain of dependent additions.
 fn lane_sum(lanes: &[f32]) -> f32 {
-    let mut v = [0f32; 16];
-    v[..lanes.len()].copy_from_slice(lanes);
-    let mut width = lanes.len().next_power_of_two();
-    while width > 1 {
-        width /= 2;
-        for i in 0..width {
-            v[i] += v[i + width];
-        }
+    fn halve<const N: usize, const H: usize>(v: [f32; N]) -> [f32; H] {
+        std::array::from_fn(|i| v[i] + v[i + H])
     }
-    v[0]
+    let eight: [f32; 8] = match lanes.try_into() {
+        Ok(sixteen) => halve::<16, 8>(sixteen),
+        Err(_) => lanes.try_into().expect("8 or 16 lanes"),
+    };
+    let two = halve::<4, 2>(halve::<8, 4>(eight));
+    two[0] + two[1]
 }
 
 /// One group of images stacked into tall planes for the weight gradient: every channel's

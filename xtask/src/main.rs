@@ -6,11 +6,13 @@
 //!   (default `../shared/data/nb201/nb201.csv`) and print both sha256 sums for the data README.
 //! - `fuzz [SECONDS]`: run every fuzz target (crates/dsm-nas/tests/fuzz.rs) for SECONDS each.
 //! - `draw`: regenerate the README's pictures of the published architectures (`docs/img/`).
-//! - `bench-compare [THREADS] [ITERS] [--tch]`: the model workloads of `examples/bench_models.rs`
-//!   against PyTorch on the CPU (`scripts/bench_pytorch.py`, in a virtual environment that
-//!   it creates under `target/bench-venv` with pip's torch 2.9.0), same threads and shapes;
+//! - `bench-compare [THREADS] [ITERS] [--rounds N] [--tch]`: the model workloads of
+//!   `examples/bench_models.rs` against PyTorch on the CPU (`scripts/bench_pytorch.py`, in a
+//!   virtual environment that it creates under `target/bench-venv` with pip's torch 2.9.0),
+//!   same threads and shapes, the two sides alternating for N rounds (default 3) and each
+//!   reported as its median (the machines this runs on drift by 10-30 % within minutes);
 //!   prints a table and writes `target/bench-compare.json`; `--tch` adds a third column, our
-//!   binary built with libtorch behind Burn.
+//!   binary built with libtorch behind Burn (one round).
 //! - `backends BACKEND` (`tch`, `wgpu`, `ndarray` or `cuda`): the opt-in backend job: installs
 //!   what the backend needs where it can (libtorch from the same virtual environment's torch
 //!   for `tch`; Mesa's Vulkan driver via apt for `wgpu`), builds with the feature, runs the
@@ -211,7 +213,32 @@ fn backends(backend: &str) -> Result<()> {
     )
 }
 
-fn bench_compare(threads: usize, iters: usize, with_tch: bool) -> Result<()> {
+/// The first round's rows with `images_per_s` replaced by its median over all rounds (rows
+/// matched by workload and batch).
+fn median_rows(rounds: &[Vec<serde_json::Value>]) -> Vec<serde_json::Value> {
+    let key = |v: &serde_json::Value| (v["workload"].clone(), v["batch"].clone());
+    let Some(first) = rounds.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .map(|row| {
+            let mut values: Vec<f64> = rounds
+                .iter()
+                .filter_map(|r| r.iter().find(|v| key(v) == key(row)))
+                .filter_map(|v| v["images_per_s"].as_f64())
+                .collect();
+            values.sort_by(f64::total_cmp);
+            let mut row = row.clone();
+            if !values.is_empty() {
+                row["images_per_s"] = values[values.len() / 2].into();
+            }
+            row
+        })
+        .collect()
+}
+
+fn bench_compare(threads: usize, iters: usize, rounds: usize, with_tch: bool) -> Result<()> {
     let target = root().join("target");
     let python = torch_venv()?;
     // Our side: the default build, then (`--tch`) the same binary with libtorch behind Burn,
@@ -247,7 +274,31 @@ fn bench_compare(threads: usize, iters: usize, with_tch: bool) -> Result<()> {
     };
     let spec = target.join("bench-spec.json");
     let spec_arg = spec.display().to_string();
-    let ours = bench_models(None, &["--spec", &spec_arg], &[])?;
+    let pytorch = || {
+        json_lines(
+            Command::new(&python)
+                .arg(root().join("scripts/bench_pytorch.py"))
+                .args([
+                    "--threads",
+                    &threads.to_string(),
+                    "--iters",
+                    &iters.to_string(),
+                    "--spec",
+                ])
+                .arg(&spec)
+                .env("OMP_NUM_THREADS", threads.to_string()),
+            "scripts/bench_pytorch.py",
+        )
+    };
+    // The two sides alternate, so that a slow minute of the machine hits both.
+    let (mut ours_rounds, mut theirs_rounds) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        eprintln!("round {round}/{rounds}");
+        ours_rounds.push(bench_models(None, &["--spec", &spec_arg], &[])?);
+        theirs_rounds.push(pytorch()?);
+    }
+    let ours = median_rows(&ours_rounds);
+    let theirs = median_rows(&theirs_rounds);
     let tch = if with_tch {
         let rows = bench_models(Some("tch"), &["--backend", "tch"], &tch_env()?)?;
         build(None, &[])?;
@@ -255,20 +306,6 @@ fn bench_compare(threads: usize, iters: usize, with_tch: bool) -> Result<()> {
     } else {
         Vec::new()
     };
-    let theirs = json_lines(
-        Command::new(&python)
-            .arg(root().join("scripts/bench_pytorch.py"))
-            .args([
-                "--threads",
-                &threads.to_string(),
-                "--iters",
-                &iters.to_string(),
-                "--spec",
-            ])
-            .arg(&spec)
-            .env("OMP_NUM_THREADS", threads.to_string()),
-        "scripts/bench_pytorch.py",
-    )?;
     let key = |v: &serde_json::Value| {
         (
             v["workload"].as_str().map(String::from),
@@ -397,7 +434,22 @@ fn main() -> Result<()> {
         },
         Some("bench-compare") => {
             let with_tch = args.iter().any(|a| a == "--tch");
-            let args: Vec<String> = args.into_iter().filter(|a| a != "--tch").collect();
+            let mut rounds = 3;
+            let mut rest = Vec::new();
+            let mut it = args.into_iter().filter(|a| a != "--tch");
+            while let Some(a) = it.next() {
+                if a == "--rounds" {
+                    let n = it.next().unwrap_or_default();
+                    rounds = n
+                        .parse()
+                        .ok()
+                        .filter(|&r: &usize| r > 0)
+                        .with_context(|| format!("--rounds {n:?}: a positive number"))?;
+                } else {
+                    rest.push(a);
+                }
+            }
+            let args = rest;
             let threads = match args.get(1) {
                 Some(t) => t.parse().with_context(|| format!("THREADS {t:?}"))?,
                 None => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -406,11 +458,11 @@ fn main() -> Result<()> {
                 Some(t) => t.parse().with_context(|| format!("ITERS {t:?}"))?,
                 None => 10,
             };
-            bench_compare(threads, iters, with_tch)
+            bench_compare(threads, iters, rounds, with_tch)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | pack-nb201 [CSV] | draw | fuzz [SECONDS] | bench-compare [THREADS] [ITERS] [--tch] | backends BACKEND>"
+                "usage: cargo xtask <ci | pack-nb201 [CSV] | draw | fuzz [SECONDS] | bench-compare [THREADS] [ITERS] [--rounds N] [--tch] | backends BACKEND>"
             );
             std::process::exit(2);
         }

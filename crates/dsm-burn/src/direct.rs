@@ -135,12 +135,7 @@ impl Plane {
                 out[i] = 0.0;
                 out[self.pad + self.w + i] = 0.0;
             }
-            let dst = &mut out[self.pad..self.pad + self.w];
-            if relu {
-                copy_row(dst, row, |v| v.max(0.0));
-            } else {
-                copy_row(dst, row, |v| v);
-            }
+            copy_input(&mut out[self.pad..self.pad + self.w], row, relu);
         }
     }
 }
@@ -438,12 +433,7 @@ impl Tall {
                 .enumerate()
             {
                 let at = (shift + m * self.rows + y) * g.wp + shift;
-                let dst = &mut plane[at..at + g.w];
-                if relu {
-                    copy_row(dst, row, |v| v.max(0.0));
-                } else {
-                    copy_row(dst, row, |v| v);
-                }
+                copy_input(&mut plane[at..at + g.w], row, relu);
             }
         }
     }
@@ -487,6 +477,16 @@ impl Packed {
         Self::from_fn(cin, cout, k, |ci, co, t| {
             weight[(co * cin + ci) * kk + (kk - 1 - t)]
         })
+    }
+}
+
+/// `dst = src`, or `relu(src)` with `relu`: one input row into a padded layout.
+#[inline(always)]
+fn copy_input(dst: &mut [f32], src: &[f32], relu: bool) {
+    if relu {
+        copy_row(dst, src, |v| v.max(0.0));
+    } else {
+        copy_row(dst, src, |v| v);
     }
 }
 

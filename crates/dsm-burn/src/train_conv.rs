@@ -80,12 +80,16 @@ fn conv_forward(
     if let Some(conv) = same_conv(&c) {
         return flex_primitive_of(conv.forward(&xs, &w, relu), dims);
     }
-    let y = if relu {
-        forward(&xs.iter().map(|v| v.max(0.0)).collect::<Vec<_>>(), &w, &c)
+    flex_primitive_of(forward(&activated(xs, relu), &w, &c), dims)
+}
+
+/// The convolution's input as the im2col path sees it: `x`, or a copy with its ReLU.
+fn activated(x: std::borrow::Cow<'_, [f32]>, relu: bool) -> std::borrow::Cow<'_, [f32]> {
+    if relu {
+        x.iter().map(|v| v.max(0.0)).collect::<Vec<_>>().into()
     } else {
-        forward(&xs, &w, &c)
-    };
-    flex_primitive_of(y, dims)
+        x
+    }
 }
 
 /// The direct kernels for `c` when it is a stride-1 "same" convolution and this CPU has
@@ -130,11 +134,7 @@ impl<C: CheckpointStrategy> TrainConv for Autodiff<Flex, C> {
                         node_w.as_ref().map(|_| conv.weight_grad(&xs, &dys, relu)),
                     ),
                     None => {
-                        let input: std::borrow::Cow<'_, [f32]> = if relu {
-                            xs.iter().map(|v| v.max(0.0)).collect::<Vec<_>>().into()
-                        } else {
-                            xs.clone()
-                        };
+                        let input = activated(xs, relu);
                         let dx = node_x.as_ref().map(|_| {
                             let mut dx = x_grad(&w, &dys, &c);
                             if relu {

@@ -385,11 +385,11 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
 const WEIGHT_GRAD_GROUPS: usize = 8;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Direct definitions of the convolution and its two gradients: `(y, dx, dw)`.
-    fn naive(x: &[f32], w: &[f32], dy: &[f32], c: &ConvShape) -> [Vec<f32>; 3] {
+    pub(crate) fn naive(x: &[f32], w: &[f32], dy: &[f32], c: &ConvShape) -> [Vec<f32>; 3] {
         let (oh, ow, k) = (c.oh(), c.ow(), c.k);
         let mut y = vec![0f32; dy.len()];
         let mut dx = vec![0f32; x.len()];
@@ -425,7 +425,7 @@ mod tests {
         [y, dx, dw]
     }
 
-    fn values(n: usize, seed: u64) -> Vec<f32> {
+    pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
         (0..n as u64)
             .map(|i| (((i + seed) * 2_654_435_761 % 1000) as f32) / 500.0 - 1.0)
             .collect()

@@ -733,8 +733,13 @@ fn kernel<const P: usize>(a: &Args<'_>) -> [[f32; P]; CB] {
 mod tests {
     use super::*;
 
+    use crate::conv_grad::ConvShape;
+    use crate::conv_grad::tests::values;
+
     /// The definitions of `y = conv(act(x))` with zero padding `(k - 1) / 2` (`act` = ReLU
-    /// or identity) and of its two gradients for the output gradient `dy`: `(y, dx, dw)`.
+    /// or identity) and of its two gradients for the output gradient `dy`: `(y, dx, dw)`,
+    /// from the im2col path's reference ([`crate::conv_grad::tests::naive`]) on `act(x)`,
+    /// with the ReLU's gradient applied to `dx`.
     fn naive(
         x: &[f32],
         wt: &[f32],
@@ -742,38 +747,25 @@ mod tests {
         [n, cin, cout, h, w, k]: [usize; 6],
         relu: bool,
     ) -> [Vec<f32>; 3] {
-        let pad = (k - 1) as isize / 2;
-        let mut y = vec![0f32; n * cout * h * w];
-        let mut dx = vec![0f32; x.len()];
-        let mut dw = vec![0f32; wt.len()];
-        for b in 0..n {
-            for co in 0..cout {
-                for oy in 0..h {
-                    for ox in 0..w {
-                        let yi = ((b * cout + co) * h + oy) * w + ox;
-                        for ci in 0..cin {
-                            for kh in 0..k {
-                                for kw in 0..k {
-                                    let iy = oy as isize + kh as isize - pad;
-                                    let ix = ox as isize + kw as isize - pad;
-                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                                        continue;
-                                    }
-                                    let xi = ((b * cin + ci) * h + iy as usize) * w + ix as usize;
-                                    let wi = ((co * cin + ci) * k + kh) * k + kw;
-                                    let (xv, open) = match relu {
-                                        true => (x[xi].max(0.0), x[xi] > 0.0),
-                                        false => (x[xi], true),
-                                    };
-                                    y[yi] += xv * wt[wi];
-                                    if open {
-                                        dx[xi] += wt[wi] * dy[yi];
-                                    }
-                                    dw[wi] += xv * dy[yi];
-                                }
-                            }
-                        }
-                    }
+        let c = ConvShape {
+            n,
+            cin,
+            cout,
+            h,
+            w,
+            k,
+            stride: 1,
+            pad: (k - 1) / 2,
+        };
+        let input: Vec<f32> = x
+            .iter()
+            .map(|&v| if relu { v.max(0.0) } else { v })
+            .collect();
+        let [y, mut dx, dw] = crate::conv_grad::tests::naive(&input, wt, dy, &c);
+        if relu {
+            for (d, &v) in dx.iter_mut().zip(x) {
+                if v <= 0.0 {
+                    *d = 0.0;
                 }
             }
         }
@@ -788,12 +780,6 @@ mod tests {
                 "{what}: [{i}] {a} vs {b}"
             );
         }
-    }
-
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        (0..n as u64)
-            .map(|i| (((i + seed) * 2_654_435_761 % 1000) as f32) / 500.0 - 1.0)
-            .collect()
     }
 
     fn compiled_variants() -> &'static [Isa] {

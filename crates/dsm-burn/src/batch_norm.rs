@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 use crate::kernels::{contiguous, flex_primitive, flex_primitive_of, on_flex};
+use crate::simd::vectorised;
 
 /// The extension: `gamma * (x - mean) / sqrt(var + epsilon) + beta` with the batch's
 /// per-channel statistics (biased variance), differentiable in `x`, `gamma` and `beta`.
@@ -48,8 +49,10 @@ fn ncp(t: &FlexTensor) -> (usize, usize, usize) {
 /// at most a few hundred values on these shapes), added in f64.
 const LANES: usize = 16;
 
-/// `(sum f(a_i, b_i), sum g(a_i, b_i))` over two slices of one length, in one pass of
-/// [`LANES`] f32 lanes each, returned in f64.
+/// `(sum f(a_i, b_i), sum g(a_i, b_i))` over two slices of one length, in [`LANES`] f32
+/// lanes each, returned in f64: one pass per sum (the second reads the slices from L1),
+/// because in a single loop the compiler pairs each lane's two sums into a vector rather
+/// than a sum's sixteen lanes, and the loop stays scalar.
 #[inline(always)]
 fn lane_sums(
     a: &[f32],
@@ -57,21 +60,21 @@ fn lane_sums(
     f: impl Fn(f32, f32) -> f32,
     g: impl Fn(f32, f32) -> f32,
 ) -> (f64, f64) {
-    let (mut acc_f, mut acc_g) = ([0f32; LANES], [0f32; LANES]);
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (mut tail_f, mut tail_g) = (0f64, 0f64);
-    for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
-        tail_f += f64::from(f(x, y));
-        tail_g += f64::from(g(x, y));
-    }
-    for (xa, xb) in ca.zip(cb) {
+    (lane_sum(a, b, f), lane_sum(a, b, g))
+}
+
+/// `sum f(a_i, b_i)` in [`LANES`] f32 lanes, returned in f64.
+#[inline(always)]
+fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    let mut acc = [0f32; LANES];
+    let ((ba, ta), (bb, tb)) = (a.as_chunks::<LANES>(), b.as_chunks::<LANES>());
+    let tail: f64 = ta.iter().zip(tb).map(|(&x, &y)| f64::from(f(x, y))).sum();
+    for (xa, xb) in ba.iter().zip(bb) {
         for l in 0..LANES {
-            acc_f[l] += f(xa[l], xb[l]);
-            acc_g[l] += g(xa[l], xb[l]);
+            acc[l] += f(xa[l], xb[l]);
         }
     }
-    let total = |acc: [f32; LANES]| acc.iter().map(|&s| f64::from(s)).sum::<f64>();
-    (tail_f + total(acc_f), tail_g + total(acc_g))
+    tail + acc.iter().map(|&s| f64::from(s)).sum::<f64>()
 }
 
 /// A vector of `len` floats written in parallel, `chunk` elements per call of `fill`.
@@ -102,26 +105,41 @@ unsafe fn written_by(
 pub(crate) fn stats(x: &[f32], (n, c, p): (usize, usize, usize)) -> (Vec<f32>, Vec<f32>) {
     (0..c)
         .into_par_iter()
-        .map(|ch| {
-            let count = (n * p) as f64;
-            if count == 0.0 {
-                return (f32::NAN, f32::NAN);
-            }
-            let s = x[ch * p];
-            let (mut s1, mut s2) = (0f64, 0f64);
-            for b in 0..n {
-                let v = &x[(b * c + ch) * p..(b * c + ch + 1) * p];
-                let (a, q) = lane_sums(v, v, |a, _| a - s, |a, _| (a - s) * (a - s));
-                s1 += a;
-                s2 += q;
-            }
-            let d = s1 / count;
-            (
-                (f64::from(s) + d) as f32,
-                (s2 / count - d * d).max(0.0) as f32,
-            )
-        })
+        .map(|ch| channel_stats(x, [n, c, p, ch]))
         .unzip()
+}
+
+vectorised! {
+    /// Channel `ch`'s mean and biased variance ([`stats`]).
+    fn channel_stats(x: &[f32], shape: [usize; 4]) -> (f32, f32) {
+        let [n, c, p, ch] = shape;
+        let count = (n * p) as f64;
+        if count == 0.0 {
+            return (f32::NAN, f32::NAN);
+        }
+        let s = x[ch * p];
+        let (mut s1, mut s2) = (0f64, 0f64);
+        for b in 0..n {
+            let v = &x[(b * c + ch) * p..(b * c + ch + 1) * p];
+            let (a, q) = lane_sums(v, v, |a, _| a - s, |a, _| (a - s) * (a - s));
+            s1 += a;
+            s2 += q;
+        }
+        let d = s1 / count;
+        (
+            (f64::from(s) + d) as f32,
+            (s2 / count - d * d).max(0.0) as f32,
+        )
+    }
+}
+
+vectorised! {
+    /// `out = src * scale + shift`.
+    fn scale_shift(out: &mut [MaybeUninit<f32>], src: &[f32], scale: f32, shift: f32) {
+        for (o, &v) in out.iter_mut().zip(src) {
+            o.write(v * scale + shift);
+        }
+    }
 }
 
 /// The batch normalised with its per-channel statistics `mean` and `var`.
@@ -143,9 +161,7 @@ fn forward(
             let ch = plane % c;
             let scale = g[ch] / (f64::from(var[ch]) + eps).sqrt() as f32;
             let shift = b[ch] - mean[ch] * scale;
-            for (o, &v) in out.iter_mut().zip(&xs[plane * p..(plane + 1) * p]) {
-                o.write(v * scale + shift);
-            }
+            scale_shift(out, &xs[plane * p..(plane + 1) * p], scale, shift);
         })
     };
     flex_primitive_of(y, x.layout().shape().dims::<4>())
@@ -185,15 +201,7 @@ fn backward(
         .into_par_iter()
         .map(|ch| {
             let inv_std = 1.0 / (f64::from(var[ch]) + eps).sqrt();
-            let mu = mean[ch];
-            let (mut s, mut sx) = (0.0f64, 0.0f64);
-            for b in 0..n {
-                let at = (b * c + ch) * p;
-                let (g, v) = (&dy[at..at + p], &x[at..at + p]);
-                let (a, q) = lane_sums(g, v, |a, _| a, |a, b| a * (b - mu));
-                s += a;
-                sx += q;
-            }
+            let (s, sx) = channel_grad_sums(dy, x, mean[ch], [n, c, p, ch]);
             (s, sx * inv_std)
         })
         .collect();
@@ -208,15 +216,41 @@ fn backward(
             let (mean_dy, mean_dy_xhat) = ((s / count) as f32, (sx / count) as f32);
             let (k, inv_std, mu) = (k as f32, inv_std as f32, mean[ch]);
             let at = plane * p;
-            for ((o, &g), &v) in out.iter_mut().zip(&dy[at..at + p]).zip(&x[at..at + p]) {
-                let xhat = (v - mu) * inv_std;
-                o.write(k * (g - mean_dy - xhat * mean_dy_xhat));
-            }
+            let coefficients = [k, mean_dy, mean_dy_xhat, inv_std, mu];
+            input_grad(out, &dy[at..at + p], &x[at..at + p], coefficients);
         })
     };
     let dgamma = sums.iter().map(|&(_, sx)| sx as f32).collect();
     let dbeta = sums.iter().map(|&(s, _)| s as f32).collect();
     (dx, dgamma, dbeta)
+}
+
+vectorised! {
+    /// `(sum(dy), sum(dy * (x - mu)))` over channel `ch`'s planes.
+    fn channel_grad_sums(dy: &[f32], x: &[f32], mu: f32, shape: [usize; 4]) -> (f64, f64) {
+        let [n, c, p, ch] = shape;
+        let (mut s, mut sx) = (0.0f64, 0.0f64);
+        for b in 0..n {
+            let at = (b * c + ch) * p;
+            let (g, v) = (&dy[at..at + p], &x[at..at + p]);
+            let (a, q) = lane_sums(g, v, |a, _| a, |a, b| a * (b - mu));
+            s += a;
+            sx += q;
+        }
+        (s, sx)
+    }
+}
+
+vectorised! {
+    /// One plane of the input gradient: `k (dy - mean_dy - xhat mean_dy_xhat)` with `xhat
+    /// = (x - mu) inv_std`, from `[k, mean_dy, mean_dy_xhat, inv_std, mu]`.
+    fn input_grad(out: &mut [MaybeUninit<f32>], dy: &[f32], x: &[f32], coefficients: [f32; 5]) {
+        let [k, mean_dy, mean_dy_xhat, inv_std, mu] = coefficients;
+        for ((o, &g), &v) in out.iter_mut().zip(dy).zip(x) {
+            let xhat = (v - mu) * inv_std;
+            o.write(k * (g - mean_dy - xhat * mean_dy_xhat));
+        }
+    }
 }
 
 impl<C: CheckpointStrategy> TrainBatchNorm for Autodiff<Flex, C> {
@@ -395,6 +429,30 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_instruction_set_computes_the_same_bits() {
+        use crate::simd::tests::{at_level, levels};
+        // Planes of 37 pixels: whole vectors and a tail.
+        let (n, c, p) = (3, 4, 37);
+        let x: Vec<f32> = (0..n * c * p)
+            .map(|i| ((i * 37) % 101) as f32 / 25.0 - 2.0)
+            .collect();
+        let dy: Vec<f32> = (0..n * c * p)
+            .map(|i| ((i * 13) % 7) as f32 - 3.0)
+            .collect();
+        let gamma = [0.5, 1.0, 1.5, 2.0];
+        let run = || {
+            let (mean, var) = stats(&x, (n, c, p));
+            let (dx, dg, db) = backward(&x, &gamma, &dy, (&mean, &var, 1e-5), (n, c, p));
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            [mean, var, dx, dg, db].map(|v| bits(&v))
+        };
+        let want = at_level(crate::simd::Level::Baseline, run);
+        for level in levels() {
+            assert_eq!(at_level(level, run), want, "{level:?}");
         }
     }
 

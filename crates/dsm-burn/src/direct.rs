@@ -28,6 +28,8 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use crate::simd::vectorised;
+
 /// Output channels per register tile.
 const CB: usize = 4;
 
@@ -125,6 +127,7 @@ impl Plane {
 
     /// `plane` = one `h x w` channel (its ReLU with `relu`) with a zero border of `pad`,
     /// zeros past it.
+    #[inline(always)]
     fn lay_out(&self, src: &[f32], plane: &mut [f32], relu: bool) {
         let (top, rest) = plane.split_at_mut(self.pad * self.wp);
         let (rows, bottom) = rest.split_at_mut(self.h * self.wp);
@@ -215,11 +218,7 @@ impl SameConv {
                     crate::conv_grad::with_scratch(channels * g.stride + g.slack(), |xp| {
                         let (planes, tail) = xp.split_at_mut(channels * g.stride);
                         tail.fill(0.0);
-                        for (src, plane) in
-                            x.chunks_exact(hw).zip(planes.chunks_exact_mut(g.stride))
-                        {
-                            g.lay_out(src, plane, relu);
-                        }
+                        lay_out_image(g, x, planes, relu);
                         self.image(xp, &offsets, weights, mask, y);
                     });
                 });
@@ -244,7 +243,6 @@ impl SameConv {
         let (g, isa) = (self.g, self.isa);
         let (cin, cout) = (weights.cin, weights.cout);
         let kk = offsets.len();
-        let hw = g.h * g.w;
         let total = g.h * g.wp;
         let (max, lanes) = (isa.max_tile(), isa.lanes());
         let mut tile = [[0f32; 96]; CB];
@@ -263,19 +261,8 @@ impl SameConv {
                     q0: q,
                 };
                 accumulate(isa, p, &a, &mut tile);
-                for (lane, acc) in tile.iter().enumerate() {
-                    let co = b * CB + lane;
-                    if co >= cout {
-                        break;
-                    }
-                    let out = &mut y[co * hw..(co + 1) * hw];
-                    match mask {
-                        None => segments.store(&acc[..len], out),
-                        Some(m) => {
-                            segments.store_masked(&acc[..len], &m[co * hw..(co + 1) * hw], out)
-                        }
-                    }
-                }
+                let channels = b * CB..cout.min((b + 1) * CB);
+                store_tile(&segments, &tile[..channels.len()], len, channels, mask, y);
             }
             q += len;
         }
@@ -330,12 +317,8 @@ impl SameConv {
                 let channels = part_rows.min(cout - c0);
                 crate::conv_grad::with_scratch(cin * xplane + channels * dplane, |buf| {
                     let (xp, dp) = buf.split_at_mut(cin * xplane);
-                    for (c, plane) in xp.chunks_exact_mut(xplane).enumerate() {
-                        tall.lay_out(x, cin, c, plane, g.pad, relu);
-                    }
-                    for (c, plane) in dp.chunks_exact_mut(dplane).enumerate() {
-                        tall.lay_out(dy, cout, c0 + c, plane, 0, false);
-                    }
+                    lay_out_tall(&tall, (x, cin), 0..cin, (xp, xplane), g.pad, relu);
+                    lay_out_tall(&tall, (dy, cout), c0..c0 + channels, (dp, dplane), 0, false);
                     let mut partial = vec![0f32; kk * co_t * ci_t * lanes];
                     for (b, dw) in dw.chunks_exact_mut(co_t * cin * kk).enumerate() {
                         if b * co_t >= channels {
@@ -414,6 +397,7 @@ impl Tall {
     /// `plane` = channel `c` (of `channels`) of the group's images of `src` (`[n, channels,
     /// h, w]`, its ReLU with `relu`), image `m`'s rows from row `shift + m rows` and column
     /// `shift` on; zeros elsewhere.
+    #[inline(always)]
     fn lay_out(
         &self,
         src: &[f32],
@@ -435,6 +419,56 @@ impl Tall {
                 let at = (shift + m * self.rows + y) * g.wp + shift;
                 copy_input(&mut plane[at..at + g.w], row, relu);
             }
+        }
+    }
+}
+
+vectorised! {
+    /// Every channel of one image `x` (`[channels, h, w]`) laid out by [`Plane::lay_out`]
+    /// into `planes` (`g.stride` apart).
+    fn lay_out_image(g: Plane, x: &[f32], planes: &mut [f32], relu: bool) {
+        for (src, plane) in x.chunks_exact(g.h * g.w).zip(planes.chunks_exact_mut(g.stride)) {
+            g.lay_out(src, plane, relu);
+        }
+    }
+}
+
+vectorised! {
+    /// The tile's rows (`tile[i][..len]` for output channel `channels.start + i`) stored
+    /// into `y` (`[cout, h, w]`) by `segments`, masked by `mask` (a tensor like `y`) when
+    /// given.
+    fn store_tile(
+        segments: &Segments,
+        tile: &[[f32; 96]],
+        len: usize,
+        channels: std::ops::Range<usize>,
+        mask: Option<&[f32]>,
+        y: &mut [MaybeUninit<f32>],
+    ) {
+        let hw = segments.hw;
+        for (acc, co) in tile.iter().zip(channels) {
+            let out = &mut y[co * hw..(co + 1) * hw];
+            match mask {
+                None => segments.store(&acc[..len], out),
+                Some(m) => segments.store_masked(&acc[..len], &m[co * hw..(co + 1) * hw], out),
+            }
+        }
+    }
+}
+
+vectorised! {
+    /// Channels `channels` of `src` (`[n, count, h, w]`, `(src, count)`) in `tall`'s group,
+    /// each laid out by [`Tall::lay_out`] into one of `planes` (`(planes, stride)`).
+    fn lay_out_tall(
+        tall: &Tall,
+        (src, count): (&[f32], usize),
+        channels: std::ops::Range<usize>,
+        (planes, stride): (&mut [f32], usize),
+        shift: usize,
+        relu: bool,
+    ) {
+        for (c, plane) in channels.zip(planes.chunks_exact_mut(stride)) {
+            tall.lay_out(src, count, c, plane, shift, relu);
         }
     }
 }
@@ -509,6 +543,8 @@ fn copy_row<T: Copy>(dst: &mut [T], src: &[f32], convert: impl Fn(f32) -> T) {
 struct Segments {
     runs: [(usize, usize, usize); 104],
     count: usize,
+    /// Pixels per output plane.
+    hw: usize,
 }
 
 impl Segments {
@@ -526,9 +562,14 @@ impl Segments {
             }
             j += run;
         }
-        Self { runs, count }
+        Self {
+            runs,
+            count,
+            hw: g.h * g.w,
+        }
     }
 
+    #[inline(always)]
     fn store(&self, acc: &[f32], plane: &mut [MaybeUninit<f32>]) {
         for &(j, at, n) in &self.runs[..self.count] {
             copy_row(&mut plane[at..at + n], &acc[j..j + n], MaybeUninit::new);
@@ -536,6 +577,7 @@ impl Segments {
     }
 
     /// `plane = acc` where `mask > 0`, else 0 (`mask` a plane like `plane`).
+    #[inline(always)]
     fn store_masked(&self, acc: &[f32], mask: &[f32], plane: &mut [MaybeUninit<f32>]) {
         let select = |s: f32, m: f32| MaybeUninit::new(if m > 0.0 { s } else { 0.0 });
         for &(j, at, n) in &self.runs[..self.count] {

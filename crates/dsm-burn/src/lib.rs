@@ -46,6 +46,7 @@ mod mbv3;
 mod nb201;
 mod pool;
 pub mod predictor;
+mod simd;
 pub mod train;
 mod train_conv;
 mod weights;

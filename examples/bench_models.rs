@@ -54,6 +54,10 @@ struct Args {
     /// Write the dsm_nas block list as JSON here (for the PyTorch side).
     #[arg(long)]
     spec: Option<PathBuf>,
+    /// Leave the C allocator's defaults (by default the program calls
+    /// `keep_freed_memory`, as the training examples do).
+    #[arg(long)]
+    allocator_defaults: bool,
 }
 
 fn threads() -> usize {
@@ -75,7 +79,7 @@ fn time(iters: usize, mut f: impl FnMut()) -> f64 {
     t.elapsed().as_secs_f64() / iters.max(1) as f64
 }
 
-fn report(args: &Args, workload: &str, batch: usize, secs: f64) {
+fn report(args: &Args, kept: bool, workload: &str, batch: usize, secs: f64) {
     println!(
         "{}",
         serde_json::json!({
@@ -86,12 +90,14 @@ fn report(args: &Args, workload: &str, batch: usize, secs: f64) {
             "images_per_s": batch as f64 / secs,
             "ms_per_iter": secs * 1e3,
             "iters": args.iters,
+            "keep_freed_memory": kept,
         })
     );
 }
 
 fn run() -> Result<()> {
     let args = Args::parse();
+    let kept = !args.allocator_defaults && dsm_nas::models::keep_freed_memory();
     let dev = args.backend.parse::<Backend>()?.device()?;
     let space = MbV3Space::new(1.2)?;
     let arch: MbV3Arch = DSM_NAS.parse()?;
@@ -127,7 +133,7 @@ fn run() -> Result<()> {
                 .forward(Tensor::zeros([1, 3, 32, 32], &ad))
                 .into_data();
         });
-        report(&args, "nb201_train_step", batch, secs);
+        report(&args, kept, "nb201_train_step", batch, secs);
     }
     if args.workloads.iter().any(|w| w == "dsm_nas_infer") {
         // Inference as deployed: BatchNorm folded into the convolutions.
@@ -141,7 +147,7 @@ fn run() -> Result<()> {
                     Tensor::<4>::from_data(TensorData::new(x.clone(), [batch, 3, 224, 224]), &dev);
                 let _ = model.forward(xb).into_data();
             });
-            report(&args, "dsm_nas_infer", batch, secs);
+            report(&args, kept, "dsm_nas_infer", batch, secs);
         }
     }
     Ok(())

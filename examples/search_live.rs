@@ -64,6 +64,8 @@ impl Evaluator<Nb201Cell> for Counted<'_> {
 }
 
 fn main() {
+    // Training allocates and frees the same buffers every step: keep them (see the docs).
+    dsm_nas::models::keep_freed_memory();
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
         std::process::exit(2);

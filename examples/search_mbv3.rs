@@ -373,6 +373,8 @@ fn pareto_svg(path: &Path, points: &[Point], front: &[Point], limit: u64) -> Res
 }
 
 fn main() {
+    // Training allocates and frees the same buffers every step: keep them (see the docs).
+    dsm_nas::models::keep_freed_memory();
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
         std::process::exit(2);

@@ -280,6 +280,8 @@ fn curves(path: &Path, history: &[dsm_nas::models::train::EpochMetrics]) -> Resu
 }
 
 fn main() {
+    // Training allocates and frees the same buffers every step: keep them (see the docs).
+    dsm_nas::models::keep_freed_memory();
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
         std::process::exit(2);

@@ -13,6 +13,9 @@
 //! - [`data`]: CIFAR-10/100 binaries, ImageFolder trees and the vendored 8x8 digits;
 //!   [`train`]: the NAS-Bench-201 training recipe; [`imagenet`]: ImageNet-style evaluation.
 //!
+//! [`keep_freed_memory`]: an opt-in allocator setting for training programs (glibc), which
+//! otherwise page-fault their buffers back in every step.
+//!
 //! The backend is chosen at run time by the Burn `Device` (`Device::flex()` by default);
 //! [`backend::Backend`] picks one by name among those compiled in (cargo features `ndarray`,
 //! `wgpu`, `tch`, `cuda`).
@@ -32,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+mod allocator;
 pub mod backend;
 mod batch_norm;
 mod container;
@@ -51,6 +55,7 @@ pub mod train;
 mod train_conv;
 mod weights;
 
+pub use allocator::keep_freed_memory;
 pub use error::{ModelError, ShapeMismatch, StateDictReport};
 pub use mbv3::{MbBlock, MobileNetV3, SqueezeExcite, dsm_nas, dsm_nas_plus};
 pub use nb201::{EdgeOp, Identity, InferCell, Nb201Network, ResBlock, Stage};

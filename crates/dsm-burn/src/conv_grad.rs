@@ -133,8 +133,18 @@ impl SameTap {
     }
 }
 
-/// `col[(ci k + kh) k + kw][oh ow_n + ow] = x[ci][oh s + kh - pad][ow s + kw - pad]` (0 outside).
-fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32]) {
+/// `col[(ci k + kh) k + kw][oh ow_n + ow] = x[ci][oh s + kh - pad][ow s + kw - pad]` (0
+/// outside), with `relu`: of `relu(x)`.
+fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32], relu: bool) {
+    let copy = |dst: &mut [f32], src: &[f32]| {
+        if relu {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = s.max(0.0);
+            }
+        } else {
+            dst.copy_from_slice(src);
+        }
+    };
     if c.is_same() {
         // One flat copy per tap, then the padding and the wrapped columns set to zero.
         let (p, taps) = (c.h * c.w, SameTap::all(c));
@@ -142,7 +152,7 @@ fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32]) {
             for (tap, row) in taps.iter().zip(rows.chunks_exact_mut(p)) {
                 row[..tap.lo].fill(0.0);
                 row[tap.hi..].fill(0.0);
-                row[tap.lo..tap.hi].copy_from_slice(&plane[tap.source()]);
+                copy(&mut row[tap.lo..tap.hi], &plane[tap.source()]);
                 tap.clear_wrap(row, c.w);
             }
         }
@@ -165,10 +175,11 @@ fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32]) {
                     let dst = &mut row[oy * ow_n..(oy + 1) * ow_n];
                     if c.stride == 1 {
                         let ix0 = ox0 + kw - c.pad;
-                        dst[ox0..ox1].copy_from_slice(&src[ix0..ix0 + (ox1 - ox0)]);
+                        copy(&mut dst[ox0..ox1], &src[ix0..ix0 + (ox1 - ox0)]);
                     } else {
                         for ox in ox0..ox1 {
-                            dst[ox] = src[ox * c.stride + kw - c.pad];
+                            let v = src[ox * c.stride + kw - c.pad];
+                            dst[ox] = if relu { v.max(0.0) } else { v };
                         }
                     }
                 }
@@ -288,8 +299,8 @@ fn matmul(
 }
 
 /// The convolution itself, `y_n = W im2col(x_n)` per image: `[n, cout, oh, ow]` from the
-/// input `[n, cin, h, w]` and the weight `[cout, cin, k, k]`.
-pub(crate) fn forward(x: &[f32], weight: &[f32], c: &ConvShape) -> Vec<f32> {
+/// input `[n, cin, h, w]` (its ReLU with `relu`) and the weight `[cout, cin, k, k]`.
+pub(crate) fn forward(x: &[f32], weight: &[f32], c: &ConvShape, relu: bool) -> Vec<f32> {
     let (rows, p) = (c.rows(), c.pixels());
     let mut y = vec![0f32; c.n * c.cout * p];
     y.par_chunks_mut(c.cout * p)
@@ -299,11 +310,11 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], c: &ConvShape) -> Vec<f32> {
             let mut product = |col: &[f32]| {
                 matmul((c.cout, p, rows), y, false, weight, (rows, 1), col, (p, 1));
             };
-            if c.is_pointwise() {
+            if c.is_pointwise() && !relu {
                 product(x);
             } else {
                 with_scratch(rows * p, |col| {
-                    im2col(x, c, col);
+                    im2col(x, c, col, relu);
                     product(col);
                 });
             }
@@ -335,9 +346,9 @@ pub(crate) fn x_grad(weight: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
     dx
 }
 
-/// Gradient of the weight `[cout, cin, k, k]` from the input `[n, cin, h, w]` and the
-/// output gradient `[n, cout, oh, ow]`.
-pub(crate) fn weight_grad(x: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
+/// Gradient of the weight `[cout, cin, k, k]` from the input `[n, cin, h, w]` (its ReLU
+/// with `relu`, as the forward saw it) and the output gradient `[n, cout, oh, ow]`.
+pub(crate) fn weight_grad(x: &[f32], dy: &[f32], c: &ConvShape, relu: bool) -> Vec<f32> {
     let (rows, p) = (c.rows(), c.pixels());
     let (xlen, dylen) = (c.cin * c.h * c.w, c.cout * p);
     // Partial sums over fixed groups of images, added in group order: the result depends on
@@ -354,11 +365,11 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
                 let mut product = |col: &[f32]| {
                     matmul((rows, c.cout, p), &mut dwt, true, col, (p, 1), dy, (1, p));
                 };
-                if c.is_pointwise() {
+                if c.is_pointwise() && !relu {
                     product(x);
                 } else {
                     with_scratch(rows * p, |col| {
-                        im2col(x, c, col);
+                        im2col(x, c, col, relu);
                         product(col);
                     });
                 }
@@ -450,7 +461,7 @@ pub(crate) mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap()
-                .install(|| weight_grad(&x, &dy, &c))
+                .install(|| weight_grad(&x, &dy, &c, false))
         };
         let one = on(1);
         assert_eq!(one, on(3));
@@ -487,15 +498,26 @@ pub(crate) mod tests {
             let wt = values(cout * cin * k * k, 2);
             let dy = values(n * cout * c.oh() * c.ow(), 3);
             let [y0, dx0, dw0] = naive(&x, &wt, &dy, &c);
-            let y = forward(&x, &wt, &c);
+            let y = forward(&x, &wt, &c, false);
             for (i, (a, b)) in y.iter().zip(&y0).enumerate() {
                 assert!(
                     (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
                     "{c:?}: y[{i}] {a} vs {b}"
                 );
             }
+            // With the ReLU fused into the layout: the definitions on relu(x).
+            let positive: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+            let [y1, _, dw1] = naive(&positive, &wt, &dy, &c);
+            let y = forward(&x, &wt, &c, true);
+            let dw = weight_grad(&x, &dy, &c, true);
+            for (a, b) in y.iter().zip(&y1).chain(dw.iter().zip(&dw1)) {
+                assert!(
+                    (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                    "{c:?} relu: {a} vs {b}"
+                );
+            }
             let dx = x_grad(&wt, &dy, &c);
-            let dw = weight_grad(&x, &dy, &c);
+            let dw = weight_grad(&x, &dy, &c, false);
             for (a, b) in dx.iter().zip(&dx0).chain(dw.iter().zip(&dw0)) {
                 assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{c:?}: {a} vs {b}");
             }

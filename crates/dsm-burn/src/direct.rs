@@ -161,6 +161,21 @@ impl SameConv {
         (k % 2 == 1).then(|| Self::on(isa, [n, cin, h, w], cout, k))
     }
 
+    /// Whether the forward and input-gradient kernels beat im2col and a matrix product
+    /// ([`crate::conv_grad`]) on this shape. They compute every padded column (`wp` for
+    /// `w` real ones) and drop the padding's: with 16 columns (1/8 wasted) they were
+    /// faster, with 8 (1/4) slower, in each of the three operations (docs/PERFORMANCE.md).
+    pub(crate) fn pays_for_rows(&self) -> bool {
+        8 * self.g.wp <= 9 * self.g.w
+    }
+
+    /// Likewise for the weight gradient, whose tall planes also carry `pad` zero rows per
+    /// image: faster at 32x32 (1/11 of the arithmetic wasted), slower at 16x16 (1/5).
+    pub(crate) fn pays_for_weight_grad(&self) -> bool {
+        let g = self.g;
+        10 * (g.h + g.pad) * g.wp <= 11 * g.h * g.w
+    }
+
     fn on(isa: Isa, [n, cin, h, w]: [usize; 4], cout: usize, k: usize) -> Self {
         Self {
             isa,
@@ -862,6 +877,17 @@ mod tests {
                     assert_close(&format!("dw {what}"), &dw, &dw0);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_direct_kernels_are_chosen_where_they_were_measured_faster() {
+        let Some(isa) = Isa::detect() else { return };
+        // NAS-Bench-201's three stages: (rows, weight gradient) direct?
+        for (hw, want) in [(32, (true, true)), (16, (true, false)), (8, (false, false))] {
+            let conv = SameConv::on(isa, [64, 16, hw, hw], 16, 3);
+            let got = (conv.pays_for_rows(), conv.pays_for_weight_grad());
+            assert_eq!(got, want, "{hw}x{hw}");
         }
     }
 

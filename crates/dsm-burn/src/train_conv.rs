@@ -23,6 +23,7 @@ use burn::tensor::DType;
 use crate::conv_grad::{ConvShape, forward, weight_grad, x_grad};
 use crate::direct::SameConv;
 use crate::kernels::{contiguous, flex_primitive_of, on_flex, square_geometry};
+use crate::simd::vectorised;
 
 /// The extension: one square-kernel, one-group, symmetric-padding convolution without bias.
 #[backend_extension(Flex, Autodiff)]
@@ -77,28 +78,30 @@ fn conv_forward(
     let c = shape_of(x, weight, stride, pad);
     let (xs, w) = (contiguous(x), contiguous(weight));
     let dims = [c.n, c.cout, c.oh(), c.ow()];
-    if let Some(conv) = same_conv(&c) {
-        return flex_primitive_of(conv.forward(&xs, &w, relu), dims);
-    }
-    flex_primitive_of(forward(&activated(xs, relu), &w, &c), dims)
-}
-
-/// The convolution's input as the im2col path sees it: `x`, or a copy with its ReLU.
-fn activated(x: std::borrow::Cow<'_, [f32]>, relu: bool) -> std::borrow::Cow<'_, [f32]> {
-    if relu {
-        x.iter().map(|v| v.max(0.0)).collect::<Vec<_>>().into()
-    } else {
-        x
-    }
+    let y = match same_conv(&c).filter(SameConv::pays_for_rows) {
+        Some(conv) => conv.forward(&xs, &w, relu),
+        None => forward(&xs, &w, &c, relu),
+    };
+    flex_primitive_of(y, dims)
 }
 
 /// The direct kernels for `c` when it is a stride-1 "same" convolution and this CPU has
-/// them.
+/// them (each operation then checks that they pay on its shape).
 fn same_conv(c: &ConvShape) -> Option<SameConv> {
     if c.is_same() && c.k > 1 {
         SameConv::new([c.n, c.cin, c.h, c.w], c.cout, c.k)
     } else {
         None
+    }
+}
+
+vectorised! {
+    /// `dx = 0` wherever `x <= 0` (the gradient of the ReLU the forward applied to `x`): a
+    /// select, not a branch (the signs are random).
+    fn relu_grad(dx: &mut [f32], x: &[f32]) {
+        for (d, &v) in dx.iter_mut().zip(x) {
+            *d = if v > 0.0 { *d } else { 0.0 };
+        }
     }
 }
 
@@ -126,29 +129,26 @@ impl<C: CheckpointStrategy> TrainConv for Autodiff<Flex, C> {
                 let dy = grads.consume::<Flex>(&ops.node);
                 let (x, w, c, relu) = ops.state;
                 let (xs, w, dys) = (contiguous(&x), contiguous(&w), contiguous(&dy));
-                let (dx, dw) = match same_conv(&c) {
-                    Some(conv) => (
-                        node_x
-                            .as_ref()
-                            .map(|_| conv.input_grad(&dys, &w, relu.then_some(&xs[..]))),
-                        node_w.as_ref().map(|_| conv.weight_grad(&xs, &dys, relu)),
-                    ),
-                    None => {
-                        let input = activated(xs, relu);
-                        let dx = node_x.as_ref().map(|_| {
+                let conv = same_conv(&c);
+                let dx = node_x
+                    .as_ref()
+                    .map(|_| match conv.filter(SameConv::pays_for_rows) {
+                        Some(conv) => conv.input_grad(&dys, &w, relu.then_some(&xs[..])),
+                        None => {
                             let mut dx = x_grad(&w, &dys, &c);
                             if relu {
-                                // A select, not a branch (the signs are random).
-                                for (d, &v) in dx.iter_mut().zip(input.iter()) {
-                                    *d = if v > 0.0 { *d } else { 0.0 };
-                                }
+                                relu_grad(&mut dx, &xs);
                             }
                             dx
+                        }
+                    });
+                let dw =
+                    node_w
+                        .as_ref()
+                        .map(|_| match conv.filter(SameConv::pays_for_weight_grad) {
+                            Some(conv) => conv.weight_grad(&xs, &dys, relu),
+                            None => weight_grad(&xs, &dys, &c, relu),
                         });
-                        let dw = node_w.as_ref().map(|_| weight_grad(&input, &dys, &c));
-                        (dx, dw)
-                    }
-                };
                 if let (Some(node), Some(dx)) = (node_x, dx) {
                     let dims = [c.n, c.cin, c.h, c.w];
                     grads.register::<Flex>(node.id, flex_primitive_of(dx, dims));
@@ -209,9 +209,7 @@ mod tests {
 
     fn grads_of(
         use_ours: bool,
-        k: usize,
-        stride: usize,
-        pad: usize,
+        [h, w, k, stride, pad]: [usize; 5],
         relu: bool,
     ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let dev = Device::flex().autodiff();
@@ -227,10 +225,10 @@ mod tests {
             TensorData::new(wdata, [5, 3, k, k]),
             &dev,
         ));
-        let data: Vec<f32> = (0..2 * 3 * 9 * 11)
+        let data: Vec<f32> = (0..2 * 3 * h * w)
             .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
             .collect();
-        let x = Tensor::<4>::from_data(TensorData::new(data, [2, 3, 9, 11]), &dev).require_grad();
+        let x = Tensor::<4>::from_data(TensorData::new(data, [2, 3, h, w]), &dev).require_grad();
         let y = if use_ours {
             conv2d(&conv, &x, relu).expect("a dense convolution on flex")
         } else if relu {
@@ -253,19 +251,22 @@ mod tests {
 
     #[test]
     fn forward_and_gradients_equal_burns_convolution() {
-        for (k, stride, pad) in [
-            (3, 1, 1),
-            (3, 2, 1),
-            (1, 1, 0),
-            (1, 2, 0),
-            (5, 1, 2),
-            (3, 3, 0),
+        for shape in [
+            [9, 11, 3, 1, 1],
+            [9, 11, 3, 2, 1],
+            [9, 11, 1, 1, 0],
+            [9, 11, 1, 2, 0],
+            [9, 11, 5, 1, 2],
+            [9, 11, 3, 3, 0],
+            // Wide enough for the direct kernels (rows at 16 columns, all three at 32x32).
+            [6, 16, 3, 1, 1],
+            [32, 32, 3, 1, 1],
         ] {
             for relu in [false, true] {
-                let (y0, dx0, dw0) = grads_of(false, k, stride, pad, relu);
-                let (y1, dx1, dw1) = grads_of(true, k, stride, pad, relu);
+                let (y0, dx0, dw0) = grads_of(false, shape, relu);
+                let (y1, dx1, dw1) = grads_of(true, shape, relu);
                 for (what, a, b) in [("y", &y1, &y0), ("dx", &dx1, &dx0), ("dw", &dw1, &dw0)] {
-                    let case = format!("{what} k{k} s{stride} p{pad} relu {relu}");
+                    let case = format!("{what} [h, w, k, stride, pad] {shape:?} relu {relu}");
                     assert_eq!(a.len(), b.len(), "{case}");
                     for (p, q) in a.iter().zip(b) {
                         assert!(

@@ -16,6 +16,8 @@
 
 use rayon::prelude::*;
 
+use crate::simd::vectorised;
+
 /// Shapes of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConvShape {
@@ -114,6 +116,7 @@ impl SameTap {
     }
 
     /// The input range that `lo..hi` reads.
+    #[inline(always)]
     fn source(&self) -> std::ops::Range<usize> {
         if self.lo == self.hi {
             return 0..0; // the tap reads only padding
@@ -123,6 +126,7 @@ impl SameTap {
     }
 
     /// Zeroes the wrapped columns of every row of `row` (a plane of width `w`).
+    #[inline(always)]
     fn clear_wrap(&self, row: &mut [f32], w: usize) {
         // Column by column (usually one): strided stores, not a `memset` call per row.
         for i in self.wrap.clone() {
@@ -133,53 +137,55 @@ impl SameTap {
     }
 }
 
-/// `col[(ci k + kh) k + kw][oh ow_n + ow] = x[ci][oh s + kh - pad][ow s + kw - pad]` (0
-/// outside), with `relu`: of `relu(x)`.
-fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32], relu: bool) {
-    let copy = |dst: &mut [f32], src: &[f32]| {
-        if relu {
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = s.max(0.0);
+vectorised! {
+    /// `col[(ci k + kh) k + kw][oh ow_n + ow] = x[ci][oh s + kh - pad][ow s + kw - pad]` (0
+    /// outside), with `relu`: of `relu(x)`.
+    fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32], relu: bool) {
+        let copy = |dst: &mut [f32], src: &[f32]| {
+            if relu {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = s.max(0.0);
+                }
+            } else {
+                dst.copy_from_slice(src);
             }
-        } else {
-            dst.copy_from_slice(src);
-        }
-    };
-    if c.is_same() {
-        // One flat copy per tap, then the padding and the wrapped columns set to zero.
-        let (p, taps) = (c.h * c.w, SameTap::all(c));
-        for (plane, rows) in x.chunks_exact(p).zip(col.chunks_exact_mut(c.k * c.k * p)) {
-            for (tap, row) in taps.iter().zip(rows.chunks_exact_mut(p)) {
-                row[..tap.lo].fill(0.0);
-                row[tap.hi..].fill(0.0);
-                copy(&mut row[tap.lo..tap.hi], &plane[tap.source()]);
-                tap.clear_wrap(row, c.w);
+        };
+        if c.is_same() {
+            // One flat copy per tap, then the padding and the wrapped columns set to zero.
+            let (p, taps) = (c.h * c.w, SameTap::all(c));
+            for (plane, rows) in x.chunks_exact(p).zip(col.chunks_exact_mut(c.k * c.k * p)) {
+                for (tap, row) in taps.iter().zip(rows.chunks_exact_mut(p)) {
+                    row[..tap.lo].fill(0.0);
+                    row[tap.hi..].fill(0.0);
+                    copy(&mut row[tap.lo..tap.hi], &plane[tap.source()]);
+                    tap.clear_wrap(row, c.w);
+                }
             }
+            return;
         }
-        return;
-    }
-    let (oh_n, ow_n, k) = (c.oh(), c.ow(), c.k);
-    let p = oh_n * ow_n;
-    for ci in 0..c.cin {
-        let plane = &x[ci * c.h * c.w..(ci + 1) * c.h * c.w];
-        for kh in 0..k {
-            let (oy0, oy1) = c.valid(kh, c.h, oh_n);
-            for kw in 0..k {
-                let (ox0, ox1) = c.valid(kw, c.w, ow_n);
-                let r = (ci * k + kh) * k + kw;
-                let row = &mut col[r * p..(r + 1) * p];
-                row.fill(0.0);
-                for oy in oy0..oy1 {
-                    let iy = oy * c.stride + kh - c.pad;
-                    let src = &plane[iy * c.w..(iy + 1) * c.w];
-                    let dst = &mut row[oy * ow_n..(oy + 1) * ow_n];
-                    if c.stride == 1 {
-                        let ix0 = ox0 + kw - c.pad;
-                        copy(&mut dst[ox0..ox1], &src[ix0..ix0 + (ox1 - ox0)]);
-                    } else {
-                        for ox in ox0..ox1 {
-                            let v = src[ox * c.stride + kw - c.pad];
-                            dst[ox] = if relu { v.max(0.0) } else { v };
+        let (oh_n, ow_n, k) = (c.oh(), c.ow(), c.k);
+        let p = oh_n * ow_n;
+        for ci in 0..c.cin {
+            let plane = &x[ci * c.h * c.w..(ci + 1) * c.h * c.w];
+            for kh in 0..k {
+                let (oy0, oy1) = c.valid(kh, c.h, oh_n);
+                for kw in 0..k {
+                    let (ox0, ox1) = c.valid(kw, c.w, ow_n);
+                    let r = (ci * k + kh) * k + kw;
+                    let row = &mut col[r * p..(r + 1) * p];
+                    row.fill(0.0);
+                    for oy in oy0..oy1 {
+                        let iy = oy * c.stride + kh - c.pad;
+                        let src = &plane[iy * c.w..(iy + 1) * c.w];
+                        let dst = &mut row[oy * ow_n..(oy + 1) * ow_n];
+                        if c.stride == 1 {
+                            let ix0 = ox0 + kw - c.pad;
+                            copy(&mut dst[ox0..ox1], &src[ix0..ix0 + (ox1 - ox0)]);
+                        } else {
+                            for ox in ox0..ox1 {
+                                let v = src[ox * c.stride + kw - c.pad];
+                                dst[ox] = if relu { v.max(0.0) } else { v };
+                            }
                         }
                     }
                 }
@@ -188,47 +194,49 @@ fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32], relu: bool) {
     }
 }
 
-/// `dx[ci][oh s + kh - pad][ow s + kw - pad] += col[(ci k + kh) k + kw][oh ow_n + ow]`
-/// (`col` is scratch: its wrapped columns are zeroed on the "same" path).
-fn col2im(col: &mut [f32], c: &ConvShape, dx: &mut [f32]) {
-    if c.is_same() {
-        // One flat accumulation per tap, with the wrapped columns zeroed first.
-        let (p, taps) = (c.h * c.w, SameTap::all(c));
-        for (plane, rows) in dx
-            .chunks_exact_mut(p)
-            .zip(col.chunks_exact_mut(c.k * c.k * p))
-        {
-            for (tap, row) in taps.iter().zip(rows.chunks_exact_mut(p)) {
-                tap.clear_wrap(row, c.w);
-                for (d, s) in plane[tap.source()].iter_mut().zip(&row[tap.lo..tap.hi]) {
-                    *d += *s;
+vectorised! {
+    /// `dx[ci][oh s + kh - pad][ow s + kw - pad] += col[(ci k + kh) k + kw][oh ow_n + ow]`
+    /// (`col` is scratch: its wrapped columns are zeroed on the "same" path).
+    fn col2im(col: &mut [f32], c: &ConvShape, dx: &mut [f32]) {
+        if c.is_same() {
+            // One flat accumulation per tap, with the wrapped columns zeroed first.
+            let (p, taps) = (c.h * c.w, SameTap::all(c));
+            for (plane, rows) in dx
+                .chunks_exact_mut(p)
+                .zip(col.chunks_exact_mut(c.k * c.k * p))
+            {
+                for (tap, row) in taps.iter().zip(rows.chunks_exact_mut(p)) {
+                    tap.clear_wrap(row, c.w);
+                    for (d, s) in plane[tap.source()].iter_mut().zip(&row[tap.lo..tap.hi]) {
+                        *d += *s;
+                    }
                 }
             }
+            return;
         }
-        return;
-    }
-    let (oh_n, ow_n, k) = (c.oh(), c.ow(), c.k);
-    let p = oh_n * ow_n;
-    for ci in 0..c.cin {
-        let plane = &mut dx[ci * c.h * c.w..(ci + 1) * c.h * c.w];
-        for kh in 0..k {
-            let (oy0, oy1) = c.valid(kh, c.h, oh_n);
-            for kw in 0..k {
-                let (ox0, ox1) = c.valid(kw, c.w, ow_n);
-                let r = (ci * k + kh) * k + kw;
-                let row = &col[r * p..(r + 1) * p];
-                for oy in oy0..oy1 {
-                    let iy = oy * c.stride + kh - c.pad;
-                    let dst = &mut plane[iy * c.w..(iy + 1) * c.w];
-                    let src = &row[oy * ow_n..(oy + 1) * ow_n];
-                    if c.stride == 1 {
-                        let ix0 = ox0 + kw - c.pad;
-                        for (d, s) in dst[ix0..ix0 + (ox1 - ox0)].iter_mut().zip(&src[ox0..ox1]) {
-                            *d += *s;
-                        }
-                    } else {
-                        for ox in ox0..ox1 {
-                            dst[ox * c.stride + kw - c.pad] += src[ox];
+        let (oh_n, ow_n, k) = (c.oh(), c.ow(), c.k);
+        let p = oh_n * ow_n;
+        for ci in 0..c.cin {
+            let plane = &mut dx[ci * c.h * c.w..(ci + 1) * c.h * c.w];
+            for kh in 0..k {
+                let (oy0, oy1) = c.valid(kh, c.h, oh_n);
+                for kw in 0..k {
+                    let (ox0, ox1) = c.valid(kw, c.w, ow_n);
+                    let r = (ci * k + kh) * k + kw;
+                    let row = &col[r * p..(r + 1) * p];
+                    for oy in oy0..oy1 {
+                        let iy = oy * c.stride + kh - c.pad;
+                        let dst = &mut plane[iy * c.w..(iy + 1) * c.w];
+                        let src = &row[oy * ow_n..(oy + 1) * ow_n];
+                        if c.stride == 1 {
+                            let ix0 = ox0 + kw - c.pad;
+                            for (d, s) in dst[ix0..ix0 + (ox1 - ox0)].iter_mut().zip(&src[ox0..ox1]) {
+                                *d += *s;
+                            }
+                        } else {
+                            for ox in ox0..ox1 {
+                                dst[ox * c.stride + kw - c.pad] += src[ox];
+                            }
                         }
                     }
                 }

@@ -19,6 +19,7 @@
 //! Parity with Burn's convolution is tested in this module and, through the models, against
 //! PyTorch in `tests/parity.rs`.
 
+use crate::simd::vectorised;
 use burn::backend::flex::FlexTensor;
 use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind};
 use burn::nn::PaddingConfig2d;
@@ -193,22 +194,26 @@ pub(crate) fn depthwise_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option
     Some(flex_tensor(out, [n, c, g.oh, g.ow]))
 }
 
-/// One channel of one image: `out = conv(input, taps) + bias`.
-fn depthwise_plane(
-    input: &[f32],
-    taps: &[f32],
-    bias: f32,
-    out: &mut [f32],
-    g: Geometry,
-    act: Act,
-    scratch: &mut Vec<f32>,
-) {
-    // Output tile: `R` rows of `B` columns, chosen for the output width.
-    match g.ow {
-        ow if ow > 32 => tiled::<64, 1>(input, taps, bias, out, g, act, scratch),
-        ow if ow > 16 => tiled::<32, 2>(input, taps, bias, out, g, act, scratch),
-        ow if ow > 8 => tiled::<16, 4>(input, taps, bias, out, g, act, scratch),
-        _ => tiled::<8, 4>(input, taps, bias, out, g, act, scratch),
+vectorised! {
+    /// One channel of one image: `out = conv(input, taps) + bias`. Compiled per instruction
+    /// set (the layout, the activation and the stores; the accumulation has its own
+    /// variants).
+    fn depthwise_plane(
+        input: &[f32],
+        taps: &[f32],
+        bias: f32,
+        out: &mut [f32],
+        g: Geometry,
+        act: Act,
+        scratch: &mut Vec<f32>,
+    ) {
+        // Output tile: `R` rows of `B` columns, chosen for the output width.
+        match g.ow {
+            ow if ow > 32 => tiled::<64, 1>(input, taps, bias, out, g, act, scratch),
+            ow if ow > 16 => tiled::<32, 2>(input, taps, bias, out, g, act, scratch),
+            ow if ow > 8 => tiled::<16, 4>(input, taps, bias, out, g, act, scratch),
+            _ => tiled::<8, 4>(input, taps, bias, out, g, act, scratch),
+        }
     }
 }
 
@@ -216,6 +221,7 @@ fn depthwise_plane(
 /// padded[row][col * stride + r]`, so that the input of output column `ow` under tap `kw` is
 /// `phase[kw % stride][oh * stride + kh][ow + kw / stride]`: contiguous in `ow` for any stride.
 /// Rows and columns are padded further so that whole `R x B` tiles can be read.
+#[inline(always)]
 fn tiled<const B: usize, const R: usize>(
     input: &[f32],
     taps: &[f32],
@@ -296,6 +302,7 @@ struct DwPlan<'a> {
 
 /// One `R x B` output tile at `(oy0, ox0)`: accumulated in registers across all taps (by
 /// the variant compiled for this CPU), then activated and stored into the plane's output.
+#[inline(always)]
 fn dw_tile<const B: usize, const R: usize>(
     plan: &DwPlan<'_>,
     out: &mut [f32],

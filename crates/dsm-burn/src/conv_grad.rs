@@ -14,6 +14,8 @@
 //! with the batch-swapped output gradient, with full layout copies around both; see
 //! `docs/PERFORMANCE.md`.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::simd::vectorised;
@@ -310,48 +312,71 @@ fn matmul(
 /// input `[n, cin, h, w]` (its ReLU with `relu`) and the weight `[cout, cin, k, k]`.
 pub(crate) fn forward(x: &[f32], weight: &[f32], c: &ConvShape, relu: bool) -> Vec<f32> {
     let (rows, p) = (c.rows(), c.pixels());
-    let mut y = vec![0f32; c.n * c.cout * p];
-    y.par_chunks_mut(c.cout * p)
-        .zip(x.par_chunks(c.cin * c.h * c.w))
-        .for_each(|(y, x)| {
-            // W [cout, rows] times col [rows, p].
-            let mut product = |col: &[f32]| {
-                matmul((c.cout, p, rows), y, false, weight, (rows, 1), col, (p, 1));
-            };
-            if c.is_pointwise() && !relu {
-                product(x);
-            } else {
-                with_scratch(rows * p, |col| {
-                    im2col(x, c, col, relu);
-                    product(col);
-                });
-            }
-        });
-    y
+    let xlen = c.cin * c.h * c.w;
+    par_zeroed(c.n * c.cout * p, c.cout * p, |i, y| {
+        let x = &x[i * xlen..(i + 1) * xlen];
+        // W [cout, rows] times col [rows, p].
+        let mut product = |col: &[f32]| {
+            matmul((c.cout, p, rows), y, false, weight, (rows, 1), col, (p, 1));
+        };
+        if c.is_pointwise() && !relu {
+            product(x);
+        } else {
+            with_scratch(rows * p, |col| {
+                im2col(x, c, col, relu);
+                product(col);
+            });
+        }
+    })
+}
+
+/// A vector of `len` floats made of `chunk`-float pieces, each zeroed and then handed to
+/// `fill` (with its index) on rayon's threads: the zeroing is spread over the threads and
+/// done just before the piece is used, not in one pass on the calling thread.
+pub(crate) fn par_zeroed(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    if len > 0 {
+        v.spare_capacity_mut()[..len]
+            .par_chunks_mut(chunk.max(1))
+            .enumerate()
+            .for_each(|(i, piece)| {
+                for e in piece.iter_mut() {
+                    e.write(0.0);
+                }
+                // SAFETY: every element of the piece was just written.
+                let piece = unsafe { &mut *(piece as *mut [MaybeUninit<f32>] as *mut [f32]) };
+                fill(i, piece);
+            });
+    }
+    // SAFETY: the pieces cover the first `len` elements and each was zeroed.
+    unsafe { v.set_len(len) };
+    v
 }
 
 /// Gradient of the input `[n, cin, h, w]` from the weight `[cout, cin, k, k]` and the output
 /// gradient `[n, cout, oh, ow]`.
 pub(crate) fn x_grad(weight: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
     let (rows, p) = (c.rows(), c.pixels());
-    let mut dx = vec![0f32; c.n * c.cin * c.h * c.w];
-    dx.par_chunks_mut(c.cin * c.h * c.w)
-        .zip(dy.par_chunks(c.cout * p))
-        .for_each(|(dx, dy)| {
-            // W^T [rows, cout] (W is [cout, rows] row-major) times dY [cout, p].
-            let product = |col: &mut [f32]| {
-                matmul((rows, p, c.cout), col, false, weight, (1, rows), dy, (p, 1));
-            };
-            if c.is_pointwise() {
-                product(dx);
-            } else {
-                with_scratch(rows * p, |col| {
-                    product(col);
-                    col2im(col, c, dx);
-                });
-            }
-        });
-    dx
+    let dylen = c.cout * p;
+    par_zeroed(c.n * c.cin * c.h * c.w, c.cin * c.h * c.w, |i, dx| {
+        let dy = &dy[i * dylen..(i + 1) * dylen];
+        // W^T [rows, cout] (W is [cout, rows] row-major) times dY [cout, p].
+        let product = |col: &mut [f32]| {
+            matmul((rows, p, c.cout), col, false, weight, (1, rows), dy, (p, 1));
+        };
+        if c.is_pointwise() {
+            product(dx);
+        } else {
+            with_scratch(rows * p, |col| {
+                product(col);
+                col2im(col, c, dx);
+            });
+        }
+    })
 }
 
 /// Gradient of the weight `[cout, cin, k, k]` from the input `[n, cin, h, w]` (its ReLU

@@ -24,6 +24,7 @@ use crate::conv_grad::{ConvShape, forward, weight_grad, x_grad};
 use crate::direct::SameConv;
 use crate::kernels::{contiguous, flex_primitive_of, on_flex, square_geometry};
 use crate::simd::vectorised;
+use rayon::prelude::*;
 
 /// The extension: one square-kernel, one-group, symmetric-padding convolution without bias.
 #[backend_extension(Flex, Autodiff)]
@@ -137,7 +138,11 @@ impl<C: CheckpointStrategy> TrainConv for Autodiff<Flex, C> {
                         None => {
                             let mut dx = x_grad(&w, &dys, &c);
                             if relu {
-                                relu_grad(&mut dx, &xs);
+                                // In parallel: a serial pass here leaves the other
+                                // threads idle.
+                                dx.par_chunks_mut(1 << 14)
+                                    .zip(xs.par_chunks(1 << 14))
+                                    .for_each(|(d, x)| relu_grad(d, x));
                             }
                             dx
                         }

@@ -2,7 +2,9 @@
 //! - `nb201/forward_b64`: the ResNet-like NAS-Bench-201 network, evaluation-mode forward,
 //!   batch 64 of 3 x 32 x 32;
 //! - `nb201/train_step_b64`: the same network, forward + backward + SGD (Nesterov momentum,
-//!   weight decay), the training step of `train`;
+//!   weight decay), the training step of `train`, with glibc's allocator defaults;
+//! - `nb201/train_step_b64_keep_freed_memory`: the same after `keep_freed_memory()`, as the
+//!   training examples run it (process-wide from there on: the later benches run with it);
 //! - `dsm_nas/forward_224_b1`, `dsm_nas/forward_224_b16`: the published `dsm_nas` MobileNet
 //!   subnet at 224 x 224, BatchNorm folded, as deployed;
 //! - `controller/step_burn`: one DSM controller step with the Burn controller (sample a subspace
@@ -62,13 +64,16 @@ fn nb201(c: &mut Criterion) {
         TensorData::new((0..64i64).map(|i| i % 10).collect::<Vec<_>>(), [64]),
         &ad,
     );
-    g.bench_function("train_step_b64", |b| {
-        b.iter(|| {
-            let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(0.1, model.clone(), grads);
-        })
-    });
+    let mut step = || {
+        let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(0.1, model.clone(), grads);
+    };
+    g.bench_function("train_step_b64", |b| b.iter(&mut step));
+    // The same with freed buffers kept for reuse, as the training examples run; from here
+    // on for the rest of the process (the setting is process-wide).
+    dsm_nas::models::keep_freed_memory();
+    g.bench_function("train_step_b64_keep_freed_memory", |b| b.iter(&mut step));
     g.finish();
 }
 

@@ -17,9 +17,10 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AvgPool2d};
 use burn::prelude::*;
 use burn::tensor::DType;
-use rayon::prelude::*;
 
+use crate::conv_grad::par_zeroed;
 use crate::kernels::{contiguous, flex_primitive_of, on_flex};
+use crate::simd::vectorised;
 
 /// The extension: the mean of every `k x k` window at stride `k` (rows and columns past the
 /// last whole window are dropped, as PyTorch and Burn do).
@@ -40,47 +41,54 @@ fn forward(x: &FlexTensor, k: usize) -> FlexTensor {
     let [n, c, h, w] = x.layout().shape().dims();
     let (oh, ow) = (h / k, w / k);
     let xs = contiguous(x);
-    let mut y = vec![0f32; n * c * oh * ow];
-    let scale = 1.0 / (k * k) as f32;
-    if !y.is_empty() {
-        y.par_chunks_mut(oh * ow)
-            .zip(xs.par_chunks(h * w))
-            .for_each(|(y, x)| {
-                for (out, rows) in y.chunks_exact_mut(ow).zip(x.chunks_exact(k * w)) {
-                    for row in rows.chunks_exact(w) {
-                        for (o, window) in out.iter_mut().zip(row.chunks_exact(k)) {
-                            *o += window.iter().sum::<f32>();
-                        }
-                    }
-                    for o in out.iter_mut() {
-                        *o *= scale;
-                    }
-                }
-            });
-    }
+    let y = par_zeroed(n * c * oh * ow, oh * ow, |plane, y| {
+        window_means(&xs[plane * h * w..(plane + 1) * h * w], y, [w, ow, k]);
+    });
     flex_primitive_of(y, [n, c, oh, ow])
+}
+
+vectorised! {
+    /// One plane's window means into `y` (zeroed, `oh x ow`) from `x` (`h x w`), with
+    /// `[w, ow, k]`.
+    fn window_means(x: &[f32], y: &mut [f32], shape: [usize; 3]) {
+        let [w, ow, k] = shape;
+        let scale = 1.0 / (k * k) as f32;
+        for (out, rows) in y.chunks_exact_mut(ow).zip(x.chunks_exact(k * w)) {
+            for row in rows.chunks_exact(w) {
+                for (o, window) in out.iter_mut().zip(row.chunks_exact(k)) {
+                    *o += window.iter().sum::<f32>();
+                }
+            }
+            for o in out.iter_mut() {
+                *o *= scale;
+            }
+        }
+    }
 }
 
 /// The input gradient `[n, c, h, w]`: every output gradient over its window, `/ k^2`; zero
 /// on the dropped rows and columns.
 fn backward(dy: &[f32], [n, c, h, w]: [usize; 4], k: usize) -> Vec<f32> {
     let (oh, ow) = (h / k, w / k);
-    let mut dx = vec![0f32; n * c * h * w];
-    let scale = 1.0 / (k * k) as f32;
-    if !dx.is_empty() {
-        dx.par_chunks_mut(h * w)
-            .zip(dy.par_chunks(oh * ow))
-            .for_each(|(dx, dy)| {
-                for (rows, g) in dx.chunks_exact_mut(k * w).zip(dy.chunks_exact(ow)) {
-                    for row in rows.chunks_exact_mut(w) {
-                        for (window, &g) in row.chunks_exact_mut(k).zip(g) {
-                            window.fill(g * scale);
-                        }
-                    }
+    par_zeroed(n * c * h * w, h * w, |plane, dx| {
+        spread(&dy[plane * oh * ow..(plane + 1) * oh * ow], dx, [w, ow, k]);
+    })
+}
+
+vectorised! {
+    /// One plane's input gradient into `dx` (zeroed, `h x w`): each output gradient of
+    /// `dy` (`oh x ow`) over its window, `/ k^2`, with `[w, ow, k]`.
+    fn spread(dy: &[f32], dx: &mut [f32], shape: [usize; 3]) {
+        let [w, ow, k] = shape;
+        let scale = 1.0 / (k * k) as f32;
+        for (rows, g) in dx.chunks_exact_mut(k * w).zip(dy.chunks_exact(ow)) {
+            for row in rows.chunks_exact_mut(w) {
+                for (window, &g) in row.chunks_exact_mut(k).zip(g) {
+                    window.fill(g * scale);
                 }
-            });
+            }
+        }
     }
-    dx
 }
 
 impl<C: CheckpointStrategy> WindowMean for Autodiff<Flex, C> {

@@ -164,16 +164,24 @@ impl SameConv {
     /// Whether the forward and input-gradient kernels beat im2col and a matrix product
     /// ([`crate::conv_grad`]) on this shape. They compute every padded column (`wp` for
     /// `w` real ones) and drop the padding's: with 16 columns (1/8 wasted) they were
-    /// faster, with 8 (1/4) slower, in each of the three operations (docs/PERFORMANCE.md).
+    /// faster, with 8 (1/4) slower at 64 channels. With 16 channels or fewer the matrix
+    /// products have a 16-wide side and run well below their speed, and the direct kernels
+    /// were faster at 8 columns too (docs/PERFORMANCE.md).
     pub(crate) fn pays_for_rows(&self) -> bool {
-        8 * self.g.wp <= 9 * self.g.w
+        8 * self.g.wp <= 9 * self.g.w || self.few_channels()
     }
 
     /// Likewise for the weight gradient, whose tall planes also carry `pad` zero rows per
-    /// image: faster at 32x32 (1/11 of the arithmetic wasted), slower at 16x16 (1/5).
+    /// image: faster at 32x32 (1/11 of the arithmetic wasted), slower at 16x16 (1/5) with
+    /// 32 channels; faster with 16 channels at 8x8.
     pub(crate) fn pays_for_weight_grad(&self) -> bool {
         let g = self.g;
-        10 * (g.h + g.pad) * g.wp <= 11 * g.h * g.w
+        10 * (g.h + g.pad) * g.wp <= 11 * g.h * g.w || self.few_channels()
+    }
+
+    /// At most 16 input and output channels.
+    fn few_channels(&self) -> bool {
+        self.cin.max(self.cout) <= 16
     }
 
     fn on(isa: Isa, [n, cin, h, w]: [usize; 4], cout: usize, k: usize) -> Self {
@@ -883,11 +891,18 @@ mod tests {
     #[test]
     fn the_direct_kernels_are_chosen_where_they_were_measured_faster() {
         let Some(isa) = Isa::detect() else { return };
-        // NAS-Bench-201's three stages: (rows, weight gradient) direct?
-        for (hw, want) in [(32, (true, true)), (16, (true, false)), (8, (false, false))] {
-            let conv = SameConv::on(isa, [64, 16, hw, hw], 16, 3);
+        // NAS-Bench-201's three stages on 32x32 images and the first two on the 8x8
+        // digits: (rows, weight gradient) direct?
+        for (c, hw, want) in [
+            (16, 32, (true, true)),
+            (32, 16, (true, false)),
+            (64, 8, (false, false)),
+            (16, 8, (true, true)),
+            (32, 4, (false, false)),
+        ] {
+            let conv = SameConv::on(isa, [64, c, hw, hw], c, 3);
             let got = (conv.pays_for_rows(), conv.pays_for_weight_grad());
-            assert_eq!(got, want, "{hw}x{hw}");
+            assert_eq!(got, want, "{c} channels {hw}x{hw}");
         }
     }
 

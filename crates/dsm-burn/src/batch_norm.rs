@@ -18,7 +18,7 @@ use burn::tensor::DType;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-use crate::kernels::{contiguous, flex_primitive, flex_primitive_of, on_flex};
+use crate::kernels::{contiguous, flex_primitive, flex_primitive_of, on_flex, written_by};
 use crate::simd::vectorised;
 
 /// The extension: `gamma * (x - mean) / sqrt(var + epsilon) + beta` with the batch's
@@ -75,27 +75,6 @@ fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
         }
     }
     tail + acc.iter().map(|&s| f64::from(s)).sum::<f64>()
-}
-
-/// A vector of `len` floats written in parallel, `chunk` elements per call of `fill`.
-///
-/// # Safety
-/// `fill` must write every element of the chunk it is given.
-unsafe fn written_by(
-    len: usize,
-    chunk: usize,
-    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send,
-) -> Vec<f32> {
-    let mut v = Vec::with_capacity(len);
-    if len > 0 {
-        v.spare_capacity_mut()[..len]
-            .par_chunks_mut(chunk.max(1))
-            .enumerate()
-            .for_each(|(i, c)| fill(i, c));
-    }
-    // SAFETY: the chunks cover `..len` and the caller guarantees `fill` wrote all of them.
-    unsafe { v.set_len(len) };
-    v
 }
 
 /// Per-channel mean and biased variance of an NCHW batch (`[n, c, pixels]`) in one pass:

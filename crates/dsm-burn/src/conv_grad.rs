@@ -14,10 +14,9 @@
 //! with the batch-swapped output gradient, with full layout copies around both; see
 //! `docs/PERFORMANCE.md`.
 
-use std::mem::MaybeUninit;
-
 use rayon::prelude::*;
 
+use crate::kernels::par_zeroed;
 use crate::simd::vectorised;
 
 /// Shapes of one convolution.
@@ -328,33 +327,6 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], c: &ConvShape, relu: bool) -> V
             });
         }
     })
-}
-
-/// A vector of `len` floats made of `chunk`-float pieces, each zeroed and then handed to
-/// `fill` (with its index) on rayon's threads: the zeroing is spread over the threads and
-/// done just before the piece is used, not in one pass on the calling thread.
-pub(crate) fn par_zeroed(
-    len: usize,
-    chunk: usize,
-    fill: impl Fn(usize, &mut [f32]) + Sync + Send,
-) -> Vec<f32> {
-    let mut v = Vec::with_capacity(len);
-    if len > 0 {
-        v.spare_capacity_mut()[..len]
-            .par_chunks_mut(chunk.max(1))
-            .enumerate()
-            .for_each(|(i, piece)| {
-                for e in piece.iter_mut() {
-                    e.write(0.0);
-                }
-                // SAFETY: every element of the piece was just written.
-                let piece = unsafe { &mut *(piece as *mut [MaybeUninit<f32>] as *mut [f32]) };
-                fill(i, piece);
-            });
-    }
-    // SAFETY: the pieces cover the first `len` elements and each was zeroed.
-    unsafe { v.set_len(len) };
-    v
 }
 
 /// Gradient of the input `[n, cin, h, w]` from the weight `[cout, cin, k, k]` and the output

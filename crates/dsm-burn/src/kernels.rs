@@ -27,6 +27,7 @@ use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::{Bytes, DType};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// A float tensor on plain `flex` (no autodiff), as its primitive; `None` otherwise.
 pub(crate) fn flex_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
@@ -192,6 +193,49 @@ pub(crate) fn depthwise_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option
             );
         });
     Some(flex_tensor(out, [n, c, g.oh, g.ow]))
+}
+
+/// A vector of `len` floats written in parallel, `chunk` elements per call of `fill`.
+///
+/// # Safety
+/// `fill` must write every element of the chunk it is given.
+pub(crate) unsafe fn written_by(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send,
+) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    if len > 0 {
+        v.spare_capacity_mut()[..len]
+            .par_chunks_mut(chunk.max(1))
+            .enumerate()
+            .for_each(|(i, c)| fill(i, c));
+    }
+    // SAFETY: the chunks cover `..len` and the caller guarantees `fill` wrote all of them.
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// A vector of `len` floats made of `chunk`-float pieces, each zeroed and then handed to
+/// `fill` (with its index) on rayon's threads: the zeroing is spread over the threads and
+/// done just before the piece is used, not in one pass on the calling thread (which leaves
+/// the workers idle).
+pub(crate) fn par_zeroed(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    // SAFETY: every element of each piece is written (zeroed) before `fill` sees it.
+    unsafe {
+        written_by(len, chunk, |i, piece| {
+            for e in piece.iter_mut() {
+                e.write(0.0);
+            }
+            // SAFETY: every element of the piece was just written.
+            let piece = &mut *(piece as *mut [MaybeUninit<f32>] as *mut [f32]);
+            fill(i, piece);
+        })
+    }
 }
 
 vectorised! {

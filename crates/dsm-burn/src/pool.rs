@@ -18,8 +18,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AvgPool2d};
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use crate::conv_grad::par_zeroed;
-use crate::kernels::{contiguous, flex_primitive_of, on_flex};
+use crate::kernels::{contiguous, flex_primitive_of, on_flex, par_zeroed};
 use crate::simd::vectorised;
 
 /// The extension: the mean of every `k x k` window at stride `k` (rows and columns past the

@@ -77,10 +77,11 @@ fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
     tail + acc.iter().map(|&s| f64::from(s)).sum::<f64>()
 }
 
-/// Per-channel mean and biased variance of an NCHW batch (`[n, c, pixels]`) in one pass:
-/// the sums of `x - s` and `(x - s)^2` with `s` the channel's first value (close enough to
-/// the mean that the difference of the two moments does not cancel), each plane reduced in
-/// f32 lanes and the planes added in f64.
+/// Per-channel mean and biased variance of an NCHW batch (`[n, c, pixels]`) in one pass
+/// over the batch: the sums of `x - s` and `(x - s)^2` with `s` the channel's first value
+/// (close enough to the mean that the difference of the two moments does not cancel), each
+/// plane reduced in f32 lanes (once per sum, the second time from L1) and the planes added
+/// in f64.
 pub(crate) fn stats(x: &[f32], (n, c, p): (usize, usize, usize)) -> (Vec<f32>, Vec<f32>) {
     (0..c)
         .into_par_iter()
@@ -426,8 +427,12 @@ mod tests {
         let run = || {
             let (mean, var) = stats(&x, (n, c, p));
             let (dx, dg, db) = backward(&x, &gamma, &dy, (&mean, &var, 1e-5), (n, c, p));
+            let mut y = Vec::with_capacity(x.len());
+            scale_shift(&mut y.spare_capacity_mut()[..x.len()], &x, 0.7, -0.3);
+            // SAFETY: `scale_shift` wrote every element.
+            unsafe { y.set_len(x.len()) };
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-            [mean, var, dx, dg, db].map(|v| bits(&v))
+            [mean, var, dx, dg, db, y].map(|v| bits(&v))
         };
         let want = at_level(crate::simd::Level::Baseline, run);
         for level in levels() {

@@ -22,7 +22,10 @@
 //!
 //! No im2col (`k k` copies of the input) and no packing for a matrix product. Compiled for
 //! AVX-512 and AVX2+FMA, chosen at run time; elsewhere [`SameConv::new`] returns `None`
-//! and the callers keep the im2col path ([`crate::conv_grad`]).
+//! and the callers keep the im2col path ([`crate::conv_grad`]). The callers also keep it
+//! where these kernels measured slower ([`SameConv::pays_for_rows`],
+//! [`SameConv::pays_for_weight_grad`]): narrow planes with many channels, on which the
+//! padding columns these kernels compute are a large share of the work.
 
 use std::mem::MaybeUninit;
 

@@ -1,6 +1,7 @@
-//! Memory-bound loops (BatchNorm's passes, the direct convolutions' layouts) compiled for
-//! the widest vector instructions this CPU has, chosen at run time: the crate is built for
-//! the baseline x86-64 target (SSE2), on which such loops stay narrow or scalar.
+//! Loops around the kernels (BatchNorm's passes, the convolutions' layouts and stores,
+//! im2col / col2im, pooling, the depthwise kernel's layout) compiled for the widest vector
+//! instructions this CPU has, chosen at run time: the crate is built for the baseline
+//! x86-64 target (SSE2), on which such loops stay narrow or scalar.
 //!
 //! [`vectorised!`] defines a function whose body is compiled for AVX-512, for AVX2 and FMA
 //! and for the baseline, and runs the widest variant this CPU has. The compiler may not
@@ -20,7 +21,7 @@ pub(crate) enum Level {
     Avx512,
 }
 
-/// This CPU's [`Level`] (in tests, the one [`tests::at_level`] runs under).
+/// This CPU's [`Level`] (in unit tests, the one `tests::at_level` runs under).
 #[inline]
 pub(crate) fn level() -> Level {
     #[cfg(test)]
@@ -46,9 +47,9 @@ fn detected() -> Level {
 
 /// `fn name(args) -> ret { body }` whose body is compiled three times (for AVX-512, for
 /// AVX2 and FMA, and for the baseline) and run in the widest variant this CPU has. The
-/// arguments are identifiers or tuples of them; the body is inlined into each variant, so the loops in
-/// it (and in the `#[inline(always)]` functions and closures it calls) are vectorised for
-/// that instruction set.
+/// arguments are identifiers or tuples of them; the body is inlined into each variant, so
+/// the loops in it (and in the `#[inline(always)]` functions and closures it calls) are
+/// vectorised for that instruction set.
 macro_rules! vectorised {
     ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:tt: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$attr])*

@@ -313,20 +313,24 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], c: &ConvShape, relu: bool) -> V
     let (rows, p) = (c.rows(), c.pixels());
     let xlen = c.cin * c.h * c.w;
     par_zeroed(c.n * c.cout * p, c.cout * p, |i, y| {
-        let x = &x[i * xlen..(i + 1) * xlen];
         // W [cout, rows] times col [rows, p].
-        let mut product = |col: &[f32]| {
+        with_columns(&x[i * xlen..(i + 1) * xlen], c, relu, |col| {
             matmul((c.cout, p, rows), y, false, weight, (rows, 1), col, (p, 1));
-        };
-        if c.is_pointwise() && !relu {
-            product(x);
-        } else {
-            with_scratch(rows * p, |col| {
-                im2col(x, c, col, relu);
-                product(col);
-            });
-        }
+        });
     })
+}
+
+/// `f(columns)` with image `x`'s im2col columns (`[rows, pixels]`, of its ReLU with
+/// `relu`) in this thread's scratch, or `x` itself for a 1x1 convolution without ReLU.
+fn with_columns<R>(x: &[f32], c: &ConvShape, relu: bool, f: impl FnOnce(&[f32]) -> R) -> R {
+    if c.is_pointwise() && !relu {
+        f(x)
+    } else {
+        with_scratch(c.rows() * c.pixels(), |col| {
+            im2col(x, c, col, relu);
+            f(col)
+        })
+    }
 }
 
 /// Gradient of the input `[n, cin, h, w]` from the weight `[cout, cin, k, k]` and the output
@@ -367,17 +371,9 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], c: &ConvShape, relu: bool) -> V
             // is read row-major; transposed into dW below.
             let mut dwt = vec![0f32; rows * c.cout];
             for (x, dy) in xs.chunks(xlen).zip(dys.chunks(dylen)) {
-                let mut product = |col: &[f32]| {
+                with_columns(x, c, relu, |col| {
                     matmul((rows, c.cout, p), &mut dwt, true, col, (p, 1), dy, (1, p));
-                };
-                if c.is_pointwise() && !relu {
-                    product(x);
-                } else {
-                    with_scratch(rows * p, |col| {
-                        im2col(x, c, col, relu);
-                        product(col);
-                    });
-                }
+                });
             }
             let mut dw = vec![0f32; c.cout * rows];
             for r in 0..rows {

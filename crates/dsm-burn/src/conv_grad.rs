@@ -443,6 +443,12 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// `f()` on a fresh rayon pool of `threads` threads.
+    pub(crate) fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+        pool.expect("a rayon pool").install(f)
+    }
+
     #[test]
     fn the_weight_gradient_does_not_depend_on_the_thread_count() {
         let c = ConvShape {
@@ -457,13 +463,7 @@ pub(crate) mod tests {
         };
         let x = values(c.n * c.cin * c.h * c.w, 4);
         let dy = values(c.n * c.cout * c.oh() * c.ow(), 5);
-        let on = |threads: usize| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| weight_grad(&x, &dy, &c, false))
-        };
+        let on = |threads: usize| on_threads(threads, || weight_grad(&x, &dy, &c, false));
         let one = on(1);
         assert_eq!(one, on(3));
         assert_eq!(one, on(8));

@@ -802,7 +802,7 @@ mod tests {
     use super::*;
 
     use crate::conv_grad::ConvShape;
-    use crate::conv_grad::tests::values;
+    use crate::conv_grad::tests::{on_threads, values};
 
     /// The definitions of `y = conv(act(x))` with zero padding `(k - 1) / 2` (`act` = ReLU
     /// or identity) and of its two gradients for the output gradient `dy`: `(y, dx, dw)`,
@@ -916,13 +916,9 @@ mod tests {
         let dy = values(n * cout * h * w, 5);
         for &isa in compiled_variants() {
             let on = |threads: usize| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap()
-                    .install(|| {
-                        SameConv::on(isa, [n, cin, h, w], cout, 3).weight_grad(&x, &dy, true)
-                    })
+                on_threads(threads, || {
+                    SameConv::on(isa, [n, cin, h, w], cout, 3).weight_grad(&x, &dy, true)
+                })
             };
             let one = on(1);
             assert_eq!(one, on(3), "{isa:?}");

@@ -93,8 +93,7 @@ pub(crate) mod tests {
     /// `f()` on a one-thread rayon pool whose thread runs every [`vectorised!`] function
     /// in its variant for `level` (or the widest this CPU has, if lower).
     pub(crate) fn at_level<R: Send>(level: Level, f: impl FnOnce() -> R + Send) -> R {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
-        pool.expect("a one-thread pool").install(|| {
+        crate::conv_grad::tests::on_threads(1, || {
             FORCED.with(|c| c.set(Some(level)));
             f()
         })

@@ -41,11 +41,11 @@ impl ConvShape {
         (self.w + 2 * self.pad - self.k) / self.stride + 1
     }
 
-    fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.cin * self.k * self.k
     }
 
-    fn pixels(&self) -> usize {
+    pub(crate) fn pixels(&self) -> usize {
         self.oh() * self.ow()
     }
 
@@ -141,7 +141,7 @@ impl SameTap {
 vectorised! {
     /// `col[(ci k + kh) k + kw][oh ow_n + ow] = x[ci][oh s + kh - pad][ow s + kw - pad]` (0
     /// outside), with `relu`: of `relu(x)`.
-    fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32], relu: bool) {
+    pub(crate) fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32], relu: bool) {
         let copy = |dst: &mut [f32], src: &[f32]| {
             if relu {
                 for (d, &s) in dst.iter_mut().zip(src) {

@@ -12,9 +12,10 @@
 //!   the tile before it is stored once the BatchNorm is folded, saving a pass. Compiled for
 //!   AVX-512 and AVX2+FMA, chosen at run time, with a portable fallback.
 //!
-//! A register-tiled pointwise (1x1) kernel with fused activation was tried as well and
-//! measured no faster than flex's gemm-based 1x1 path (20-24 images/s either way on dsm_nas),
-//! so 1x1 convolutions stay on flex.
+//! The pointwise (1x1) convolutions are gemm calls ([`crate::pointwise`]); a register-tiled
+//! pointwise kernel of our own measured no faster than gemm's micro-kernels. With the
+//! depthwise kernel's plane means (squeeze-and-excite's pooling) they make up the fused
+//! MobileNet block of inference.
 //!
 //! Parity with Burn's convolution is tested in this module and, through the models, against
 //! PyTorch in `tests/parity.rs`.
@@ -74,7 +75,7 @@ pub(crate) fn flex_primitive_of<const D: usize>(data: Vec<f32>, shape: [usize; D
 }
 
 /// The same as a plain (no autodiff) `flex` tensor.
-fn flex_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+pub(crate) fn flex_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
     Tensor::from_dispatch(DispatchTensor {
         kind: DispatchTensorKind::Flex(BackendTensor::Float(flex_primitive_of(data, shape))),
         autodiff: DispatchAutodiffContext::Disabled,
@@ -83,14 +84,14 @@ fn flex_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
 
 /// The geometry of one depthwise convolution.
 #[derive(Debug, Clone, Copy)]
-struct Geometry {
+pub(crate) struct Geometry {
     h: usize,
     w: usize,
     k: usize,
     stride: usize,
     pad: usize,
-    oh: usize,
-    ow: usize,
+    pub(crate) oh: usize,
+    pub(crate) ow: usize,
 }
 
 /// The activation fused into a kernel's output (applied while the tile is in registers).
@@ -114,18 +115,28 @@ impl Act {
         }
     }
 
+    /// The activation of one value (the one formula every kernel of ours applies).
+    #[inline(always)]
+    pub(crate) fn at(self, v: f32) -> f32 {
+        match self {
+            Act::Identity => v,
+            Act::Relu => v.max(0.0),
+            Act::HSwish => v * ((v + 3.0).clamp(0.0, 6.0) * (1.0 / 6.0)),
+        }
+    }
+
     #[inline(always)]
     fn apply<const B: usize>(self, row: &mut [f32; B]) {
         match self {
             Act::Identity => {}
             Act::Relu => {
                 for v in row.iter_mut() {
-                    *v = v.max(0.0);
+                    *v = Act::Relu.at(*v);
                 }
             }
             Act::HSwish => {
                 for v in row.iter_mut() {
-                    *v *= (*v + 3.0).clamp(0.0, 6.0) * (1.0 / 6.0);
+                    *v = Act::HSwish.at(*v);
                 }
             }
         }
@@ -153,46 +164,120 @@ pub(crate) fn square_geometry(conv: &Conv2d, h: usize, w: usize) -> Option<(usiz
 /// and `x` is an f32 tensor on plain `flex`; `None` when any of that does not hold.
 pub(crate) fn depthwise_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option<Tensor<4>> {
     let [n, c, h, w] = x.dims();
-    let [cout, cin_g, _, _] = conv.weight.dims();
-    let (k, stride, pad) = square_geometry(conv, h, w)?;
-    if cin_g != 1 || conv.groups != c || cout != c {
-        return None;
-    }
     let xp = flex_primitive(x)?;
-    let wp = flex_primitive(&conv.weight.val())?;
-    let bias = match &conv.bias {
-        Some(b) => Some(flex_primitive(&b.val())?),
-        None => None,
-    };
-    let g = Geometry {
-        h,
-        w,
-        k,
-        stride,
-        pad,
-        oh: (h + 2 * pad - k) / stride + 1,
-        ow: (w + 2 * pad - k) / stride + 1,
-    };
-    let x = contiguous(&xp);
-    let weights = contiguous(&wp);
-    let bias = bias.as_ref().map(contiguous);
-    let mut out = vec![0f32; n * c * g.oh * g.ow];
-    out.par_chunks_mut(g.oh * g.ow)
-        .enumerate()
-        .for_each_init(Vec::new, |scratch, (plane, out)| {
-            let ch = plane % c;
-            let b = bias.as_ref().map_or(0.0, |b| b[ch]);
-            depthwise_plane(
-                &x[plane * h * w..(plane + 1) * h * w],
-                &weights[ch * k * k..(ch + 1) * k * k],
-                b,
-                out,
-                g,
-                act,
-                scratch,
-            );
-        });
-    Some(flex_tensor(out, [n, c, g.oh, g.ow]))
+    let params = ConvParams::of(conv)?;
+    let dw = Depthwise::of(conv, &params, c, h, w)?;
+    let (out, _) = dw.run(&contiguous(&xp), n, act, false);
+    Some(flex_tensor(out, [n, c, dw.g.oh, dw.g.ow]))
+}
+
+/// A convolution's weight and bias as flex primitives (`None` unless both live on plain
+/// `flex` as f32).
+pub(crate) struct ConvParams {
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+}
+
+impl ConvParams {
+    pub(crate) fn of(conv: &Conv2d) -> Option<Self> {
+        Some(Self {
+            weight: flex_primitive(&conv.weight.val())?,
+            bias: match &conv.bias {
+                Some(b) => Some(flex_primitive(&b.val())?),
+                None => None,
+            },
+        })
+    }
+
+    /// The weight's elements in row-major order.
+    pub(crate) fn weight(&self) -> std::borrow::Cow<'_, [f32]> {
+        contiguous(&self.weight)
+    }
+
+    /// The bias's elements, if the convolution has one.
+    pub(crate) fn bias(&self) -> Option<std::borrow::Cow<'_, [f32]>> {
+        self.bias.as_ref().map(contiguous)
+    }
+}
+
+/// One depthwise convolution ready to run on `[n, c, h, w]` inputs.
+pub(crate) struct Depthwise<'a> {
+    taps: std::borrow::Cow<'a, [f32]>,
+    bias: Option<std::borrow::Cow<'a, [f32]>>,
+    c: usize,
+    pub(crate) g: Geometry,
+}
+
+impl<'a> Depthwise<'a> {
+    /// `conv` on `c`-channel `h x w` inputs, if it is a depthwise convolution our kernel
+    /// covers (see [`depthwise_conv2d`]).
+    pub(crate) fn of(
+        conv: &Conv2d,
+        params: &'a ConvParams,
+        c: usize,
+        h: usize,
+        w: usize,
+    ) -> Option<Self> {
+        let [cout, cin_g, _, _] = conv.weight.dims();
+        let (k, stride, pad) = square_geometry(conv, h, w)?;
+        if cin_g != 1 || conv.groups != c || cout != c {
+            return None;
+        }
+        Some(Self {
+            taps: params.weight(),
+            bias: params.bias(),
+            c,
+            g: Geometry {
+                h,
+                w,
+                k,
+                stride,
+                pad,
+                oh: (h + 2 * pad - k) / stride + 1,
+                ow: (w + 2 * pad - k) / stride + 1,
+            },
+        })
+    }
+
+    /// `act(conv(x))` of `n` images laid out `[n, c, h, w]`, and with `means` each output
+    /// plane's mean (`[n, c]`, taken while the plane is in cache: squeeze-and-excite's
+    /// pooling).
+    pub(crate) fn run(&self, x: &[f32], n: usize, act: Act, means: bool) -> (Vec<f32>, Vec<f32>) {
+        let (g, c, k) = (self.g, self.c, self.g.k);
+        let (plane_in, plane_out) = (g.h * g.w, g.oh * g.ow);
+        let mut plane_means = vec![0f32; n * c];
+        let len = n * c * plane_out;
+        let mut out = Vec::with_capacity(len);
+        out.spare_capacity_mut()[..len]
+            .par_chunks_mut(plane_out.max(1))
+            .zip(plane_means.par_iter_mut())
+            .enumerate()
+            .for_each(|(plane, (out, mean))| {
+                // SAFETY: `depthwise_plane` writes every element of its plane (its tiles
+                // cover the plane) before anything reads it.
+                let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
+                let ch = plane % c;
+                let b = self.bias.as_ref().map_or(0.0, |b| b[ch]);
+                SCRATCH.with_borrow_mut(|scratch| {
+                    depthwise_plane(
+                        &x[plane * plane_in..(plane + 1) * plane_in],
+                        &self.taps[ch * k * k..(ch + 1) * k * k],
+                        b,
+                        out,
+                        g,
+                        act,
+                        scratch,
+                    )
+                });
+                if means {
+                    *mean = plane_sum(out) / plane_out as f32;
+                }
+            });
+        // SAFETY: every plane of `..len` was written above (`plane_out == 0` leaves
+        // nothing to write).
+        unsafe { out.set_len(len) };
+        (out, plane_means)
+    }
 }
 
 /// A vector of `len` floats written in parallel, `chunk` elements per call of `fill`.
@@ -235,6 +320,25 @@ pub(crate) fn par_zeroed(
             let piece = &mut *(piece as *mut [MaybeUninit<f32>] as *mut [f32]);
             fill(i, piece);
         })
+    }
+}
+
+thread_local! {
+    /// Each thread's buffer for the depthwise kernel's padded phase planes.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+vectorised! {
+    /// The sum of a plane, in 16 lanes (a squeeze-and-excite pooling).
+    fn plane_sum(plane: &[f32]) -> f32 {
+        let (chunks, rest) = plane.as_chunks::<16>();
+        let mut acc = [0f32; 16];
+        for chunk in chunks {
+            for l in 0..16 {
+                acc[l] += chunk[l];
+            }
+        }
+        acc.iter().sum::<f32>() + rest.iter().sum::<f32>()
     }
 }
 

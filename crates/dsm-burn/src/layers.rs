@@ -238,7 +238,8 @@ impl ConvBn {
     }
 
     /// `act(bn(conv(x)))`. On plain `flex` a depthwise convolution runs on our kernel
-    /// ([`crate::kernels`]), with the activation fused once the BN is folded.
+    /// ([`crate::kernels`]), with the activation fused once the BN is folded; once folded, a
+    /// dense one runs as tiled gemms on rayon's threads ([`crate::pointwise`]).
     pub(crate) fn forward_act(&self, x: Tensor<4>, act: Act) -> Tensor<4> {
         // The kernel applies the activation itself only when nothing comes between.
         let fused = if self.bn.is_none() {
@@ -246,10 +247,14 @@ impl ConvBn {
         } else {
             Act::Identity
         };
-        match (
-            crate::kernels::depthwise_conv2d(&self.conv, &x, fused),
-            &self.bn,
-        ) {
+        let ours = crate::kernels::depthwise_conv2d(&self.conv, &x, fused).or_else(|| {
+            // Dense convolutions only once folded: unfolded, the BN comes in between.
+            self.bn
+                .is_none()
+                .then(|| crate::pointwise::dense_conv2d(&self.conv, &x, act))
+                .flatten()
+        });
+        match (ours, &self.bn) {
             (Some(y), None) => y,
             (Some(y), Some(bn)) => act.on_tensor(crate::batch_norm::batch_norm(bn, y)),
             (None, bn) => {
@@ -276,8 +281,10 @@ impl ConvBn {
             Some(b) => b.val() - mean,
             None => mean.neg(),
         };
-        conv.weight = Param::from_tensor(weight);
-        conv.bias = Some(Param::from_tensor(bias * scale + bn.beta.val()));
+        // New leaves (on an autodiff device the products would otherwise be graph nodes,
+        // which a parameter cannot be).
+        conv.weight = Param::from_tensor(weight.detach());
+        conv.bias = Some(Param::from_tensor((bias * scale + bn.beta.val()).detach()));
         Self { conv, bn: None }
     }
 }

@@ -48,6 +48,7 @@ mod kernels;
 pub mod layers;
 mod mbv3;
 mod nb201;
+mod pointwise;
 mod pool;
 pub mod predictor;
 mod simd;

@@ -9,7 +9,9 @@ use burn::tensor::activation::relu;
 use dsm_space::mbv3::{Activation, BlockShape};
 use dsm_space::{MbV3Arch, MbV3Space};
 
+use crate::kernels::{ConvParams, Depthwise, contiguous, flex_primitive, flex_tensor};
 use crate::layers::{Act, ConvBn, Loader, conv_madds, hsigmoid, hswish};
+use crate::pointwise::PointwiseConv;
 use crate::{ModelError, StateDict};
 
 /// Squeeze-and-excite: global mean -> 1x1 conv (bias) -> ReLU -> 1x1 conv (bias) ->
@@ -45,6 +47,14 @@ impl MbBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self.forward_fused(&x) {
+            Some(y) => y,
+            None => self.forward_layers(x),
+        }
+    }
+
+    /// The block layer by layer (each layer still on a kernel of ours where one applies).
+    fn forward_layers(&self, x: Tensor<4>) -> Tensor<4> {
         let mut h = x.clone();
         if let Some(ib) = &self.inverted_bottleneck {
             h = ib.forward_act(h, self.act());
@@ -56,6 +66,68 @@ impl MbBlock {
         h = self.point_linear.forward(h);
         if self.residual { h + x } else { h }
     }
+}
+
+impl MbBlock {
+    /// The whole block on our kernels, without a tensor between them, when it runs for
+    /// inference on plain `flex` with its BatchNorms folded ([`MobileNetV3::fold_batchnorm`]):
+    /// the 1x1 convolutions as tiled gemms with the activation (and the residual) applied
+    /// per tile ([`crate::pointwise`]), the depthwise convolution on our kernel with the
+    /// squeeze-and-excite pooling taken per plane, and the excitation folded into the
+    /// projection's weights. Every pass runs on rayon's threads. `None` (Burn's
+    /// operations) otherwise.
+    fn forward_fused(&self, x: &Tensor<4>) -> Option<Tensor<4>> {
+        let xp = flex_primitive(x)?;
+        let [n, cin, h, w] = x.dims();
+        let mid = self.depth_conv.conv.weight.dims()[0];
+        let expand = match &self.inverted_bottleneck {
+            Some(ib) => Some(folded_pointwise(ib, cin)?),
+            None => None,
+        };
+        if self.depth_conv.bn.is_some() {
+            return None;
+        }
+        let dw_params = ConvParams::of(&self.depth_conv.conv)?;
+        let dw = Depthwise::of(&self.depth_conv.conv, &dw_params, mid, h, w)?;
+        let project = folded_pointwise(&self.point_linear, mid)?;
+        let se = match &self.se {
+            Some(se) => Some((
+                PointwiseConv::of(&se.reduce, mid)?,
+                PointwiseConv::of(&se.expand, se.reduce.weight.dims()[0])?,
+            )),
+            None => None,
+        };
+        let (oh, ow) = (dw.g.oh, dw.g.ow);
+        if self.residual && (project.cout(), oh, ow) != (cin, h, w) {
+            return None;
+        }
+
+        let act = self.act();
+        let x = contiguous(&xp);
+        let expanded = expand.map(|e| e.run(&x, n, h * w, act, None, None));
+        let (d, means) = dw.run(expanded.as_deref().unwrap_or(&x), n, act, se.is_some());
+        let scale = se.map(|(reduce, expand)| {
+            let squeezed = reduce.run(&means, n, 1, Act::Relu, None, None);
+            let mut scale = expand.run(&squeezed, n, 1, Act::Identity, None, None);
+            for v in &mut scale {
+                // h-sigmoid
+                *v = (*v + 3.0).clamp(0.0, 6.0) / 6.0;
+            }
+            scale
+        });
+        let residual = self.residual.then_some(&x[..]);
+        let y = project.run(&d, n, oh * ow, Act::Identity, scale.as_deref(), residual);
+        Some(flex_tensor(y, [n, project.cout(), oh, ow]))
+    }
+}
+
+/// A folded layer's 1x1 convolution taking `cin` channels ([`PointwiseConv::of`]); `None`
+/// while its BatchNorm is not folded.
+fn folded_pointwise(layer: &ConvBn, cin: usize) -> Option<PointwiseConv> {
+    if layer.bn.is_some() {
+        return None;
+    }
+    PointwiseConv::of(&layer.conv, cin)
 }
 
 /// A MobileNetV3-like subnet of the Once-for-All space.
@@ -277,4 +349,74 @@ fn published(legacy: &str) -> (MbV3Arch, MbV3Space) {
         legacy.parse().expect("published architecture parses"),
         MbV3Space::new(1.2).expect("valid width"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: Tensor<4>, b: Tensor<4>, what: &str) {
+        assert_eq!(a.dims(), b.dims(), "{what}");
+        let a = a.into_data().try_into_vec::<f32>().unwrap();
+        let b = b.into_data().try_into_vec::<f32>().unwrap();
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                "{what}: element {i}: {x} vs {y}"
+            );
+        }
+    }
+
+    /// Every block of a folded subnet with squeeze-and-excite, h-swish, residuals and
+    /// strides: the fused block gives what its layers give one by one.
+    #[test]
+    fn fused_blocks_match_their_layers() {
+        let dev = Device::flex();
+        let space = MbV3Space::new(1.0).unwrap();
+        let arch: MbV3Arch =
+            "3,2,2,3,2:7,5,3,0,3,7,0,0,5,7,0,0,3,5,7,0,3,3,0,0:6,3,4,0,6,3,0,0,4,6,0,0,3,4,6,0,6,3,0,0"
+                .parse()
+                .unwrap();
+        let net = MobileNetV3::init(&arch, &space, 7, &dev)
+            .unwrap()
+            .fold_batchnorm();
+        let mut dims = [2, 16, 32, 32];
+        let mut kinds = (false, false, false);
+        for (i, b) in net.blocks.iter().enumerate() {
+            // A fresh input per block (through a deep random network the signal fades).
+            let x = Tensor::<4>::random(dims, burn::tensor::Distribution::Normal(0.0, 2.0), &dev);
+            let fused = b
+                .forward_fused(&x)
+                .expect("a folded block on flex is fused");
+            dims = fused.dims();
+            close(fused, b.forward_layers(x), &format!("block {i}"));
+            kinds.0 |= b.se.is_some();
+            kinds.1 |= b.residual;
+            kinds.2 |= b.hswish;
+        }
+        assert_eq!(
+            kinds,
+            (true, true, true),
+            "the blocks cover SE, residual, h-swish"
+        );
+    }
+
+    #[test]
+    fn unfolded_and_autodiff_blocks_run_layer_by_layer() {
+        let space = MbV3Space::new(1.0).unwrap();
+        let arch = MbV3Arch::uniform(2, 3, 4).unwrap();
+        let dev = Device::flex();
+        let net = MobileNetV3::init(&arch, &space, 1, &dev).unwrap();
+        let x = Tensor::<4>::zeros([1, 16, 16, 16], &dev);
+        assert!(
+            net.blocks[1].forward_fused(&x).is_none(),
+            "BatchNorm not folded"
+        );
+        let ad = dev.clone().autodiff();
+        let net = MobileNetV3::init(&arch, &space, 1, &ad)
+            .unwrap()
+            .fold_batchnorm();
+        let x = Tensor::<4>::zeros([1, 16, 16, 16], &ad);
+        assert!(net.blocks[1].forward_fused(&x).is_none(), "autodiff");
+    }
 }

@@ -52,6 +52,7 @@ mod pointwise;
 mod pool;
 pub mod predictor;
 mod simd;
+mod sum;
 pub mod train;
 mod train_conv;
 mod weights;

@@ -57,7 +57,7 @@ impl InferCell {
                     EdgeOp::Zero(_) => continue,
                 };
                 sum = Some(match sum {
-                    Some(s) => s + y,
+                    Some(s) => crate::sum::sum(s, y),
                     None => y,
                 });
             }
@@ -81,7 +81,10 @@ pub struct ResBlock {
 impl ResBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let main = self.conv_b.forward(self.conv_a.forward(x.clone()));
-        main + dense_conv(&self.down_conv, avg_pool(&self.down_pool, x))
+        crate::sum::sum(
+            main,
+            dense_conv(&self.down_conv, avg_pool(&self.down_pool, x)),
+        )
     }
 }
 

@@ -16,7 +16,9 @@
 
 use rayon::prelude::*;
 
-use crate::kernels::par_zeroed;
+use std::mem::MaybeUninit;
+
+use crate::kernels::{par_zeroed, written_by};
 use crate::simd::vectorised;
 
 /// Shapes of one convolution.
@@ -266,28 +268,48 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
     })
 }
 
+/// The destination of [`matmul`].
+enum Dst<'a> {
+    /// Overwritten (it may hold anything before).
+    Uninit(&'a mut [MaybeUninit<f32>]),
+    /// Added to.
+    Accumulate(&'a mut [f32]),
+}
+
+impl<'a> Dst<'a> {
+    /// An initialised destination, overwritten.
+    fn over(dst: &'a mut [f32]) -> Self {
+        // SAFETY: the same memory seen as possibly uninitialised; the product only writes
+        // f32 values into it, so it stays initialised for the owner.
+        Dst::Uninit(unsafe { &mut *(dst as *mut [f32] as *mut [MaybeUninit<f32>]) })
+    }
+}
+
 /// `dst[m x n] (+)= lhs[m x k] rhs[k x n]`, each given by its row and column strides.
-#[allow(clippy::too_many_arguments)]
 fn matmul(
     (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    accumulate: bool,
+    dst: Dst<'_>,
     lhs: &[f32],
     (lhs_rs, lhs_cs): (usize, usize),
     rhs: &[f32],
     (rhs_rs, rhs_cs): (usize, usize),
 ) {
-    assert!(dst.len() >= m * n, "matmul: destination too small");
+    let (dst, len, accumulate) = match dst {
+        Dst::Uninit(d) => (d.as_mut_ptr().cast::<f32>(), d.len(), false),
+        Dst::Accumulate(d) => (d.as_mut_ptr(), d.len(), true),
+    };
+    assert!(len >= m * n, "matmul: destination too small");
     assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
     assert!(n == 0 || k == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
     // SAFETY: the three asserts above keep every index the product reads or writes inside
-    // its slice; `dst` does not alias `lhs` or `rhs` (a `&mut` next to two `&`).
+    // its slice; `dst` does not alias `lhs` or `rhs` (a `&mut` next to two `&`); gemm only
+    // writes an uninitialised destination (`accumulate` false: it does not read it).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
@@ -312,12 +334,26 @@ fn matmul(
 pub(crate) fn forward(x: &[f32], weight: &[f32], c: &ConvShape, relu: bool) -> Vec<f32> {
     let (rows, p) = (c.rows(), c.pixels());
     let xlen = c.cin * c.h * c.w;
-    par_zeroed(c.n * c.cout * p, c.cout * p, |i, y| {
-        // W [cout, rows] times col [rows, p].
-        with_columns(&x[i * xlen..(i + 1) * xlen], c, relu, |col| {
-            matmul((c.cout, p, rows), y, false, weight, (rows, 1), col, (p, 1));
-        });
-    })
+    if rows == 0 {
+        return vec![0.0; c.n * c.cout * p];
+    }
+    // SAFETY: the product (not accumulated, `rows > 0`) writes all `cout x p` elements of
+    // the image's output.
+    unsafe {
+        written_by(c.n * c.cout * p, c.cout * p, |i, y| {
+            // W [cout, rows] times col [rows, p].
+            with_columns(&x[i * xlen..(i + 1) * xlen], c, relu, |col| {
+                matmul(
+                    (c.cout, p, rows),
+                    Dst::Uninit(y),
+                    weight,
+                    (rows, 1),
+                    col,
+                    (p, 1),
+                );
+            });
+        })
+    }
 }
 
 /// `f(columns)` with image `x`'s im2col columns (`[rows, pixels]`, of its ReLU with
@@ -342,7 +378,14 @@ pub(crate) fn x_grad(weight: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
         let dy = &dy[i * dylen..(i + 1) * dylen];
         // W^T [rows, cout] (W is [cout, rows] row-major) times dY [cout, p].
         let product = |col: &mut [f32]| {
-            matmul((rows, p, c.cout), col, false, weight, (1, rows), dy, (p, 1));
+            matmul(
+                (rows, p, c.cout),
+                Dst::over(col),
+                weight,
+                (1, rows),
+                dy,
+                (p, 1),
+            );
         };
         if c.is_pointwise() {
             product(dx);
@@ -372,7 +415,14 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], c: &ConvShape, relu: bool) -> V
             let mut dwt = vec![0f32; rows * c.cout];
             for (x, dy) in xs.chunks(xlen).zip(dys.chunks(dylen)) {
                 with_columns(x, c, relu, |col| {
-                    matmul((rows, c.cout, p), &mut dwt, true, col, (p, 1), dy, (1, p));
+                    matmul(
+                        (rows, c.cout, p),
+                        Dst::Accumulate(&mut dwt),
+                        col,
+                        (p, 1),
+                        dy,
+                        (1, p),
+                    );
                 });
             }
             let mut dw = vec![0f32; c.cout * rows];

@@ -253,8 +253,11 @@ impl<'a> Depthwise<'a> {
             .zip(plane_means.par_iter_mut())
             .enumerate()
             .for_each(|(plane, (out, mean))| {
-                // SAFETY: `depthwise_plane` writes every element of its plane (its tiles
-                // cover the plane) before anything reads it.
+                // Zeroed here, on the worker, just before the kernel overwrites it.
+                for e in out.iter_mut() {
+                    e.write(0.0);
+                }
+                // SAFETY: every element of the plane was just written.
                 let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
                 let ch = plane % c;
                 let b = self.bias.as_ref().map_or(0.0, |b| b[ch]);

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
 use sha2::{Digest, Sha256};
 
 fn root() -> PathBuf {
@@ -42,10 +43,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn pack_nb201(csv: Option<&str>) -> Result<()> {
-    let csv = csv
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/data/nb201/nb201.csv"));
+fn pack_nb201(csv: Option<PathBuf>) -> Result<()> {
+    let csv = csv.unwrap_or_else(|| root().join("../shared/data/nb201/nb201.csv"));
     let table = dsm_bench::Nb201Table::from_csv_file(&csv)?;
     let bytes = table.to_compact_bytes();
     let out = root().join("crates/dsm-bench/data/nb201.bin");
@@ -368,10 +367,58 @@ fn bench_compare(threads: usize, iters: usize, rounds: usize, with_tch: bool) ->
     Ok(())
 }
 
+/// Project automation (`cargo xtask <task>`).
+#[derive(Parser)]
+#[command(name = "xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// What CI checks: fmt, clippy (-D warnings), the README's test command, the docs.
+    Ci,
+    /// Regenerate crates/dsm-bench/data/nb201.bin from the shared CSV and print both sha256
+    /// sums for the data README.
+    PackNb201 {
+        /// The CSV (default ../shared/data/nb201/nb201.csv).
+        csv: Option<PathBuf>,
+    },
+    /// Regenerate the README's pictures of the published architectures (docs/img/).
+    Draw,
+    /// Run every fuzz target (crates/dsm-nas/tests/fuzz.rs) for SECONDS each.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(default_value_t = 60)]
+        seconds: u64,
+    },
+    /// The model workloads against PyTorch on the CPU, the two sides alternating; prints a
+    /// table and writes target/bench-compare.json.
+    BenchCompare {
+        /// Threads on both sides (default: this machine's cores).
+        threads: Option<usize>,
+        /// Timed iterations per workload.
+        #[arg(default_value_t = 10)]
+        iters: usize,
+        /// Alternating rounds; each side is reported as its median.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+        rounds: u64,
+        /// Add a third column: our binary built with libtorch behind Burn (one round).
+        #[arg(long)]
+        tch: bool,
+    },
+    /// The opt-in backend job: install what BACKEND needs where possible, build with it, run
+    /// the model parity tests on it and the model benchmarks.
+    Backends {
+        #[arg(value_parser = ["tch", "wgpu", "ndarray", "cuda"])]
+        backend: String,
+    },
+}
+
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("ci") => {
+    match Cli::parse().task {
+        Task::Ci => {
             cargo(&["fmt", "--all", "--", "--check"])?;
             cargo(&[
                 "clippy",
@@ -386,13 +433,9 @@ fn main() -> Result<()> {
             cargo(&["doc", "--workspace", "--no-deps"])?;
             Ok(())
         }
-        Some("pack-nb201") => pack_nb201(args.get(1).map(String::as_str)),
-        Some("fuzz") => {
-            // Every fuzz target of crates/dsm-nas/tests/fuzz.rs for SECONDS each (default 60).
-            let secs = args.get(1).map(String::as_str).unwrap_or("60");
-            if secs.parse::<u64>().is_err() {
-                bail!("cargo xtask fuzz SECONDS: {secs:?} is not a number of seconds");
-            }
+        Task::PackNb201 { csv } => pack_nb201(csv),
+        Task::Fuzz { seconds } => {
+            let secs = seconds.to_string();
             eprintln!(
                 "$ DSM_FUZZ_SECONDS={secs} cargo test --release -p dsm-nas --test fuzz -- --nocapture --test-threads 1"
             );
@@ -417,7 +460,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Some("draw") => {
+        Task::Draw => {
             let dir = root().join("docs/img");
             std::fs::create_dir_all(&dir)?;
             for (name, svg) in dsm_draw::published_pictures() {
@@ -428,43 +471,16 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Some("backends") => match args.get(1) {
-            Some(b) => backends(b),
-            None => bail!("cargo xtask backends BACKEND (tch, wgpu, ndarray or cuda)"),
-        },
-        Some("bench-compare") => {
-            let with_tch = args.iter().any(|a| a == "--tch");
-            let mut rounds = 3;
-            let mut rest = Vec::new();
-            let mut it = args.into_iter().filter(|a| a != "--tch");
-            while let Some(a) = it.next() {
-                if a == "--rounds" {
-                    let n = it.next().unwrap_or_default();
-                    rounds = n
-                        .parse()
-                        .ok()
-                        .filter(|&r: &usize| r > 0)
-                        .with_context(|| format!("--rounds {n:?}: a positive number"))?;
-                } else {
-                    rest.push(a);
-                }
-            }
-            let args = rest;
-            let threads = match args.get(1) {
-                Some(t) => t.parse().with_context(|| format!("THREADS {t:?}"))?,
-                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            };
-            let iters = match args.get(2) {
-                Some(t) => t.parse().with_context(|| format!("ITERS {t:?}"))?,
-                None => 10,
-            };
-            bench_compare(threads, iters, rounds, with_tch)
-        }
-        _ => {
-            eprintln!(
-                "usage: cargo xtask <ci | pack-nb201 [CSV] | draw | fuzz [SECONDS] | bench-compare [THREADS] [ITERS] [--rounds N] [--tch] | backends BACKEND>"
-            );
-            std::process::exit(2);
+        Task::Backends { backend } => backends(&backend),
+        Task::BenchCompare {
+            threads,
+            iters,
+            rounds,
+            tch,
+        } => {
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            bench_compare(threads, iters, rounds as usize, tch)
         }
     }
 }

@@ -326,6 +326,13 @@ pub(crate) fn par_zeroed(
     }
 }
 
+/// The mean of every `p`-element plane of `x`, in parallel.
+pub(crate) fn plane_means(x: &[f32], p: usize) -> Vec<f32> {
+    x.par_chunks(p.max(1))
+        .map(|plane| plane_sum(plane) / p as f32)
+        .collect()
+}
+
 thread_local! {
     /// Each thread's buffer for the depthwise kernel's padded phase planes.
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };

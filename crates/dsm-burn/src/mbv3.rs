@@ -9,9 +9,9 @@ use burn::tensor::activation::relu;
 use dsm_space::mbv3::{Activation, BlockShape};
 use dsm_space::{MbV3Arch, MbV3Space};
 
-use crate::kernels::{ConvParams, Depthwise, contiguous, flex_primitive, flex_tensor};
+use crate::kernels::{ConvParams, Depthwise, contiguous, flex_primitive, flex_tensor, plane_means};
 use crate::layers::{Act, ConvBn, Loader, conv_madds, hsigmoid, hswish};
-use crate::pointwise::PointwiseConv;
+use crate::pointwise::{Pointwise, PointwiseConv, pointwise};
 use crate::{ModelError, StateDict};
 
 /// Squeeze-and-excite: global mean -> 1x1 conv (bias) -> ReLU -> 1x1 conv (bias) ->
@@ -299,10 +299,49 @@ impl MobileNetV3 {
             h = b.forward(h);
         }
         let h = self.final_expand.forward_act(h, Act::HSwish);
+        match self.head_fused(&h) {
+            Some(logits) => logits,
+            None => self.head_layers(h),
+        }
+    }
+
+    /// Global mean, feature mix with h-swish, classifier, layer by layer.
+    fn head_layers(&self, h: Tensor<4>) -> Tensor<2> {
         let h = h.mean_dim(3).mean_dim(2);
         let h = hswish(self.feature_mix.forward(h));
         let [b, c, _, _] = h.dims();
         self.classifier.forward(h.reshape([b, c]))
+    }
+
+    /// The head (global mean, feature mix with h-swish, classifier) on our kernels for
+    /// inference on plain `flex`: the plane means in parallel, both layers as tiled gemms
+    /// ([`crate::pointwise`]; flex packed the classifier's whole weight on the calling thread
+    /// for every batch). `None` (Burn's operations) otherwise.
+    fn head_fused(&self, h: &Tensor<4>) -> Option<Tensor<2>> {
+        let hp = flex_primitive(h)?;
+        let [n, c, hh, ww] = h.dims();
+        let mix = PointwiseConv::of(&self.feature_mix, c)?;
+        let weight = flex_primitive(&self.classifier.weight.val())?;
+        let bias = match &self.classifier.bias {
+            Some(b) => Some(flex_primitive(&b.val())?),
+            None => None,
+        };
+        let [din, classes] = self.classifier.weight.dims();
+        if din != mix.cout() || hh * ww == 0 {
+            return None;
+        }
+        let means = plane_means(&contiguous(&hp), hh * ww);
+        let mixed = mix.run(&means, n, 1, Act::HSwish, None, None);
+        let (weight, bias) = (contiguous(&weight), bias.as_ref().map(contiguous));
+        let classifier = Pointwise {
+            weight: &weight,
+            transposed: true,
+            bias: bias.as_deref(),
+            cout: classes,
+            cin: din,
+        };
+        let logits = pointwise(&mixed, n, 1, &classifier, Act::Identity, None, None);
+        Some(flex_tensor(logits, [n, classes]))
     }
 
     /// Multiply-accumulates at a square `resolution`, counted by walking the built layers with
@@ -399,6 +438,27 @@ mod tests {
             (true, true, true),
             "the blocks cover SE, residual, h-swish"
         );
+    }
+
+    #[test]
+    fn fused_head_matches_its_layers() {
+        let dev = Device::flex();
+        let space = MbV3Space::new(1.0).unwrap().with_classes(37).unwrap();
+        let arch = MbV3Arch::uniform(2, 3, 4).unwrap();
+        let net = MobileNetV3::init(&arch, &space, 5, &dev)
+            .unwrap()
+            .fold_batchnorm();
+        let c = net.feature_mix.weight.dims()[1];
+        for dims in [[1, c, 7, 7], [3, c, 2, 3]] {
+            let h = Tensor::<4>::random(dims, burn::tensor::Distribution::Normal(0.0, 3.0), &dev);
+            let fused = net.head_fused(&h).expect("a head on flex is fused");
+            let want = net.head_layers(h);
+            close(
+                fused.unsqueeze(),
+                want.unsqueeze(),
+                &format!("head {dims:?}"),
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 use crate::conv_grad::{ConvShape, im2col};
 use crate::kernels::{Act, ConvParams, contiguous, flex_primitive, flex_tensor, square_geometry};
@@ -39,6 +40,7 @@ pub(crate) fn dense_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option<Ten
     let x = contiguous(&xp);
     let layer = Pointwise {
         weight: &weight,
+        transposed: false,
         bias: bias.as_deref(),
         cout,
         cin: cin * k * k,
@@ -60,20 +62,26 @@ pub(crate) fn dense_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option<Ten
     }
     let p = c.pixels();
     let mut columns = vec![0f32; cin * c.rows() * p];
-    let mut y = Vec::with_capacity(n * cout * p);
-    for image in x.chunks_exact(cin * h * w) {
+    let len = n * cout * p;
+    let mut y = Vec::with_capacity(len);
+    let images = x.chunks_exact(cin * h * w);
+    for (image, out) in images.zip(y.spare_capacity_mut()[..len].chunks_exact_mut(cout * p)) {
         columns
             .par_chunks_mut(c.rows() * p)
             .zip(image.par_chunks_exact(h * w))
             .for_each(|(col, plane)| im2col(plane, &c, col, false));
-        y.extend(pointwise(&columns, 1, p, &layer, act, None, None));
+        pointwise_into(&columns, 1, p, &layer, act, None, None, out);
     }
+    // SAFETY: `pointwise_into` wrote every element of each image's output.
+    unsafe { y.set_len(len) };
     Some(flex_tensor(y, [n, cout, oh, ow]))
 }
 
-/// A 1x1 convolution's parameters: `weight` `[cout, cin]` row-major, `bias` `[cout]`.
+/// A 1x1 convolution's (or a linear layer's) parameters: `weight` `[cout, cin]` row-major
+/// (`[cin, cout]` when `transposed`, as Burn's `Linear` stores it), `bias` `[cout]`.
 pub(crate) struct Pointwise<'a> {
     pub weight: &'a [f32],
+    pub transposed: bool,
     pub bias: Option<&'a [f32]>,
     pub cout: usize,
     pub cin: usize,
@@ -124,6 +132,7 @@ impl PointwiseConv {
         let (weight, bias) = (self.params.weight(), self.params.bias());
         let layer = Pointwise {
             weight: &weight,
+            transposed: false,
             bias: bias.as_deref(),
             cout: self.cout,
             cin: self.cin,
@@ -204,6 +213,26 @@ pub(crate) fn pointwise(
     scale: Option<&[f32]>,
     residual: Option<&[f32]>,
 ) -> Vec<f32> {
+    let len = n * conv.cout * p;
+    let mut y = Vec::with_capacity(len);
+    pointwise_into(x, n, p, conv, act, scale, residual, y.spare_capacity_mut());
+    // SAFETY: `pointwise_into` wrote all `len` elements.
+    unsafe { y.set_len(len) };
+    y
+}
+
+/// [`pointwise`] into `y` (at least `[n, cout, p]`), every element of which it writes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pointwise_into(
+    x: &[f32],
+    n: usize,
+    p: usize,
+    conv: &Pointwise<'_>,
+    act: Act,
+    scale: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    y: &mut [MaybeUninit<f32>],
+) {
     let (cout, cin) = (conv.cout, conv.cin);
     assert!(
         conv.weight.len() >= cout * cin,
@@ -211,32 +240,34 @@ pub(crate) fn pointwise(
     );
     assert!(x.len() >= n * cin * p, "pointwise: input too short");
     assert!(conv.bias.is_none_or(|b| b.len() >= cout));
-    assert!(scale.is_none_or(|s| s.len() >= n * cin));
+    assert!(scale.is_none_or(|s| s.len() >= n * cin && !conv.transposed));
     assert!(residual.is_none_or(|r| r.len() >= n * cout * p));
-    let len = n * cout * p;
-    let mut y: Vec<f32> = Vec::with_capacity(len);
-    let out = Output(y.as_mut_ptr());
+    assert!(y.len() >= n * cout * p, "pointwise: output too short");
+    let out = Output(y.as_mut_ptr().cast::<f32>());
     tiles(n, cout, p, rayon::current_num_threads())
         .par_iter()
         .for_each(|t| {
             SCALED.with_borrow_mut(|scaled| {
                 let rows = t.rows.len();
-                let weight = &conv.weight[t.rows.start * cin..t.rows.end * cin];
-                let weight = match scale {
-                    Some(s) => {
+                // The tile's weights: from its first row, with their row and column strides.
+                let (weight, w_rs, w_cs) = match (scale, conv.transposed) {
+                    (_, true) => (&conv.weight[t.rows.start..], 1, cout),
+                    (None, false) => (&conv.weight[t.rows.start * cin..], cin, 1),
+                    (Some(s), false) => {
                         scaled.clear();
                         scaled.resize(rows * cin, 0.0);
+                        let weight = &conv.weight[t.rows.start * cin..t.rows.end * cin];
                         scale_columns(weight, &s[t.image * cin..(t.image + 1) * cin], scaled);
-                        &scaled[..]
+                        (&scaled[..], cin, 1)
                     }
-                    None => weight,
                 };
                 let first = t.image * cout * p + t.rows.start * p + t.cols.start;
                 // SAFETY: the asserts above keep the gemm's reads inside `weight` and `x`
-                // (`rows x cin` and `cin x cols` with row strides `cin` and `p`) and its
-                // writes inside `y`'s capacity (`rows x cols` from `first` with row stride
-                // `p`, inside image `image`); tiles never overlap, so no two threads write
-                // the same element, and nothing reads an element before its gemm wrote it.
+                // (`rows x cin` with strides `(w_rs, w_cs)` from the tile's first row, and
+                // `cin x cols` with row stride `p`) and its writes inside `y` (`rows x cols`
+                // from `first` with row stride `p`, inside image `image`); tiles never
+                // overlap, so no two threads write the same element, and nothing reads an
+                // element before its gemm wrote it.
                 unsafe {
                     let dst = out.at(first);
                     gemm::gemm(
@@ -248,8 +279,8 @@ pub(crate) fn pointwise(
                         p as isize,
                         false,
                         weight.as_ptr(),
-                        1,
-                        cin as isize,
+                        w_cs as isize,
+                        w_rs as isize,
                         x.as_ptr().add(t.image * cin * p + t.cols.start),
                         1,
                         p as isize,
@@ -273,9 +304,6 @@ pub(crate) fn pointwise(
                 }
             })
         });
-    // SAFETY: the tiles cover every element of `..len`, each written by its gemm.
-    unsafe { y.set_len(len) };
-    y
 }
 
 vectorised! {
@@ -328,8 +356,12 @@ mod tests {
                     let mut acc = 0f64;
                     for c in 0..cin {
                         let s = scale.map_or(1.0, |s| s[i * cin + c]) as f64;
-                        acc +=
-                            conv.weight[o * cin + c] as f64 * s * x[(i * cin + c) * p + j] as f64;
+                        let w = if conv.transposed {
+                            conv.weight[c * cout + o]
+                        } else {
+                            conv.weight[o * cin + c]
+                        };
+                        acc += w as f64 * s * x[(i * cin + c) * p + j] as f64;
                     }
                     let at = (i * cout + o) * p + j;
                     let v = act.at(acc as f32 + conv.bias.map_or(0.0, |b| b[o]));
@@ -362,18 +394,20 @@ mod tests {
                 values(cout, 3),
             );
             let (s, r) = (values(n * cin, 4), values(n * cout * p, 5));
-            let conv = Pointwise {
-                weight: &w,
-                bias: Some(&b),
-                cout,
-                cin,
-            };
-            for (act, scale, residual) in [
-                (Act::Identity, None, None),
-                (Act::Relu, None, None),
-                (Act::HSwish, None, None),
-                (Act::Identity, Some(&s[..]), Some(&r[..])),
+            for (transposed, act, scale, residual) in [
+                (false, Act::Identity, None, None),
+                (false, Act::Relu, None, None),
+                (false, Act::HSwish, None, None),
+                (false, Act::Identity, Some(&s[..]), Some(&r[..])),
+                (true, Act::HSwish, None, Some(&r[..])),
             ] {
+                let conv = Pointwise {
+                    weight: &w,
+                    transposed,
+                    bias: Some(&b),
+                    cout,
+                    cin,
+                };
                 let want = naive(&x, (n, p), &conv, act, scale, residual);
                 for threads in [1, 2, 5] {
                     let got = crate::conv_grad::tests::on_threads(threads, || {
@@ -382,8 +416,8 @@ mod tests {
                     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
                         assert!(
                             (a - b).abs() <= 1e-4 * (1.0 + b.abs()) * (cin as f32).sqrt(),
-                            "n{n} cin{cin} cout{cout} p{p} {act:?} {threads} threads: \
-                             element {i}: {a} vs {b}"
+                            "n{n} cin{cin} cout{cout} p{p} {act:?} transposed {transposed} \
+                             {threads} threads: element {i}: {a} vs {b}"
                         );
                     }
                 }

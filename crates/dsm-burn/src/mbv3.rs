@@ -419,7 +419,8 @@ mod tests {
         let net = MobileNetV3::init(&arch, &space, 7, &dev)
             .unwrap()
             .fold_batchnorm();
-        let mut dims = [2, 16, 32, 32];
+        // Odd and non-square planes, down to 1 x 1 after the strides.
+        let mut dims = [2, 16, 29, 19];
         let mut kinds = (false, false, false);
         for (i, b) in net.blocks.iter().enumerate() {
             // A fresh input per block (through a deep random network the signal fades).
@@ -458,6 +459,39 @@ mod tests {
                 want.unsqueeze(),
                 &format!("head {dims:?}"),
             );
+        }
+    }
+
+    /// Inference gives the same bits on any number of threads (every output element is
+    /// summed by one gemm, whatever the tiling).
+    #[test]
+    fn folded_inference_does_not_depend_on_the_thread_count() {
+        let dev = Device::flex();
+        let space = MbV3Space::new(1.0).unwrap();
+        let arch: MbV3Arch =
+            "2,3,2,4,2:3,5,0,0,7,3,5,0,5,7,0,0,3,5,7,3,7,3,0,0:3,4,0,0,6,3,4,0,4,6,0,0,3,4,6,6,6,3,0,0"
+                .parse()
+                .unwrap();
+        let net = MobileNetV3::init(&arch, &space, 11, &dev)
+            .unwrap()
+            .fold_batchnorm();
+        let x = Tensor::<4>::random(
+            [2, 3, 71, 57],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &dev,
+        );
+        let run = |threads| {
+            crate::conv_grad::tests::on_threads(threads, || {
+                net.forward(x.clone())
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .unwrap()
+            })
+        };
+        let one = run(1);
+        for threads in [2, 5] {
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&run(threads)), bits(&one), "{threads} threads");
         }
     }
 

@@ -93,6 +93,8 @@ fn run() -> Result<()> {
 }
 
 fn main() {
+    // Every batch allocates and frees the same activations: keep them (see the docs).
+    dsm_nas::models::keep_freed_memory();
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
         std::process::exit(2);

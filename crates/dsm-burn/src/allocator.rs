@@ -1,13 +1,16 @@
-//! Process-wide allocator tuning for training, opt in: [`keep_freed_memory`].
+//! Process-wide allocator tuning for programs that run the models repeatedly, opt in:
+//! [`keep_freed_memory`].
 //!
 //! A training step allocates and frees the same few hundred activation and gradient
-//! buffers (megabytes each) every iteration. With glibc's default settings, freed memory
-//! at the top of the heap beyond a threshold (a few times the largest recently freed
-//! block) is handed back to the kernel, and blocks above the mmap threshold are unmapped
-//! on free, so the next step takes a page fault and a zeroed page for every 4 KiB it
-//! writes again: about 22,000 faults per NAS-Bench-201 training step at batch 64 (`perf
-//! record -e page-faults`), 5-10 % of the step. [`keep_freed_memory`] keeps that memory
-//! in the process for reuse instead. It changes nothing but the allocator's settings, so
+//! buffers (megabytes each) every iteration, and batched inference the same few large
+//! activations every batch. With glibc's default settings, freed memory at the top of the
+//! heap beyond a threshold (a few times the largest recently freed block) is handed back
+//! to the kernel, and blocks above the mmap threshold are unmapped on free, so the next
+//! step takes a page fault and a zeroed page for every 4 KiB it writes again: about
+//! 22,000 faults per NAS-Bench-201 training step at batch 64 (`perf record -e
+//! page-faults`), 5-10 % of the step; at batch 16, dsm_nas's first blocks hold activations
+//! above glibc's largest mmap threshold (32 MiB), which no threshold keeps.
+//! [`keep_freed_memory`] keeps that memory in the process for reuse instead. It changes nothing but the allocator's settings, so
 //! it is an explicit call for programs (the examples call it), never something the library
 //! does behind its users' backs.
 
@@ -21,8 +24,10 @@ const MMAP_THRESHOLD: usize = 32 << 20;
 const TRIM_THRESHOLD: usize = 1 << 30;
 
 /// Makes the C allocator keep memory the process frees for reuse rather than return it to
-/// the kernel after each training step (glibc: a fixed 32 MiB mmap threshold and a 1 GiB
-/// trim threshold, set with `mallopt`). The resident size then stays at its peak instead
+/// the kernel after each training step or batch (glibc, with `mallopt`: a fixed 32 MiB mmap
+/// threshold, a 1 GiB trim threshold, and no separate mappings for larger blocks, which
+/// come from the heap like the others; glibc still maps a block that its heaps cannot
+/// hold). The resident size then stays at its peak instead
 /// of falling between steps. Returns whether the settings were applied: `false` where the
 /// C library is not glibc (other allocators keep their own policies) or it refused them.
 ///
@@ -43,6 +48,7 @@ pub fn keep_freed_memory() -> bool {
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, as_int(MMAP_THRESHOLD)) == 1
                 && libc::mallopt(libc::M_TRIM_THRESHOLD, as_int(TRIM_THRESHOLD)) == 1
+                && libc::mallopt(libc::M_MMAP_MAX, 0) == 1
         }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
@@ -63,9 +69,8 @@ mod tests {
         }
     }
 
-    /// Faults taken writing a fresh 8 MiB buffer (2,048 pages), after one was freed.
-    fn faults_of_a_reused_buffer() -> i64 {
-        let len = 2 << 20;
+    /// Faults taken writing a fresh buffer of `len` floats, after one was freed.
+    fn faults_of_a_reused_buffer(len: usize) -> i64 {
         let first = vec![1f32; len];
         std::hint::black_box(&first);
         drop(first);
@@ -78,8 +83,15 @@ mod tests {
     #[test]
     fn freed_buffers_are_reused_without_page_faults() {
         assert!(super::keep_freed_memory());
-        // Allocations in this thread (its own arena) reuse the freed pages.
-        let faults = faults_of_a_reused_buffer();
-        assert!(faults < 200, "{faults} page faults for 2048 reused pages");
+        // Allocations in this thread (its own arena) reuse the freed pages: 8 MiB (2,048
+        // pages) and 40 MiB (10,240 pages, above the largest mmap threshold).
+        for mib in [8, 40] {
+            let faults = faults_of_a_reused_buffer(mib << 18);
+            let pages = mib * 256;
+            assert!(
+                faults < 200,
+                "{faults} page faults for {pages} reused pages"
+            );
+        }
     }
 }

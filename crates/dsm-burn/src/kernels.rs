@@ -253,12 +253,6 @@ impl<'a> Depthwise<'a> {
             .zip(plane_means.par_iter_mut())
             .enumerate()
             .for_each(|(plane, (out, mean))| {
-                // Zeroed here, on the worker, just before the kernel overwrites it.
-                for e in out.iter_mut() {
-                    e.write(0.0);
-                }
-                // SAFETY: every element of the plane was just written.
-                let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
                 let ch = plane % c;
                 let b = self.bias.as_ref().map_or(0.0, |b| b[ch]);
                 SCRATCH.with_borrow_mut(|scratch| {
@@ -273,11 +267,14 @@ impl<'a> Depthwise<'a> {
                     )
                 });
                 if means {
+                    // SAFETY: `depthwise_plane` wrote every element of the plane (its tiles
+                    // cover it; tested against Burn's convolution on every geometry).
+                    let out = unsafe { &*(out as *const [MaybeUninit<f32>] as *const [f32]) };
                     *mean = plane_sum(out) / plane_out as f32;
                 }
             });
-        // SAFETY: every plane of `..len` was written above (`plane_out == 0` leaves
-        // nothing to write).
+        // SAFETY: `depthwise_plane` wrote every element of every plane of `..len` above
+        // (`plane_out == 0` leaves nothing to write).
         unsafe { out.set_len(len) };
         (out, plane_means)
     }
@@ -360,7 +357,7 @@ vectorised! {
         input: &[f32],
         taps: &[f32],
         bias: f32,
-        out: &mut [f32],
+        out: &mut [MaybeUninit<f32>],
         g: Geometry,
         act: Act,
         scratch: &mut Vec<f32>,
@@ -384,7 +381,7 @@ fn tiled<const B: usize, const R: usize>(
     input: &[f32],
     taps: &[f32],
     bias: f32,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
     g: Geometry,
     act: Act,
     scratch: &mut Vec<f32>,
@@ -396,16 +393,31 @@ fn tiled<const B: usize, const R: usize>(
     let qw = tiles_x * B + (g.k - 1) / s;
     // Rows: every padded input row that any tile row reads.
     let qh = (tiles_y * R - 1) * s + g.k;
-    scratch.clear();
-    // The phase planes, then one zero-padded input row (`s * qw` wide) to split.
-    scratch.resize(s * qh * qw + s * qw, 0.0);
-    let (planes, prow) = scratch.split_at_mut(s * qh * qw);
+    // The phase planes, then one zero-padded input row (`s * qw` wide) to split. The
+    // buffer is reused from the last plane: what the rows below do not overwrite is zeroed
+    // (the padding rows; with stride 1 the padding columns too; the split row's borders).
+    let len = s * qh * qw + s * qw;
+    if scratch.len() < len {
+        scratch.resize(len, 0.0);
+    }
+    let (planes, prow) = scratch[..len].split_at_mut(s * qh * qw);
+    prow.fill(0.0);
     // Rows past the last one a tile reads (possible without padding) are not laid out.
-    for ih in 0..g.h.min(qh.saturating_sub(g.pad)) {
+    let rows = g.h.min(qh.saturating_sub(g.pad));
+    for phase in planes.chunks_exact_mut(qh * qw) {
+        let (top, rest) = phase.split_at_mut((g.pad * qw).min(phase.len()));
+        top.fill(0.0);
+        let below = (rows * qw).min(rest.len());
+        rest[below..].fill(0.0);
+    }
+    for ih in 0..rows {
         let src = &input[ih * g.w..(ih + 1) * g.w];
         let row = ih + g.pad;
         if s == 1 {
-            planes[row * qw + g.pad..row * qw + g.pad + g.w].copy_from_slice(src);
+            let line = &mut planes[row * qw..(row + 1) * qw];
+            line[..g.pad].fill(0.0);
+            line[g.pad..g.pad + g.w].copy_from_slice(src);
+            line[g.pad + g.w..].fill(0.0);
             continue;
         }
         // Padded column p = col * s + r goes to phase r, column col. The row's borders stay
@@ -430,7 +442,7 @@ fn tiled<const B: usize, const R: usize>(
     }
     let columns: Vec<(usize, usize)> = (0..g.k).map(|kw| ((kw % s) * qh * qw, kw / s)).collect();
     let plan = DwPlan {
-        phases: scratch,
+        phases: &scratch[..len],
         columns: &columns,
         taps,
         bias,
@@ -463,7 +475,7 @@ struct DwPlan<'a> {
 #[inline(always)]
 fn dw_tile<const B: usize, const R: usize>(
     plan: &DwPlan<'_>,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
     oy0: usize,
     ox0: usize,
 ) {
@@ -562,12 +574,16 @@ fn dw_accumulate<const B: usize, const R: usize>(
 
 /// `dst[..len] = src[..len]`, with a fixed-size copy (plain vector stores) for whole rows.
 #[inline(always)]
-fn store<const B: usize>(dst: &mut [f32], src: &[f32; B], len: usize) {
+fn store<const B: usize>(dst: &mut [MaybeUninit<f32>], src: &[f32; B], len: usize) {
     if len == B {
-        let dst: &mut [f32; B] = (&mut dst[..B]).try_into().expect("B elements");
-        *dst = *src;
+        let dst: &mut [MaybeUninit<f32>; B] = (&mut dst[..B]).try_into().expect("B elements");
+        for (d, &v) in dst.iter_mut().zip(src) {
+            d.write(v);
+        }
     } else {
-        dst[..len].copy_from_slice(&src[..len]);
+        for (d, &v) in dst[..len].iter_mut().zip(src) {
+            d.write(v);
+        }
     }
 }
 

@@ -31,7 +31,7 @@ pub(crate) fn dense_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option<Ten
     let [n, cin, h, w] = x.dims();
     let [cout, wcin, _, _] = conv.weight.dims();
     let (k, stride, pad) = square_geometry(conv, h, w)?;
-    if conv.groups != 1 || wcin != cin {
+    if conv.groups != 1 || wcin != cin || cin * h * w == 0 {
         return None;
     }
     let xp = flex_primitive(x)?;

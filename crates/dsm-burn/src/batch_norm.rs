@@ -45,36 +45,85 @@ fn ncp(t: &FlexTensor) -> (usize, usize, usize) {
     (dims[0], dims[1], dims[2] * dims[3])
 }
 
-/// Lanes of the vectorised reductions: sixteen f32 partial sums per slice (each a sum of
-/// at most a few hundred values on these shapes), added in f64.
+/// Lanes of the vectorised reductions: sixteen f32 partial sums, moved into an f64 total
+/// once the slices added reach [`FLUSH`] chunks (so a lane sums at most `FLUSH` values plus
+/// those of one slice).
 const LANES: usize = 16;
 
-/// `(sum f(a_i, b_i), sum g(a_i, b_i))` over two slices of one length, in [`LANES`] f32
-/// lanes each, returned in f64: one pass per sum (the second reads the slices from L1),
-/// because in a single loop the compiler pairs each lane's two sums into a vector rather
-/// than a sum's sixteen lanes, and the loop stays scalar.
-#[inline(always)]
-fn lane_sums(
-    a: &[f32],
-    b: &[f32],
-    f: impl Fn(f32, f32) -> f32,
-    g: impl Fn(f32, f32) -> f32,
-) -> (f64, f64) {
-    (lane_sum(a, b, f), lane_sum(a, b, g))
+/// Chunks of [`LANES`] values a lane sums in f32 before its total takes it over: 1,024
+/// values, one 32 x 32 plane. Smaller planes share the lanes instead of each paying the
+/// sixteen conversions and f64 additions (at 8 x 8 those cost as much as the plane).
+const FLUSH: usize = 64;
+
+/// A sum of `f(a_i, b_i)` over slice pairs, in [`LANES`] f32 lanes flushed into f64.
+struct LaneSum {
+    acc: [f32; LANES],
+    chunks: usize,
+    total: f64,
 }
 
-/// `sum f(a_i, b_i)` in [`LANES`] f32 lanes, returned in f64.
-#[inline(always)]
-fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
-    let mut acc = [0f32; LANES];
-    let ((ba, ta), (bb, tb)) = (a.as_chunks::<LANES>(), b.as_chunks::<LANES>());
-    let tail: f64 = ta.iter().zip(tb).map(|(&x, &y)| f64::from(f(x, y))).sum();
-    for (xa, xb) in ba.iter().zip(bb) {
-        for l in 0..LANES {
-            acc[l] += f(xa[l], xb[l]);
+impl LaneSum {
+    fn new() -> Self {
+        Self {
+            acc: [0.0; LANES],
+            chunks: 0,
+            total: 0.0,
         }
     }
-    tail + acc.iter().map(|&s| f64::from(s)).sum::<f64>()
+
+    /// Adds `f(a_i, b_i)` over two slices of one length.
+    #[inline(always)]
+    fn add(&mut self, a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
+        let ((ba, ta), (bb, tb)) = (a.as_chunks::<LANES>(), b.as_chunks::<LANES>());
+        self.total += ta
+            .iter()
+            .zip(tb)
+            .map(|(&x, &y)| f64::from(f(x, y)))
+            .sum::<f64>();
+        // In a local array, which the compiler keeps in a register.
+        let mut acc = self.acc;
+        for (xa, xb) in ba.iter().zip(bb) {
+            for l in 0..LANES {
+                acc[l] += f(xa[l], xb[l]);
+            }
+        }
+        self.acc = acc;
+        self.chunks += ba.len();
+        if self.chunks >= FLUSH {
+            self.flush();
+        }
+    }
+
+    /// Adds the values of `a`. A plain `acc[l] += a[l]` (also through [`LaneSum::add`]) was
+    /// compiled as sixteen scalar sums (`perf annotate`: `vaddss` per lane); with `+ 0.0` on
+    /// each value, which changes nothing but the sign of a zero, it is one vector add.
+    #[inline(always)]
+    fn add_values(&mut self, a: &[f32]) {
+        let (ba, ta) = a.as_chunks::<LANES>();
+        self.total += ta.iter().map(|&x| f64::from(x)).sum::<f64>();
+        let mut acc = self.acc;
+        for xa in ba {
+            acc = std::array::from_fn(|l| acc[l] + (xa[l] + 0.0));
+        }
+        self.acc = acc;
+        self.chunks += ba.len();
+        if self.chunks >= FLUSH {
+            self.flush();
+        }
+    }
+
+    #[inline(always)]
+    fn flush(&mut self) {
+        self.total += self.acc.iter().map(|&s| f64::from(s)).sum::<f64>();
+        self.acc = [0.0; LANES];
+        self.chunks = 0;
+    }
+
+    #[inline(always)]
+    fn sum(mut self) -> f64 {
+        self.flush();
+        self.total
+    }
 }
 
 /// Per-channel mean and biased variance of an NCHW batch (`[n, c, pixels]`) in one pass
@@ -98,13 +147,16 @@ vectorised! {
             return (f32::NAN, f32::NAN);
         }
         let s = x[ch * p];
-        let (mut s1, mut s2) = (0f64, 0f64);
+        let (mut s1, mut s2) = (LaneSum::new(), LaneSum::new());
         for b in 0..n {
             let v = &x[(b * c + ch) * p..(b * c + ch + 1) * p];
-            let (a, q) = lane_sums(v, v, |a, _| a - s, |a, _| (a - s) * (a - s));
-            s1 += a;
-            s2 += q;
+            // One pass per sum (the second reads the plane from L1): with two sums in one
+            // loop the compiler pairs each lane's two sums into a vector rather than a
+            // sum's sixteen lanes, and the loop stays scalar.
+            s1.add(v, v, |a, _| a - s);
+            s2.add(v, v, |a, _| (a - s) * (a - s));
         }
+        let (s1, s2) = (s1.sum(), s2.sum());
         let d = s1 / count;
         (
             (f64::from(s) + d) as f32,
@@ -209,15 +261,14 @@ vectorised! {
     /// `(sum(dy), sum(dy * (x - mu)))` over channel `ch`'s planes.
     fn channel_grad_sums(dy: &[f32], x: &[f32], mu: f32, shape: [usize; 4]) -> (f64, f64) {
         let [n, c, p, ch] = shape;
-        let (mut s, mut sx) = (0.0f64, 0.0f64);
+        let (mut s, mut sx) = (LaneSum::new(), LaneSum::new());
         for b in 0..n {
             let at = (b * c + ch) * p;
             let (g, v) = (&dy[at..at + p], &x[at..at + p]);
-            let (a, q) = lane_sums(g, v, |a, _| a, |a, b| a * (b - mu));
-            s += a;
-            sx += q;
+            s.add_values(g);
+            sx.add(g, v, |a, b| a * (b - mu));
         }
-        (s, sx)
+        (s.sum(), sx.sum())
     }
 }
 
@@ -394,7 +445,16 @@ mod tests {
 
     #[test]
     fn fused_batch_norm_equals_burns_in_values_gradients_and_running_statistics() {
-        for dims in [[4, 3, 5, 5], [2, 8, 7, 3], [1, 2, 1, 1], [3, 1, 4, 6]] {
+        // The last two span several flushes of the f32 lanes (many small planes; planes
+        // longer than a flush, with tails).
+        for dims in [
+            [4, 3, 5, 5],
+            [2, 8, 7, 3],
+            [1, 2, 1, 1],
+            [3, 1, 4, 6],
+            [40, 2, 8, 8],
+            [2, 2, 32, 33],
+        ] {
             let want = run(false, dims);
             let got = run(true, dims);
             for (what, (a, b)) in ["y", "dx", "dgamma", "dbeta", "running mean", "running var"]

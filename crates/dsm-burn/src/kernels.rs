@@ -341,8 +341,10 @@ vectorised! {
         let (chunks, rest) = plane.as_chunks::<16>();
         let mut acc = [0f32; 16];
         for chunk in chunks {
+            // `+ 0.0` (which changes nothing but the sign of a zero) makes the compiler
+            // add the sixteen lanes as one vector instead of sixteen scalar sums.
             for l in 0..16 {
-                acc[l] += chunk[l];
+                acc[l] += chunk[l] + 0.0;
             }
         }
         acc.iter().sum::<f32>() + rest.iter().sum::<f32>()

@@ -66,9 +66,7 @@ impl MbBlock {
         h = self.point_linear.forward(h);
         if self.residual { h + x } else { h }
     }
-}
 
-impl MbBlock {
     /// The whole block on our kernels, without a tensor between them, when it runs for
     /// inference on plain `flex` with its BatchNorms folded ([`MobileNetV3::fold_batchnorm`]):
     /// the 1x1 convolutions as tiled gemms with the activation (and the residual) applied

@@ -305,18 +305,45 @@ fn matmul(
     // its slice; `dst` does not alias `lhs` or `rhs` (a `&mut` next to two `&`); gemm only
     // writes an uninitialised destination (`accumulate` false: it does not read it).
     unsafe {
+        gemm_raw(
+            (m, n, k),
+            (dst, n),
+            accumulate,
+            (lhs.as_ptr(), lhs_rs, lhs_cs),
+            (rhs.as_ptr(), rhs_rs, rhs_cs),
+        );
+    }
+}
+
+/// One single-threaded product `dst[m x n] (+)= lhs[m x k] rhs[k x n]` on pointers, `dst`
+/// with its row stride (columns contiguous), `lhs` and `rhs` with their row and column
+/// strides.
+///
+/// # Safety
+/// Every element the product reads (`lhs`, `rhs`, and `dst` when `accumulate`) or writes
+/// (`dst`) at those strides must be in bounds; `dst` must not overlap `lhs` or `rhs`, and
+/// no other thread may touch its elements meanwhile.
+pub(crate) unsafe fn gemm_raw(
+    (m, n, k): (usize, usize, usize),
+    (dst, dst_rs): (*mut f32, usize),
+    accumulate: bool,
+    (lhs, lhs_rs, lhs_cs): (*const f32, usize, usize),
+    (rhs, rhs_rs, rhs_cs): (*const f32, usize, usize),
+) {
+    // SAFETY: the caller's guarantees are gemm's.
+    unsafe {
         gemm::gemm(
             m,
             n,
             k,
             dst,
             1,
-            n as isize,
+            dst_rs as isize,
             accumulate,
-            lhs.as_ptr(),
+            lhs,
             lhs_cs as isize,
             lhs_rs as isize,
-            rhs.as_ptr(),
+            rhs,
             rhs_cs as isize,
             rhs_rs as isize,
             1.0,

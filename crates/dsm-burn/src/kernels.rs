@@ -590,7 +590,7 @@ fn store<const B: usize>(dst: &mut [MaybeUninit<f32>], src: &[f32; B], len: usiz
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use burn::nn::conv::Conv2dConfig;
 
@@ -689,13 +689,14 @@ mod tests {
         }
     }
 
-    fn close(fast: Tensor<4>, want: Tensor<4>, what: &str) {
-        assert_eq!(fast.dims(), want.dims(), "{what}");
-        let fast = fast.into_data().try_into_vec::<f32>().unwrap();
+    /// Asserts `got` equals `want` within `tol` relative to `1 + |want|`, element by element.
+    pub(crate) fn close<const D: usize>(got: Tensor<D>, want: Tensor<D>, tol: f32, what: &str) {
+        assert_eq!(got.dims(), want.dims(), "{what}");
+        let got = got.into_data().try_into_vec::<f32>().unwrap();
         let want = want.into_data().try_into_vec::<f32>().unwrap();
-        for (i, (a, b)) in fast.iter().zip(&want).enumerate() {
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
             assert!(
-                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                (a - b).abs() <= tol * (1.0 + b.abs()),
                 "{what}: element {i}: {a} vs {b}"
             );
         }
@@ -720,6 +721,7 @@ mod tests {
             close(
                 fast,
                 activated(act, conv.forward(x.clone())),
+                1e-5,
                 &format!("{act:?}"),
             );
         }

@@ -391,18 +391,7 @@ fn published(legacy: &str) -> (MbV3Arch, MbV3Space) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn close(a: Tensor<4>, b: Tensor<4>, what: &str) {
-        assert_eq!(a.dims(), b.dims(), "{what}");
-        let a = a.into_data().try_into_vec::<f32>().unwrap();
-        let b = b.into_data().try_into_vec::<f32>().unwrap();
-        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert!(
-                (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
-                "{what}: element {i}: {x} vs {y}"
-            );
-        }
-    }
+    use crate::kernels::tests::close;
 
     /// Every block of a folded subnet with squeeze-and-excite, h-swish, residuals and
     /// strides: the fused block gives what its layers give one by one.
@@ -427,7 +416,7 @@ mod tests {
                 .forward_fused(&x)
                 .expect("a folded block on flex is fused");
             dims = fused.dims();
-            close(fused, b.forward_layers(x), &format!("block {i}"));
+            close(fused, b.forward_layers(x), 1e-4, &format!("block {i}"));
             kinds.0 |= b.se.is_some();
             kinds.1 |= b.residual;
             kinds.2 |= b.hswish;
@@ -452,11 +441,7 @@ mod tests {
             let h = Tensor::<4>::random(dims, burn::tensor::Distribution::Normal(0.0, 3.0), &dev);
             let fused = net.head_fused(&h).expect("a head on flex is fused");
             let want = net.head_layers(h);
-            close(
-                fused.unsqueeze(),
-                want.unsqueeze(),
-                &format!("head {dims:?}"),
-            );
+            close(fused, want, 1e-4, &format!("head {dims:?}"));
         }
     }
 

@@ -18,7 +18,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-use crate::conv_grad::{ConvShape, im2col};
+use crate::conv_grad::{ConvShape, gemm_raw, im2col};
 use crate::kernels::{Act, ConvParams, contiguous, flex_primitive, flex_tensor, square_geometry};
 use crate::simd::vectorised;
 
@@ -270,26 +270,12 @@ pub(crate) fn pointwise_into(
                 // element before its gemm wrote it.
                 unsafe {
                     let dst = out.at(first);
-                    gemm::gemm(
-                        rows,
-                        t.cols.len(),
-                        cin,
-                        dst,
-                        1,
-                        p as isize,
+                    gemm_raw(
+                        (rows, t.cols.len(), cin),
+                        (dst, p),
                         false,
-                        weight.as_ptr(),
-                        w_cs as isize,
-                        w_rs as isize,
-                        x.as_ptr().add(t.image * cin * p + t.cols.start),
-                        1,
-                        p as isize,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
+                        (weight.as_ptr(), w_rs, w_cs),
+                        (x.as_ptr().add(t.image * cin * p + t.cols.start), p, 1),
                     );
                     for (i, r) in t.rows.clone().enumerate() {
                         let row = std::slice::from_raw_parts_mut(dst.add(i * p), t.cols.len());
@@ -450,16 +436,8 @@ mod tests {
             for act in [Act::Identity, Act::Relu, Act::HSwish] {
                 let got = dense_conv2d(&conv, &x, act).expect("a dense convolution on flex");
                 let want = act.on_tensor(conv.forward(x.clone()));
-                assert_eq!(got.dims(), want.dims());
-                let got = got.into_data().try_into_vec::<f32>().unwrap();
-                let want = want.into_data().try_into_vec::<f32>().unwrap();
-                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                    assert!(
-                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                        "n{n} cin{cin} cout{cout} {h}x{h} k{k} s{s} {act:?}: element {i}: \
-                         {a} vs {b}"
-                    );
-                }
+                let case = format!("n{n} cin{cin} cout{cout} {h}x{h} k{k} s{s} {act:?}");
+                crate::kernels::tests::close(got, want, 1e-5, &case);
             }
         }
         let grouped = Conv2dConfig::new([4, 4], [3, 3]).with_groups(2).init(&dev);

@@ -393,19 +393,23 @@ mod tests {
     use super::*;
     use crate::kernels::tests::close;
 
+    /// The subnet `arch` (width 1.0) on `flex`, initialised from `seed`, BatchNorm folded.
+    fn folded(arch: &str, seed: u64) -> (MobileNetV3, Device) {
+        let dev = Device::flex();
+        let space = MbV3Space::new(1.0).unwrap();
+        let arch: MbV3Arch = arch.parse().unwrap();
+        let net = MobileNetV3::init(&arch, &space, seed, &dev).unwrap();
+        (net.fold_batchnorm(), dev)
+    }
+
     /// Every block of a folded subnet with squeeze-and-excite, h-swish, residuals and
     /// strides: the fused block gives what its layers give one by one.
     #[test]
     fn fused_blocks_match_their_layers() {
-        let dev = Device::flex();
-        let space = MbV3Space::new(1.0).unwrap();
-        let arch: MbV3Arch =
-            "3,2,2,3,2:7,5,3,0,3,7,0,0,5,7,0,0,3,5,7,0,3,3,0,0:6,3,4,0,6,3,0,0,4,6,0,0,3,4,6,0,6,3,0,0"
-                .parse()
-                .unwrap();
-        let net = MobileNetV3::init(&arch, &space, 7, &dev)
-            .unwrap()
-            .fold_batchnorm();
+        let (net, dev) = folded(
+            "3,2,2,3,2:7,5,3,0,3,7,0,0,5,7,0,0,3,5,7,0,3,3,0,0:6,3,4,0,6,3,0,0,4,6,0,0,3,4,6,0,6,3,0,0",
+            7,
+        );
         // Odd and non-square planes, down to 1 x 1 after the strides.
         let mut dims = [2, 16, 29, 19];
         let mut kinds = (false, false, false);
@@ -449,15 +453,10 @@ mod tests {
     /// summed by one gemm, whatever the tiling).
     #[test]
     fn folded_inference_does_not_depend_on_the_thread_count() {
-        let dev = Device::flex();
-        let space = MbV3Space::new(1.0).unwrap();
-        let arch: MbV3Arch =
-            "2,3,2,4,2:3,5,0,0,7,3,5,0,5,7,0,0,3,5,7,3,7,3,0,0:3,4,0,0,6,3,4,0,4,6,0,0,3,4,6,6,6,3,0,0"
-                .parse()
-                .unwrap();
-        let net = MobileNetV3::init(&arch, &space, 11, &dev)
-            .unwrap()
-            .fold_batchnorm();
+        let (net, dev) = folded(
+            "2,3,2,4,2:3,5,0,0,7,3,5,0,5,7,0,0,3,5,7,3,7,3,0,0:3,4,0,0,6,3,4,0,4,6,0,0,3,4,6,6,6,3,0,0",
+            11,
+        );
         let x = Tensor::<4>::random(
             [2, 3, 71, 57],
             burn::tensor::Distribution::Normal(0.0, 1.0),

@@ -76,8 +76,13 @@ pub(crate) fn flex_primitive_of<const D: usize>(data: Vec<f32>, shape: [usize; D
 
 /// The same as a plain (no autodiff) `flex` tensor.
 pub(crate) fn flex_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+    plain_tensor(flex_primitive_of(data, shape))
+}
+
+/// A flex primitive as a plain (no autodiff) tensor.
+pub(crate) fn plain_tensor<const D: usize>(p: FlexTensor) -> Tensor<D> {
     Tensor::from_dispatch(DispatchTensor {
-        kind: DispatchTensorKind::Flex(BackendTensor::Float(flex_primitive_of(data, shape))),
+        kind: DispatchTensorKind::Flex(BackendTensor::Float(p)),
         autodiff: DispatchAutodiffContext::Disabled,
     })
 }

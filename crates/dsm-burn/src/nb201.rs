@@ -51,7 +51,7 @@ impl InferCell {
                 let input = nodes[src].clone();
                 let y = match &self.ops[e] {
                     EdgeOp::Conv(c) => c.forward(input),
-                    EdgeOp::Pool(p) => p.forward(input),
+                    EdgeOp::Pool(p) => avg_pool(p, input),
                     EdgeOp::Skip(_) => input,
                     // Adds nothing: skipped rather than materialised as zeros.
                     EdgeOp::Zero(_) => continue,

@@ -146,21 +146,195 @@ pub(crate) fn window_mean(x: &Tensor<4>, k: usize) -> Option<Tensor<4>> {
     ))
 }
 
+/// The extension: the mean of every `k x k` window at stride 1 over the input zero-padded
+/// by `k / 2` on each side (`k` odd; the output has the input's size), divided by the
+/// number of input values in the window, or by `k * k` with `count_pad` (PyTorch's
+/// `count_include_pad`). NAS-Bench-201's `avg_pool_3x3` is `k = 3` without `count_pad`.
+#[backend_extension(Flex, Autodiff)]
+pub trait BoxMean: burn::backend::Backend {
+    /// `[n, c, h, w]` from `[n, c, h, w]`.
+    fn dsm_box_mean(x: FloatTensor<Self>, k: usize, count_pad: bool) -> FloatTensor<Self>;
+}
+
+impl BoxMean for Flex {
+    fn dsm_box_mean(x: FlexTensor, k: usize, count_pad: bool) -> FlexTensor {
+        let dims = x.layout().shape().dims();
+        box_mean(&contiguous(&x), dims, k, count_pad, Divide::After)
+    }
+}
+
+/// `1 / count` per row (or column) index of a length-`len` axis: the number of window
+/// positions inside `[0, len)`, or `k` with `count_pad`.
+fn inverse_counts(len: usize, k: usize, count_pad: bool) -> Vec<f32> {
+    let r = k / 2;
+    (0..len)
+        .map(|i| {
+            let inside = (i + r + 1).min(len) - i.saturating_sub(r);
+            1.0 / if count_pad { k } else { inside } as f32
+        })
+        .collect()
+}
+
+/// Where [`box_mean`] divides by the counts: after the window sums (the forward), or
+/// before them (the backward: each output gradient divided by its count, then summed over
+/// the windows that contain each input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Divide {
+    After,
+    Before,
+}
+
+/// The `k x k` window sums at stride 1 (zero padding) of every plane of `x` (`dims`), with
+/// the counts divided [`Divide::After`] or [`Divide::Before`]; planes in parallel.
+fn box_mean(x: &[f32], dims: [usize; 4], k: usize, count_pad: bool, divide: Divide) -> FlexTensor {
+    let [n, c, h, w] = dims;
+    let (rows, cols) = (
+        inverse_counts(h, k, count_pad),
+        inverse_counts(w, k, count_pad),
+    );
+    let y = par_zeroed(n * c * h * w, h * w, |plane, y| {
+        BOX_SCRATCH.with_borrow_mut(|scratch| {
+            let src = &x[plane * h * w..(plane + 1) * h * w];
+            box_plane(src, y, (&rows, &cols), [w, k], divide, scratch);
+        })
+    });
+    flex_primitive_of(y, dims)
+}
+
+thread_local! {
+    /// Each thread's buffers for [`box_plane`]: one padded row, the plane's row sums.
+    static BOX_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+vectorised! {
+    /// One plane's window sums into `y` (zeroed): every row summed over `k` columns (from
+    /// a zero-padded copy), then `k` of those rows added per output row; the counts
+    /// (`(rows, cols)`, inverse) divided before or after.
+    fn box_plane(
+        x: &[f32],
+        y: &mut [f32],
+        (rows, cols): (&[f32], &[f32]),
+        shape: [usize; 2],
+        divide: Divide,
+        scratch: &mut Vec<f32>,
+    ) {
+        let [w, k] = shape;
+        let (h, r) = (rows.len(), k / 2);
+        scratch.clear();
+        scratch.resize(w + 2 * r + h * w, 0.0);
+        let (padded, sums) = scratch.split_at_mut(w + 2 * r);
+        for (i, (src, out)) in x.chunks_exact(w).zip(sums.chunks_exact_mut(w)).enumerate() {
+            let line = &mut padded[r..r + w];
+            match divide {
+                Divide::Before => {
+                    for ((p, &v), &cw) in line.iter_mut().zip(src).zip(cols) {
+                        *p = v * rows[i] * cw;
+                    }
+                }
+                Divide::After => line.copy_from_slice(src),
+            }
+            for t in 0..k {
+                for (o, &v) in out.iter_mut().zip(&padded[t..t + w]) {
+                    *o += v;
+                }
+            }
+        }
+        for (i, out) in y.chunks_exact_mut(w).enumerate() {
+            for t in i.saturating_sub(r)..(i + r + 1).min(h) {
+                for (o, &v) in out.iter_mut().zip(&sums[t * w..(t + 1) * w]) {
+                    *o += v;
+                }
+            }
+            if divide == Divide::After {
+                for (o, &cw) in out.iter_mut().zip(cols) {
+                    *o *= rows[i] * cw;
+                }
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> BoxMean for Autodiff<Flex, C> {
+    fn dsm_box_mean(x: FloatTensor<Self>, k: usize, count_pad: bool) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct BoxMeanBackward;
+
+        impl Backward<Flex, 1> for BoxMeanBackward {
+            type State = ([usize; 4], usize, bool);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [node] = ops.parents;
+                let dy = grads.consume::<Flex>(&ops.node);
+                let (dims, k, count_pad) = ops.state;
+                if let Some(node) = node {
+                    let dx = box_mean(&contiguous(&dy), dims, k, count_pad, Divide::Before);
+                    grads.register::<Flex>(node.id, dx);
+                }
+            }
+        }
+
+        let dims = x.primitive().layout().shape().dims();
+        let out = box_mean(
+            &contiguous(x.primitive()),
+            dims,
+            k,
+            count_pad,
+            Divide::After,
+        );
+        match BoxMeanBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((dims, k, count_pad), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+}
+
+/// The stride-1 "same" average pooling through [`BoxMean`] when `x` is f32 on `flex` and
+/// `k` odd; `None` otherwise.
+fn box_mean_of(x: &Tensor<4>, k: usize, count_pad: bool) -> Option<Tensor<4>> {
+    if k.is_multiple_of(2) || x.dtype() != DType::F32 {
+        return None;
+    }
+    let xd = x.clone().into_dispatch();
+    if !on_flex(&xd.kind) {
+        return None;
+    }
+    Some(Tensor::from_dispatch(<Dispatch as BoxMean>::dsm_box_mean(
+        xd, k, count_pad,
+    )))
+}
+
 /// `pool.forward(x)`, through [`WindowMean`] when the pooling is non-overlapping (square
-/// window equal to the stride, no padding, floor mode) and `x` is f32 on `flex`.
+/// window equal to the stride, no padding, floor mode), through [`BoxMean`] when it is a
+/// stride-1 "same" pooling (odd square window, padding half of it on every side), and `x`
+/// is f32 on `flex`.
 pub(crate) fn avg_pool(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
     let [k, kw] = pool.kernel_size;
     let unpadded = matches!(
         pool.padding,
         PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
     );
-    if k == kw
-        && pool.stride == [k, k]
-        && unpadded
-        && !pool.ceil_mode
-        && let Some(y) = window_mean(&x, k)
-    {
-        return y;
+    let r = k / 2;
+    let same = pool.padding == PaddingConfig2d::Explicit(r, r, r, r) && pool.stride == [1, 1];
+    if k == kw && !pool.ceil_mode {
+        let ours = if pool.stride == [k, k] && unpadded {
+            window_mean(&x, k)
+        } else if same {
+            box_mean_of(&x, k, pool.count_include_pad)
+        } else {
+            None
+        };
+        if let Some(y) = ours {
+            return y;
+        }
     }
     pool.forward(x)
 }
@@ -239,14 +413,18 @@ mod tests {
         let v = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().unwrap();
         let pools = [
             AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
-            // Overlapping and padded: Burn's.
+            // Overlapping, strided and padded: Burn's.
             AvgPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(),
         ];
         for pool in &pools {
             assert_eq!(v(avg_pool(pool, x.clone())), v(pool.forward(x.clone())));
         }
+        let even = AvgPool2dConfig::new([2, 2]).with_strides([1, 1]).init();
+        assert!(box_mean_of(&x, 2, false).is_none());
+        assert_eq!(v(avg_pool(&even, x.clone())), v(even.forward(x.clone())));
         for size in [[1, 1], [2, 2]] {
             let pool = AdaptiveAvgPool2dConfig::new(size).init();
             let (a, b) = (
@@ -259,6 +437,57 @@ mod tests {
                     (p - q).abs() <= 1e-5 * (1.0 + q.abs()),
                     "{size:?}: {p} vs {q}"
                 );
+            }
+        }
+    }
+
+    /// NAS-Bench-201's `avg_pool_3x3` and its kin: values and gradients against Burn's
+    /// pooling, with and without the padding counted, on planes down to 1 x 1.
+    #[test]
+    fn stride_one_pooling_equals_burns_with_its_gradient() {
+        let dev = Device::flex().autodiff();
+        for (dims, k) in [
+            ([2, 3, 8, 8], 3),
+            ([1, 2, 7, 9], 3),
+            ([2, 1, 1, 1], 3),
+            ([1, 2, 2, 5], 3),
+            ([1, 2, 9, 6], 5),
+            ([1, 1, 3, 2], 5),
+        ] {
+            for count_pad in [false, true] {
+                let r = k / 2;
+                let pool = AvgPool2dConfig::new([k, k])
+                    .with_strides([1, 1])
+                    .with_padding(PaddingConfig2d::Explicit(r, r, r, r))
+                    .with_count_include_pad(count_pad)
+                    .init();
+                let count = dims.iter().product::<usize>();
+                let data: Vec<f32> = (0..count)
+                    .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                    .collect();
+                let run = |ours: bool| {
+                    let x = Tensor::<4>::from_data(TensorData::new(data.clone(), dims), &dev)
+                        .require_grad();
+                    let y = if ours {
+                        box_mean_of(&x, k, count_pad).expect("f32 on flex")
+                    } else {
+                        pool.forward(x.clone())
+                    };
+                    let grads = (y.clone() * y.clone()).sum().backward();
+                    let v = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().unwrap();
+                    (v(y), v(x.grad(&grads).expect("x is tracked")))
+                };
+                let ((y0, dx0), (y1, dx1)) = (run(false), run(true));
+                for (what, a, b) in [("y", &y1, &y0), ("dx", &dx1, &dx0)] {
+                    let case = format!("{what} {dims:?} k{k} count_pad {count_pad}");
+                    assert_eq!(a.len(), b.len(), "{case}");
+                    for (p, q) in a.iter().zip(b) {
+                        assert!(
+                            (p - q).abs() <= 1e-5 * (1.0 + q.abs()),
+                            "{case}: {p} vs {q}"
+                        );
+                    }
+                }
             }
         }
     }

@@ -1,10 +1,16 @@
-//! Non-overlapping average pooling (`k x k` windows, stride `k`, no padding: the ResNet
-//! reduction block's 2x2 downsampling and the global average before the classifier) on
-//! `flex`, with its backward, registered through a Burn backend extension like
-//! [`crate::train_conv`]. Burn 0.22's `flex` pools through its general 3-D pooling (a
-//! window walk per output element, and a scatter per input element in the backward); here
-//! each output row sums `k` input rows in one pass and the backward spreads each output
-//! gradient over its window.
+//! Average pooling on `flex`, with its backward, registered through Burn backend extensions
+//! like [`crate::train_conv`]:
+//! - non-overlapping (`k x k` windows, stride `k`, no padding: the ResNet reduction block's
+//!   2x2 downsampling and the global average before the classifier): each output row sums
+//!   `k` input rows in one pass, and the backward spreads each output gradient over its
+//!   window;
+//! - stride 1 with `k / 2` padding (NAS-Bench-201's `avg_pool_3x3`): separable window sums,
+//!   each row over `k` columns then `k` rows per output row, divided by the window's count;
+//!   the backward is the same sums of the output gradient divided first.
+//!
+//! Burn 0.22's `flex` pools through its general 3-D pooling (a window walk per output
+//! element, and a scatter per input element in the backward, partly on the calling thread):
+//! a cell of `avg_pool_3x3` edges spent 90 % of its training there.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;

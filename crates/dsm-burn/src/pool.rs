@@ -27,25 +27,53 @@ use burn::tensor::DType;
 use crate::kernels::{contiguous, flex_primitive_of, on_flex, par_zeroed};
 use crate::simd::vectorised;
 
-/// The extension: the mean of every `k x k` window at stride `k` (rows and columns past the
-/// last whole window are dropped, as PyTorch and Burn do).
-#[backend_extension(Flex, Autodiff)]
-pub trait WindowMean: burn::backend::Backend {
-    /// `[n, c, h / k, w / k]` from `[n, c, h, w]`.
-    fn dsm_window_mean(x: FloatTensor<Self>, k: usize) -> FloatTensor<Self>;
+/// An average pooling of ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    /// The mean of every `k x k` window at stride `k` (rows and columns past the last whole
+    /// window are dropped, as PyTorch and Burn do): `[n, c, h / k, w / k]`.
+    Windows(usize),
+    /// The mean of every `k x k` window at stride 1 over the input zero-padded by `k / 2`
+    /// on each side (`k` odd; the output has the input's size), divided by the number of
+    /// input values in the window, or by `k * k` with `count_pad` (PyTorch's
+    /// `count_include_pad`). NAS-Bench-201's `avg_pool_3x3` is `k = 3` without `count_pad`.
+    Same { k: usize, count_pad: bool },
 }
 
-impl WindowMean for Flex {
-    fn dsm_window_mean(x: FlexTensor, k: usize) -> FlexTensor {
-        forward(&x, k)
+impl Pooling {
+    /// The pooled batch of `x` (`dims`).
+    fn forward(self, x: &[f32], dims: [usize; 4]) -> FlexTensor {
+        match self {
+            Pooling::Windows(k) => forward(x, dims, k),
+            Pooling::Same { k, count_pad } => box_mean(x, dims, k, count_pad, Divide::After),
+        }
+    }
+
+    /// The input gradient (`dims`) from the output gradient `dy`.
+    fn backward(self, dy: &[f32], dims: [usize; 4]) -> FlexTensor {
+        match self {
+            Pooling::Windows(k) => flex_primitive_of(backward(dy, dims, k), dims),
+            Pooling::Same { k, count_pad } => box_mean(dy, dims, k, count_pad, Divide::Before),
+        }
     }
 }
 
-/// The pooled batch.
-fn forward(x: &FlexTensor, k: usize) -> FlexTensor {
-    let [n, c, h, w] = x.layout().shape().dims();
+/// The extension: a [`Pooling`] with its gradient.
+#[backend_extension(Flex, Autodiff)]
+pub trait AveragePool: burn::backend::Backend {
+    /// `x` pooled.
+    fn dsm_avg_pool(x: FloatTensor<Self>, pooling: Pooling) -> FloatTensor<Self>;
+}
+
+impl AveragePool for Flex {
+    fn dsm_avg_pool(x: FlexTensor, pooling: Pooling) -> FlexTensor {
+        pooling.forward(&contiguous(&x), x.layout().shape().dims())
+    }
+}
+
+/// The batch pooled by `k x k` windows at stride `k`.
+fn forward(xs: &[f32], [n, c, h, w]: [usize; 4], k: usize) -> FlexTensor {
     let (oh, ow) = (h / k, w / k);
-    let xs = contiguous(x);
     let y = par_zeroed(n * c * oh * ow, oh * ow, |plane, y| {
         window_means(&xs[plane * h * w..(plane + 1) * h * w], y, [w, ow, k]);
     });
@@ -96,13 +124,13 @@ vectorised! {
     }
 }
 
-impl<C: CheckpointStrategy> WindowMean for Autodiff<Flex, C> {
-    fn dsm_window_mean(x: FloatTensor<Self>, k: usize) -> FloatTensor<Self> {
+impl<C: CheckpointStrategy> AveragePool for Autodiff<Flex, C> {
+    fn dsm_avg_pool(x: FloatTensor<Self>, pooling: Pooling) -> FloatTensor<Self> {
         #[derive(Debug)]
-        struct WindowMeanBackward;
+        struct PoolBackward;
 
-        impl Backward<Flex, 1> for WindowMeanBackward {
-            type State = ([usize; 4], usize);
+        impl Backward<Flex, 1> for PoolBackward {
+            type State = ([usize; 4], Pooling);
 
             fn backward(
                 self,
@@ -112,35 +140,36 @@ impl<C: CheckpointStrategy> WindowMean for Autodiff<Flex, C> {
             ) {
                 let [node] = ops.parents;
                 let dy = grads.consume::<Flex>(&ops.node);
-                let (dims, k) = ops.state;
+                let (dims, pooling) = ops.state;
                 if let Some(node) = node {
-                    let dx = backward(&contiguous(&dy), dims, k);
-                    grads.register::<Flex>(node.id, flex_primitive_of(dx, dims));
+                    grads.register::<Flex>(node.id, pooling.backward(&contiguous(&dy), dims));
                 }
             }
         }
 
-        let out = forward(x.primitive(), k);
-        match WindowMeanBackward
+        let dims = x.primitive().layout().shape().dims();
+        let out = pooling.forward(&contiguous(x.primitive()), dims);
+        match PoolBackward
             .prepare::<C>([x.node()])
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => {
-                let dims = x.primitive().layout().shape().dims();
-                prep.finish((dims, k), out)
-            }
+            OpsKind::Tracked(prep) => prep.finish((dims, pooling), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }
 }
 
-/// The mean of every `k x k` window at stride `k` through [`WindowMean`] when `x` is f32 on
-/// `flex` (with or without autodiff) and `k` is at least 1; `None` otherwise (the caller
-/// uses Burn's pooling).
-pub(crate) fn window_mean(x: &Tensor<4>, k: usize) -> Option<Tensor<4>> {
+/// `x` pooled through [`AveragePool`] when it is f32 on `flex` (with or without autodiff)
+/// and the pooling fits it (windows of at least 1 and at most the input; odd windows at
+/// stride 1); `None` otherwise (the caller uses Burn's pooling).
+fn pooled(x: &Tensor<4>, pooling: Pooling) -> Option<Tensor<4>> {
     let [_, _, h, w] = x.dims();
-    if k == 0 || h < k || w < k || x.dtype() != DType::F32 {
+    let fits = match pooling {
+        Pooling::Windows(k) => k > 0 && h >= k && w >= k,
+        Pooling::Same { k, .. } => !k.is_multiple_of(2),
+    };
+    if !fits || x.dtype() != DType::F32 {
         return None;
     }
     let xd = x.clone().into_dispatch();
@@ -148,25 +177,13 @@ pub(crate) fn window_mean(x: &Tensor<4>, k: usize) -> Option<Tensor<4>> {
         return None;
     }
     Some(Tensor::from_dispatch(
-        <Dispatch as WindowMean>::dsm_window_mean(xd, k),
+        <Dispatch as AveragePool>::dsm_avg_pool(xd, pooling),
     ))
 }
 
-/// The extension: the mean of every `k x k` window at stride 1 over the input zero-padded
-/// by `k / 2` on each side (`k` odd; the output has the input's size), divided by the
-/// number of input values in the window, or by `k * k` with `count_pad` (PyTorch's
-/// `count_include_pad`). NAS-Bench-201's `avg_pool_3x3` is `k = 3` without `count_pad`.
-#[backend_extension(Flex, Autodiff)]
-pub trait BoxMean: burn::backend::Backend {
-    /// `[n, c, h, w]` from `[n, c, h, w]`.
-    fn dsm_box_mean(x: FloatTensor<Self>, k: usize, count_pad: bool) -> FloatTensor<Self>;
-}
-
-impl BoxMean for Flex {
-    fn dsm_box_mean(x: FlexTensor, k: usize, count_pad: bool) -> FlexTensor {
-        let dims = x.layout().shape().dims();
-        box_mean(&contiguous(&x), dims, k, count_pad, Divide::After)
-    }
+/// The mean of every `k x k` window at stride `k` ([`Pooling::Windows`]), or `None`.
+pub(crate) fn window_mean(x: &Tensor<4>, k: usize) -> Option<Tensor<4>> {
+    pooled(x, Pooling::Windows(k))
 }
 
 /// `1 / count` per row (or column) index of a length-`len` axis: the number of window
@@ -260,68 +277,9 @@ vectorised! {
     }
 }
 
-impl<C: CheckpointStrategy> BoxMean for Autodiff<Flex, C> {
-    fn dsm_box_mean(x: FloatTensor<Self>, k: usize, count_pad: bool) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct BoxMeanBackward;
-
-        impl Backward<Flex, 1> for BoxMeanBackward {
-            type State = ([usize; 4], usize, bool);
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                let [node] = ops.parents;
-                let dy = grads.consume::<Flex>(&ops.node);
-                let (dims, k, count_pad) = ops.state;
-                if let Some(node) = node {
-                    let dx = box_mean(&contiguous(&dy), dims, k, count_pad, Divide::Before);
-                    grads.register::<Flex>(node.id, dx);
-                }
-            }
-        }
-
-        let dims = x.primitive().layout().shape().dims();
-        let out = box_mean(
-            &contiguous(x.primitive()),
-            dims,
-            k,
-            count_pad,
-            Divide::After,
-        );
-        match BoxMeanBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((dims, k, count_pad), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
-    }
-}
-
-/// The stride-1 "same" average pooling through [`BoxMean`] when `x` is f32 on `flex` and
-/// `k` odd; `None` otherwise.
-fn box_mean_of(x: &Tensor<4>, k: usize, count_pad: bool) -> Option<Tensor<4>> {
-    if k.is_multiple_of(2) || x.dtype() != DType::F32 {
-        return None;
-    }
-    let xd = x.clone().into_dispatch();
-    if !on_flex(&xd.kind) {
-        return None;
-    }
-    Some(Tensor::from_dispatch(<Dispatch as BoxMean>::dsm_box_mean(
-        xd, k, count_pad,
-    )))
-}
-
-/// `pool.forward(x)`, through [`WindowMean`] when the pooling is non-overlapping (square
-/// window equal to the stride, no padding, floor mode), through [`BoxMean`] when it is a
-/// stride-1 "same" pooling (odd square window, padding half of it on every side), and `x`
-/// is f32 on `flex`.
+/// `pool.forward(x)`, through [`AveragePool`] when the pooling is non-overlapping (square
+/// window equal to the stride, no padding, floor mode) or a stride-1 "same" pooling (odd
+/// square window, padding half of it on every side), and `x` is f32 on `flex`.
 pub(crate) fn avg_pool(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
     let [k, kw] = pool.kernel_size;
     let unpadded = matches!(
@@ -334,7 +292,13 @@ pub(crate) fn avg_pool(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
         let ours = if pool.stride == [k, k] && unpadded {
             window_mean(&x, k)
         } else if same {
-            box_mean_of(&x, k, pool.count_include_pad)
+            pooled(
+                &x,
+                Pooling::Same {
+                    k,
+                    count_pad: pool.count_include_pad,
+                },
+            )
         } else {
             None
         };
@@ -345,7 +309,7 @@ pub(crate) fn avg_pool(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
     pool.forward(x)
 }
 
-/// `pool.forward(x)`, through [`WindowMean`] when it is a global average (output 1x1) of a
+/// `pool.forward(x)`, through [`AveragePool`] when it is a global average (output 1x1) of a
 /// square f32 input on `flex`.
 pub(crate) fn adaptive_avg_pool(pool: &AdaptiveAvgPool2d, x: Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
@@ -363,16 +327,41 @@ mod tests {
     use super::*;
     use burn::nn::pool::AvgPool2dConfig;
 
-    fn burn_pool(x: Tensor<4>, k: usize) -> Tensor<4> {
-        AvgPool2dConfig::new([k, k])
-            .with_strides([k, k])
-            .init()
-            .forward(x)
+    /// Asserts that `pooling` (ours) and Burn's `pool` give the same values and input
+    /// gradients (under a non-uniform upstream gradient) on a `dims` batch.
+    fn same_as_burns(dims: [usize; 4], pooling: Pooling, pool: &AvgPool2d) {
+        let dev = Device::flex().autodiff();
+        let count = dims.iter().product::<usize>();
+        let data: Vec<f32> = (0..count)
+            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let run = |ours: bool| {
+            let x =
+                Tensor::<4>::from_data(TensorData::new(data.clone(), dims), &dev).require_grad();
+            let y = if ours {
+                pooled(&x, pooling).expect("f32 on flex")
+            } else {
+                pool.forward(x.clone())
+            };
+            let grads = (y.clone() * y.clone()).sum().backward();
+            let v = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().unwrap();
+            (v(y), v(x.grad(&grads).expect("x is tracked")))
+        };
+        let ((y0, dx0), (y1, dx1)) = (run(false), run(true));
+        for (what, a, b) in [("y", &y1, &y0), ("dx", &dx1, &dx0)] {
+            let case = format!("{what} {dims:?} {pooling:?}");
+            assert_eq!(a.len(), b.len(), "{case}");
+            for (p, q) in a.iter().zip(b) {
+                assert!(
+                    (p - q).abs() <= 1e-5 * (1.0 + q.abs()),
+                    "{case}: {p} vs {q}"
+                );
+            }
+        }
     }
 
     #[test]
     fn forward_and_gradient_equal_burns_average_pooling() {
-        let dev = Device::flex().autodiff();
         // Even and odd sizes (the last row and column dropped), the global mean.
         for (dims, k) in [
             ([2, 3, 8, 8], 2),
@@ -380,33 +369,8 @@ mod tests {
             ([2, 4, 6, 6], 3),
             ([3, 5, 8, 8], 8),
         ] {
-            let count = dims.iter().product::<usize>();
-            let data: Vec<f32> = (0..count)
-                .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
-                .collect();
-            let run = |ours: bool| {
-                let x = Tensor::<4>::from_data(TensorData::new(data.clone(), dims), &dev)
-                    .require_grad();
-                let y = if ours {
-                    window_mean(&x, k).expect("f32 on flex")
-                } else {
-                    burn_pool(x.clone(), k)
-                };
-                // A non-uniform upstream gradient.
-                let grads = (y.clone() * y.clone()).sum().backward();
-                let v = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().unwrap();
-                (v(y), v(x.grad(&grads).expect("x is tracked")))
-            };
-            let ((y0, dx0), (y1, dx1)) = (run(false), run(true));
-            for (what, a, b) in [("y", &y1, &y0), ("dx", &dx1, &dx0)] {
-                assert_eq!(a.len(), b.len(), "{what} {dims:?} k{k}");
-                for (p, q) in a.iter().zip(b) {
-                    assert!(
-                        (p - q).abs() <= 1e-5 * (1.0 + q.abs()),
-                        "{what} {dims:?} k{k}: {p} vs {q}"
-                    );
-                }
-            }
+            let pool = AvgPool2dConfig::new([k, k]).with_strides([k, k]).init();
+            same_as_burns(dims, Pooling::Windows(k), &pool);
         }
     }
 
@@ -429,7 +393,16 @@ mod tests {
             assert_eq!(v(avg_pool(pool, x.clone())), v(pool.forward(x.clone())));
         }
         let even = AvgPool2dConfig::new([2, 2]).with_strides([1, 1]).init();
-        assert!(box_mean_of(&x, 2, false).is_none());
+        assert!(
+            pooled(
+                &x,
+                Pooling::Same {
+                    k: 2,
+                    count_pad: false
+                }
+            )
+            .is_none()
+        );
         assert_eq!(v(avg_pool(&even, x.clone())), v(even.forward(x.clone())));
         for size in [[1, 1], [2, 2]] {
             let pool = AdaptiveAvgPool2dConfig::new(size).init();
@@ -451,7 +424,6 @@ mod tests {
     /// pooling, with and without the padding counted, on planes down to 1 x 1.
     #[test]
     fn stride_one_pooling_equals_burns_with_its_gradient() {
-        let dev = Device::flex().autodiff();
         for (dims, k) in [
             ([2, 3, 8, 8], 3),
             ([1, 2, 7, 9], 3),
@@ -467,33 +439,7 @@ mod tests {
                     .with_padding(PaddingConfig2d::Explicit(r, r, r, r))
                     .with_count_include_pad(count_pad)
                     .init();
-                let count = dims.iter().product::<usize>();
-                let data: Vec<f32> = (0..count)
-                    .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
-                    .collect();
-                let run = |ours: bool| {
-                    let x = Tensor::<4>::from_data(TensorData::new(data.clone(), dims), &dev)
-                        .require_grad();
-                    let y = if ours {
-                        box_mean_of(&x, k, count_pad).expect("f32 on flex")
-                    } else {
-                        pool.forward(x.clone())
-                    };
-                    let grads = (y.clone() * y.clone()).sum().backward();
-                    let v = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().unwrap();
-                    (v(y), v(x.grad(&grads).expect("x is tracked")))
-                };
-                let ((y0, dx0), (y1, dx1)) = (run(false), run(true));
-                for (what, a, b) in [("y", &y1, &y0), ("dx", &dx1, &dx0)] {
-                    let case = format!("{what} {dims:?} k{k} count_pad {count_pad}");
-                    assert_eq!(a.len(), b.len(), "{case}");
-                    for (p, q) in a.iter().zip(b) {
-                        assert!(
-                            (p - q).abs() <= 1e-5 * (1.0 + q.abs()),
-                            "{case}: {p} vs {q}"
-                        );
-                    }
-                }
+                same_as_burns(dims, Pooling::Same { k, count_pad }, &pool);
             }
         }
     }

@@ -238,8 +238,8 @@ impl ConvBn {
     }
 
     /// `act(bn(conv(x)))`. On plain `flex` a depthwise convolution runs on our kernel
-    /// ([`crate::kernels`]), with the activation fused once the BN is folded; once folded, a
-    /// dense one runs as tiled gemms on rayon's threads ([`crate::pointwise`]).
+    /// ([`crate::kernels`]) and a dense one as tiled gemms on rayon's threads
+    /// ([`crate::pointwise`]), with the activation fused once the BN is folded.
     pub(crate) fn forward_act(&self, x: Tensor<4>, act: Act) -> Tensor<4> {
         // The kernel applies the activation itself only when nothing comes between.
         let fused = if self.bn.is_none() {
@@ -247,13 +247,8 @@ impl ConvBn {
         } else {
             Act::Identity
         };
-        let ours = crate::kernels::depthwise_conv2d(&self.conv, &x, fused).or_else(|| {
-            // Dense convolutions only once folded: unfolded, the BN comes in between.
-            self.bn
-                .is_none()
-                .then(|| crate::pointwise::dense_conv2d(&self.conv, &x, act))
-                .flatten()
-        });
+        let ours = crate::kernels::depthwise_conv2d(&self.conv, &x, fused)
+            .or_else(|| crate::pointwise::dense_conv2d(&self.conv, &x, fused));
         match (ours, &self.bn) {
             (Some(y), None) => y,
             (Some(y), Some(bn)) => act.on_tensor(crate::batch_norm::batch_norm(bn, y)),

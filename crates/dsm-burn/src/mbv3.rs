@@ -477,6 +477,31 @@ mod tests {
         }
     }
 
+    /// Unfolded inference on flex (our convolutions and BatchNorm pass, layer by layer)
+    /// against the same weights frozen on an autodiff device (Burn's operations).
+    #[test]
+    fn unfolded_inference_matches_burns_operations() {
+        let space = MbV3Space::new(1.0).unwrap();
+        let arch = MbV3Arch::uniform(2, 5, 4).unwrap();
+        let dev = Device::flex();
+        let ours = MobileNetV3::init(&arch, &space, 9, &dev).unwrap();
+        let ad = dev.clone().autodiff();
+        let burns = MobileNetV3::init(&arch, &space, 9, &ad).unwrap().freeze();
+        let mut dims = [2, 16, 17, 15];
+        for (i, (a, b)) in ours.blocks.iter().zip(&burns.blocks).enumerate() {
+            let x = Tensor::<4>::random(dims, burn::tensor::Distribution::Normal(0.0, 2.0), &dev);
+            let y = a.forward(x.clone());
+            let want = b.forward(Tensor::from_data(x.into_data(), &ad)).inner();
+            dims = y.dims();
+            close(
+                y,
+                Tensor::from_data(want.into_data(), &dev),
+                1e-4,
+                &format!("block {i}"),
+            );
+        }
+    }
+
     #[test]
     fn unfolded_and_autodiff_blocks_run_layer_by_layer() {
         let space = MbV3Space::new(1.0).unwrap();

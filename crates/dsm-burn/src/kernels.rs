@@ -176,8 +176,8 @@ pub(crate) fn depthwise_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option
     Some(flex_tensor(out, [n, c, dw.g.oh, dw.g.ow]))
 }
 
-/// A convolution's weight and bias as flex primitives (`None` unless both live on plain
-/// `flex` as f32).
+/// A layer's weight and bias as flex primitives (`None` unless both live on plain `flex` as
+/// f32).
 pub(crate) struct ConvParams {
     weight: FlexTensor,
     bias: Option<FlexTensor>,
@@ -185,9 +185,17 @@ pub(crate) struct ConvParams {
 
 impl ConvParams {
     pub(crate) fn of(conv: &Conv2d) -> Option<Self> {
+        Self::new(&conv.weight, conv.bias.as_ref())
+    }
+
+    /// Any layer's (a linear layer's, say) weight and optional bias.
+    pub(crate) fn new<const D: usize>(
+        weight: &burn::module::Param<Tensor<D>>,
+        bias: Option<&burn::module::Param<Tensor<1>>>,
+    ) -> Option<Self> {
         Some(Self {
-            weight: flex_primitive(&conv.weight.val())?,
-            bias: match &conv.bias {
+            weight: flex_primitive(&weight.val())?,
+            bias: match bias {
                 Some(b) => Some(flex_primitive(&b.val())?),
                 None => None,
             },

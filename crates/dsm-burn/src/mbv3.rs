@@ -319,18 +319,14 @@ impl MobileNetV3 {
         let hp = flex_primitive(h)?;
         let [n, c, hh, ww] = h.dims();
         let mix = PointwiseConv::of(&self.feature_mix, c)?;
-        let weight = flex_primitive(&self.classifier.weight.val())?;
-        let bias = match &self.classifier.bias {
-            Some(b) => Some(flex_primitive(&b.val())?),
-            None => None,
-        };
+        let params = ConvParams::new(&self.classifier.weight, self.classifier.bias.as_ref())?;
         let [din, classes] = self.classifier.weight.dims();
         if din != mix.cout() || hh * ww == 0 {
             return None;
         }
         let means = plane_means(&contiguous(&hp), hh * ww);
         let mixed = mix.run(&means, n, 1, Act::HSwish, None, None);
-        let (weight, bias) = (contiguous(&weight), bias.as_ref().map(contiguous));
+        let (weight, bias) = (params.weight(), params.bias());
         let classifier = Pointwise {
             weight: &weight,
             transposed: true,

@@ -1,12 +1,12 @@
 //! The baselines of NAS-Bench-201, through the same interface and stopping rule as DSM-NAS.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
-use dsm_space::{Evaluator, SearchSpace};
+use dsm_space::SearchSpace;
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
-use crate::budget::{Budget, Constraint, SearchOutcome, Tracker};
+use crate::driver::{Ask, AskContext, ProposalId, Strategy, Told};
 use crate::{MinerError, Searcher};
 
 /// Random search: sample uniformly, keep the best. No free initial architectures.
@@ -26,24 +26,26 @@ use crate::{MinerError, Searcher};
 pub struct RandomSearch;
 
 impl<S: SearchSpace> Searcher<S> for RandomSearch {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "random"
     }
 
-    fn search<E: Evaluator<S::Arch>, R: Rng>(
-        &self,
-        space: &S,
-        evaluator: &mut E,
-        budget: Budget,
-        rng: &mut R,
-    ) -> Result<SearchOutcome<S::Arch>, MinerError> {
-        budget.check()?;
-        let mut t = Tracker::new(evaluator, budget, None);
-        while !t.done() {
-            let arch = space.sample(rng);
-            t.query(&arch)?;
-        }
-        t.finish(None, Vec::new())
+    fn strategy<'a>(&'a self, _space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError> {
+        Ok(Box::new(RandomStrategy))
+    }
+}
+
+/// Random search's state: none. Every ask is a fresh uniform sample, so results may be told
+/// in any order.
+struct RandomStrategy;
+
+impl<S: SearchSpace> Strategy<S> for RandomStrategy {
+    fn ask(&mut self, ctx: &mut AskContext<'_, S>) -> Result<Ask<S::Arch>, MinerError> {
+        Ok(Ask::Query(ctx.space.sample(ctx.rng)))
+    }
+
+    fn tell(&mut self, _space: &S, _told: Told<S::Arch>) -> Result<(), MinerError> {
+        Ok(())
     }
 }
 
@@ -51,7 +53,7 @@ impl<S: SearchSpace> Searcher<S> for RandomSearch {
 /// random architectures (free, like DSM's initial anchors); each step samples
 /// `sample_size` members with replacement, mutates the best of them once
 /// ([`SearchSpace::mutate`]), evaluates the child, adds it and removes the oldest member.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegularizedEvolution {
     /// Population size (10).
     pub population: usize,
@@ -69,7 +71,7 @@ impl Default for RegularizedEvolution {
 }
 
 impl<S: SearchSpace> Searcher<S> for RegularizedEvolution {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "rea"
     }
 
@@ -77,14 +79,7 @@ impl<S: SearchSpace> Searcher<S> for RegularizedEvolution {
         format!("{self:?}")
     }
 
-    fn search<E: Evaluator<S::Arch>, R: Rng>(
-        &self,
-        space: &S,
-        evaluator: &mut E,
-        budget: Budget,
-        rng: &mut R,
-    ) -> Result<SearchOutcome<S::Arch>, MinerError> {
-        budget.check()?;
+    fn strategy<'a>(&'a self, _space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError> {
         if self.population == 0 || self.sample_size == 0 {
             return Err(MinerError::config(
                 "rea.population/sample_size",
@@ -92,27 +87,72 @@ impl<S: SearchSpace> Searcher<S> for RegularizedEvolution {
                 "both at least 1",
             ));
         }
-        let mut t = Tracker::new(evaluator, budget, None);
-        let mut pop: VecDeque<(S::Arch, f64)> = VecDeque::with_capacity(self.population + 1);
-        for _ in 0..self.population {
-            let arch = space.sample(rng);
-            let score = t.initial(&arch)?;
-            pop.push_back((arch, score));
+        Ok(Box::new(ReaStrategy::<S::Arch> {
+            population: self.population,
+            sample_size: self.sample_size,
+            initial: Vec::new(),
+            asked_initial: false,
+            pop: VecDeque::new(),
+        }))
+    }
+}
+
+/// REA's state. The initial population is asked all at once (each member a free initial
+/// evaluation) and enters in the order asked; afterwards each ask mutates the tournament
+/// winner of the population as it is *then*, and each result, whenever it arrives, joins the
+/// population and the oldest member dies (asynchronous evolution, as in Syne Tune).
+struct ReaStrategy<A> {
+    population: usize,
+    sample_size: usize,
+    /// The initial members by asking order (with their proposal ids), scores once told.
+    initial: Vec<(ProposalId, A, Option<f64>)>,
+    asked_initial: bool,
+    pop: VecDeque<(A, f64)>,
+}
+
+impl<S: SearchSpace> Strategy<S> for ReaStrategy<S::Arch> {
+    fn ask(&mut self, ctx: &mut AskContext<'_, S>) -> Result<Ask<S::Arch>, MinerError> {
+        if !self.asked_initial {
+            let arch = ctx.space.sample(ctx.rng);
+            self.initial.push((ctx.id, arch.clone(), None));
+            self.asked_initial = self.initial.len() == self.population;
+            return Ok(Ask::Initial(arch));
         }
-        while !t.done() {
-            let mut parent = rng.random_range(0..pop.len());
-            for _ in 1..self.sample_size {
-                let k = rng.random_range(0..pop.len());
-                if pop[k].1 > pop[parent].1 {
-                    parent = k;
-                }
+        if self.pop.is_empty() {
+            return Ok(Ask::Wait);
+        }
+        let rng = &mut *ctx.rng;
+        let mut parent = rng.random_range(0..self.pop.len());
+        for _ in 1..self.sample_size {
+            let k = rng.random_range(0..self.pop.len());
+            if self.pop[k].1 > self.pop[parent].1 {
+                parent = k;
             }
-            let child = space.mutate(&pop[parent].0, rng);
-            let score = t.query(&child)?;
-            pop.push_back((child, score));
-            pop.pop_front();
         }
-        t.finish(None, pop.into_iter().map(|(a, _)| a).collect())
+        Ok(Ask::Query(ctx.space.mutate(&self.pop[parent].0, rng)))
+    }
+
+    fn tell(&mut self, _space: &S, told: Told<S::Arch>) -> Result<(), MinerError> {
+        if told.initial {
+            if let Some(slot) = self.initial.iter_mut().find(|m| m.0 == told.id) {
+                slot.2 = Some(told.score);
+            }
+            if self.asked_initial && self.initial.iter().all(|m| m.2.is_some()) {
+                self.pop = self
+                    .initial
+                    .drain(..)
+                    .map(|(_, a, s)| (a, s.expect("all told")))
+                    .collect();
+            }
+        } else {
+            self.pop.push_back((told.arch, told.score));
+            self.pop.pop_front();
+        }
+        Ok(())
+    }
+
+    fn final_anchors(&self) -> Vec<S::Arch> {
+        self.pop.iter().map(|(a, _)| a.clone()).collect()
     }
 }
 
@@ -120,7 +160,7 @@ impl<S: SearchSpace> Searcher<S> for RegularizedEvolution {
 /// softmax per position over its options, logits initialised `1e-3 * N(0, 1)`, reward = the
 /// score, baseline = an exponential moving average with bias correction (momentum 0.9, so
 /// the first baseline is the first reward), Adam (lr 0.01). No free initial architectures.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reinforce {
     /// Adam learning rate (0.01).
     pub learning_rate: f64,
@@ -162,7 +202,7 @@ pub(crate) fn sample_softmax<R: Rng + ?Sized>(logits: &[f64], rng: &mut R) -> (u
 }
 
 impl<S: SearchSpace> Searcher<S> for Reinforce {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "reinforce"
     }
 
@@ -170,14 +210,7 @@ impl<S: SearchSpace> Searcher<S> for Reinforce {
         format!("{self:?}")
     }
 
-    fn search<E: Evaluator<S::Arch>, R: Rng>(
-        &self,
-        space: &S,
-        evaluator: &mut E,
-        budget: Budget,
-        rng: &mut R,
-    ) -> Result<SearchOutcome<S::Arch>, MinerError> {
-        budget.check()?;
+    fn strategy<'a>(&'a self, _space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError> {
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(MinerError::config(
                 "reinforce.learning_rate",
@@ -185,46 +218,86 @@ impl<S: SearchSpace> Searcher<S> for Reinforce {
                 "a finite number > 0",
             ));
         }
-        let positions = space.num_positions();
-        let mut theta: Vec<Vec<f64>> = (0..positions)
-            .map(|p| {
-                (0..space.num_choices(p))
-                    .map(|_| 1e-3 * normal(rng))
-                    .collect()
-            })
-            .collect();
-        let mut m: Vec<Vec<f64>> = theta.iter().map(|v| vec![0.0; v.len()]).collect();
-        let mut v = m.clone();
+        Ok(Box::new(ReinforceStrategy {
+            config: self.clone(),
+            theta: Vec::new(),
+            m: Vec::new(),
+            v: Vec::new(),
+            num: 0.0,
+            den: 0.0,
+            step: 0,
+            asked: HashMap::new(),
+        }))
+    }
+}
+
+/// REINFORCE's state. The logits are drawn at the first ask; each ask samples a choice per
+/// position and keeps the sampling probabilities under the proposal's id; each result, in the
+/// order told, updates the baseline and takes one Adam step with the probabilities *of its
+/// proposal* (with several in flight, an asynchronous policy gradient as in A3C).
+struct ReinforceStrategy {
+    config: Reinforce,
+    theta: Vec<Vec<f64>>,
+    m: Vec<Vec<f64>>,
+    v: Vec<Vec<f64>>,
+    num: f64,
+    den: f64,
+    step: i32,
+    /// The choices and sampling probabilities of each proposal in flight.
+    asked: HashMap<ProposalId, (Vec<usize>, Vec<Vec<f64>>)>,
+}
+
+impl<S: SearchSpace> Strategy<S> for ReinforceStrategy {
+    fn ask(&mut self, ctx: &mut AskContext<'_, S>) -> Result<Ask<S::Arch>, MinerError> {
+        let space = ctx.space;
+        let rng = &mut *ctx.rng;
+        if self.theta.is_empty() {
+            self.theta = (0..space.num_positions())
+                .map(|p| {
+                    (0..space.num_choices(p))
+                        .map(|_| 1e-3 * normal(rng))
+                        .collect()
+                })
+                .collect();
+            self.m = self.theta.iter().map(|v| vec![0.0; v.len()]).collect();
+            self.v = self.m.clone();
+        }
+        let mut choices = Vec::with_capacity(self.theta.len());
+        let mut probs = Vec::with_capacity(self.theta.len());
+        for logits in &self.theta {
+            let (c, p) = sample_softmax(logits, rng);
+            choices.push(c);
+            probs.push(p);
+        }
+        let arch = space.arch_from_choices(&choices)?;
+        self.asked.insert(ctx.id, (choices, probs));
+        Ok(Ask::Query(arch))
+    }
+
+    fn tell(&mut self, _space: &S, told: Told<S::Arch>) -> Result<(), MinerError> {
+        let Some((choices, probs)) = self.asked.remove(&told.id) else {
+            return Ok(());
+        };
         let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
-        let (mut num, mut den) = (0.0f64, 0.0f64);
-        let mut t = Tracker::new(evaluator, budget, None::<Constraint<S::Arch>>);
-        let mut step = 0i32;
-        while !t.done() {
-            let mut choices = Vec::with_capacity(positions);
-            let mut probs = Vec::with_capacity(positions);
-            for logits in &theta {
-                let (c, p) = sample_softmax(logits, rng);
-                choices.push(c);
-                probs.push(p);
-            }
-            let arch = space.arch_from_choices(&choices)?;
-            let reward = t.query(&arch)?;
-            num = self.ema_momentum * num + (1.0 - self.ema_momentum) * reward;
-            den = self.ema_momentum * den + (1.0 - self.ema_momentum);
-            let advantage = reward - num / den;
-            step += 1;
-            for p in 0..positions {
-                for (c, prob) in probs[p].iter().enumerate() {
-                    // d/dtheta of -log pi(choice) * advantage.
-                    let g = -((if c == choices[p] { 1.0 } else { 0.0 }) - prob) * advantage;
-                    m[p][c] = b1 * m[p][c] + (1.0 - b1) * g;
-                    v[p][c] = b2 * v[p][c] + (1.0 - b2) * g * g;
-                    let mh = m[p][c] / (1.0 - b1.powi(step));
-                    let vh = v[p][c] / (1.0 - b2.powi(step));
-                    theta[p][c] -= self.learning_rate * mh / (vh.sqrt() + eps);
-                }
+        let (lr, momentum) = (self.config.learning_rate, self.config.ema_momentum);
+        let reward = told.score;
+        self.num = momentum * self.num + (1.0 - momentum) * reward;
+        self.den = momentum * self.den + (1.0 - momentum);
+        let advantage = reward - self.num / self.den;
+        self.step += 1;
+        let step = self.step;
+        for p in 0..self.theta.len() {
+            for (c, prob) in probs[p].iter().enumerate() {
+                // d/dtheta of -log pi(choice) * advantage.
+                let g = -((if c == choices[p] { 1.0 } else { 0.0 }) - prob) * advantage;
+                let (m, v) = (&mut self.m[p][c], &mut self.v[p][c]);
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                let mh = *m / (1.0 - b1.powi(step));
+                let vh = *v / (1.0 - b2.powi(step));
+                self.theta[p][c] -= lr * mh / (vh.sqrt() + eps);
             }
         }
-        t.finish(None, Vec::new())
+        Ok(())
     }
 }

@@ -177,7 +177,7 @@ impl SearchCheckpoint {
     where
         S: SearchSpace,
         S::Arch: Serialize + DeserializeOwned,
-        M: Searcher<S>,
+        M: Searcher<S> + ?Sized,
         E: Evaluator<S::Arch>,
     {
         let identity = Identity {
@@ -217,7 +217,7 @@ impl SearchCheckpoint {
             unsaved: 0,
             failure: None,
         };
-        let result = method.search(space, &mut replay, budget, rng);
+        let result = crate::driver::search(method, space, &mut replay, budget, rng);
         if let Some(e) = replay.failure.take() {
             return Err(e);
         }

@@ -4,12 +4,15 @@
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
-use dsm_space::{Edit, Evaluator, SearchSpace};
+use std::collections::HashMap;
+
+use dsm_space::{Edit, SearchSpace};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
-use crate::budget::{Budget, Constraint, SearchOutcome, Tracker};
+use crate::budget::Constraint;
 use crate::controller::{Controller, ControllerShape, Decision, Squash};
+use crate::driver::{Ask, AskContext, ProposalId, Strategy, Told};
 use crate::graph::CandidateGraph;
 use crate::native::{NativeController, Rollout, pick};
 use crate::{MinerError, Searcher};
@@ -194,7 +197,7 @@ impl<A> DsmNas<A> {
 const MAX_INIT_DRAWS: usize = 10_000;
 
 impl<S: SearchSpace> Searcher<S> for DsmNas<S::Arch> {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         if self.initial_anchors.is_some() {
             "dsm-nas+"
         } else {
@@ -217,108 +220,215 @@ impl<S: SearchSpace> Searcher<S> for DsmNas<S::Arch> {
         )
     }
 
-    fn search<E: Evaluator<S::Arch>, R: Rng>(
-        &self,
-        space: &S,
-        evaluator: &mut E,
-        budget: Budget,
-        rng: &mut R,
-    ) -> Result<SearchOutcome<S::Arch>, MinerError> {
-        let cfg = &self.config;
-        cfg.check()?;
-        budget.check()?;
-        let admissible = |a: &S::Arch| self.constraint.as_ref().is_none_or(|c| c(a));
-        let anchors: Vec<S::Arch> = match &self.initial_anchors {
-            Some(given) => {
-                if given.len() < 2 {
-                    return Err(MinerError::config(
-                        "initial_anchors",
-                        given.len(),
-                        "at least 2 anchors",
-                    ));
-                }
-                for a in given {
-                    space.validate(a)?;
-                }
-                given.clone()
+    fn constraint(&self) -> Option<Constraint<S::Arch>> {
+        self.constraint.clone()
+    }
+
+    fn strategy<'a>(&'a self, space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError> {
+        self.config.check()?;
+        if let Some(given) = &self.initial_anchors {
+            if given.len() < 2 {
+                return Err(MinerError::config(
+                    "initial_anchors",
+                    given.len(),
+                    "at least 2 anchors",
+                ));
             }
-            None => (0..cfg.k)
-                .map(|_| {
-                    (0..MAX_INIT_DRAWS)
-                        .map(|_| space.sample(rng))
-                        .find(|a| admissible(a))
-                        .ok_or_else(|| {
+            for a in given {
+                space.validate(a)?;
+            }
+        }
+        Ok(Box::new(DsmStrategy {
+            method: self,
+            anchors: Vec::new(),
+            asked: 0,
+            graph: None,
+            working: Vec::new(),
+            engine: None,
+            baseline: None,
+            in_flight: HashMap::new(),
+        }))
+    }
+}
+
+/// DSM-NAS's state during one search.
+///
+/// ## Results told in another order than asked
+/// The K initial anchors are asked first (free) and the search waits until all are told;
+/// their order in the candidate graph is the order asked. Afterwards each ask samples a
+/// subspace and edits from the controller as it is *then* and stores the rollout, the anchor
+/// index, the parent's score and the child under the proposal's id. Each result, in the
+/// order told, whatever the order asked:
+/// - its reward is its improvement over the parent's score *at proposal time*, minus the
+///   moving-average baseline, which is updated in the order told;
+/// - the controller takes one Adam step from the stored rollout (with several in flight the
+///   rollout may predate earlier steps: an asynchronous, A3C-style update);
+/// - the child replaces its anchor if it beats the anchor's *current* score (the anchor may
+///   have changed since) and satisfies the constraint.
+///
+/// With one proposal in flight this is exactly the sequential algorithm.
+struct DsmStrategy<'m, A> {
+    method: &'m DsmNas<A>,
+    /// The initial anchors in asking order: proposal id, architecture, score once told.
+    anchors: Vec<(ProposalId, A, Option<f64>)>,
+    /// How many initial anchors have been asked.
+    asked: usize,
+    graph: Option<CandidateGraph<A>>,
+    /// The choices each anchor's children are built from (the anchor's, or with
+    /// `reference_compat` the last child's).
+    working: Vec<Vec<usize>>,
+    engine: Option<Engine>,
+    baseline: Option<f64>,
+    in_flight: HashMap<ProposalId, InFlight>,
+}
+
+/// A child waiting for its result.
+struct InFlight {
+    pending: Pending,
+    anchor: usize,
+    parent_score: f64,
+    child_choices: Vec<usize>,
+}
+
+impl<S: SearchSpace> Strategy<S> for DsmStrategy<'_, S::Arch> {
+    fn ask(&mut self, ctx: &mut AskContext<'_, S>) -> Result<Ask<S::Arch>, MinerError> {
+        let cfg = &self.method.config;
+        let space = ctx.space;
+        if self.anchors.is_empty() {
+            let anchors: Vec<S::Arch> = match &self.method.initial_anchors {
+                Some(given) => given.clone(),
+                None => {
+                    let mut drawn = Vec::with_capacity(cfg.k);
+                    for _ in 0..cfg.k {
+                        let mut found = None;
+                        for _ in 0..MAX_INIT_DRAWS {
+                            let a = space.sample(&mut *ctx.rng);
+                            if ctx.admissible(&a) {
+                                found = Some(a);
+                                break;
+                            }
+                        }
+                        drawn.push(found.ok_or_else(|| {
                             MinerError::config(
                                 "constraint",
                                 "rejects 10,000 random architectures",
                                 "a constraint that random architectures can meet",
                             )
-                        })
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        let k = anchors.len();
-        let mut tracker = Tracker::new(evaluator, budget, self.constraint.clone());
-        let mut initial = Vec::with_capacity(k);
-        for arch in anchors {
-            let score = tracker.initial(&arch)?;
-            initial.push((
-                arch.clone(),
-                score,
-                space.choices_of(&arch),
-                space.encode(&arch),
-            ));
+                        })?);
+                    }
+                    drawn
+                }
+            };
+            self.anchors = anchors.into_iter().map(|a| (0, a, None)).collect();
         }
-        let mut graph = CandidateGraph::new(initial);
-        let mut working: Vec<Vec<usize>> =
-            graph.anchors().iter().map(|a| a.choices.clone()).collect();
-
-        let shape = ControllerShape {
-            features: space.feature_len() + 1,
-            anchors: k,
-            positions: space.num_positions(),
-            choices: space.max_choices(),
-            hidden: cfg.hidden,
+        if self.asked < self.anchors.len() {
+            let slot = &mut self.anchors[self.asked];
+            slot.0 = ctx.id;
+            self.asked += 1;
+            return Ok(Ask::Initial(slot.1.clone()));
+        }
+        let Some(graph) = &self.graph else {
+            return Ok(Ask::Wait);
         };
-        let mut engine = Engine::new(cfg, shape, &self.device, rng);
+        let engine = match &mut self.engine {
+            Some(e) => e,
+            None => {
+                let shape = ControllerShape {
+                    features: space.feature_len() + 1,
+                    anchors: graph.len(),
+                    positions: space.num_positions(),
+                    choices: space.max_choices(),
+                    hidden: cfg.hidden,
+                };
+                self.engine
+                    .insert(Engine::new(cfg, shape, &self.method.device, ctx.rng))
+            }
+        };
         let choices_at = |p: usize| space.num_choices(p);
-        let mut baseline: Option<f64> = None;
+        let pending = engine.decide(cfg, graph, &choices_at, ctx.rng);
+        let (a, raw_edits) = pending.decision();
+        let edits: Vec<Edit> = raw_edits.iter().map(|&(p, c)| Edit::new(p, c)).collect();
+        let parent_choices = if cfg.reference_compat {
+            &self.working[a]
+        } else {
+            &graph.anchor(a).choices
+        };
+        let parent = space.arch_from_choices(parent_choices)?;
+        let child = space.apply(&parent, &edits)?;
+        self.in_flight.insert(
+            ctx.id,
+            InFlight {
+                anchor: a,
+                parent_score: graph.anchor(a).score,
+                child_choices: space.choices_of(&child),
+                pending,
+            },
+        );
+        Ok(Ask::Query(child))
+    }
 
-        while !tracker.done() {
-            let pending = engine.decide(cfg, &graph, &choices_at, rng);
-            let (a, raw_edits) = pending.decision();
-            let edits: Vec<Edit> = raw_edits.iter().map(|&(p, c)| Edit::new(p, c)).collect();
-            let parent_choices = if cfg.reference_compat {
-                working[a].clone()
-            } else {
-                graph.anchor(a).choices.clone()
-            };
-            let parent = space.arch_from_choices(&parent_choices)?;
-            let child = space.apply(&parent, &edits)?;
-            let child_choices = space.choices_of(&child);
-            let score = tracker.query(&child)?;
-
-            let improvement = score - graph.anchor(a).score;
-            let b = match baseline {
-                None => improvement,
-                Some(b) => cfg.baseline_decay * b + (1.0 - cfg.baseline_decay) * improvement,
-            };
-            baseline = Some(b);
-            engine.learn(cfg, pending, improvement - b, tracker.iterations())?;
-
-            if cfg.reference_compat {
-                working[a] = child_choices.clone();
+    fn tell(&mut self, space: &S, told: Told<S::Arch>) -> Result<(), MinerError> {
+        let cfg = &self.method.config;
+        if told.initial {
+            if let Some(slot) = self.anchors.iter_mut().find(|s| s.0 == told.id) {
+                slot.2 = Some(told.score);
             }
-            if score > graph.anchor(a).score && tracker.admissible(&child) {
-                let encoding = space.encode(&child);
-                working[a] = child_choices.clone();
-                graph.replace(a, child, score, child_choices, encoding);
+            if self.graph.is_none() && self.anchors.iter().all(|s| s.2.is_some()) {
+                let initial = self
+                    .anchors
+                    .iter()
+                    .map(|(_, arch, score)| {
+                        (
+                            arch.clone(),
+                            score.expect("all told"),
+                            space.choices_of(arch),
+                            space.encode(arch),
+                        )
+                    })
+                    .collect();
+                let graph = CandidateGraph::new(initial);
+                self.working = graph.anchors().iter().map(|a| a.choices.clone()).collect();
+                self.graph = Some(graph);
             }
+            return Ok(());
         }
+        let (Some(f), Some(graph), Some(engine)) = (
+            self.in_flight.remove(&told.id),
+            self.graph.as_mut(),
+            self.engine.as_mut(),
+        ) else {
+            return Ok(());
+        };
+        let a = f.anchor;
+        let improvement = told.score - f.parent_score;
+        let b = match self.baseline {
+            None => improvement,
+            Some(b) => cfg.baseline_decay * b + (1.0 - cfg.baseline_decay) * improvement,
+        };
+        self.baseline = Some(b);
+        engine.learn(cfg, f.pending, improvement - b, told.iteration)?;
+        if cfg.reference_compat {
+            self.working[a] = f.child_choices.clone();
+        }
+        if told.score > graph.anchor(a).score && told.admissible {
+            let encoding = space.encode(&told.arch);
+            self.working[a] = f.child_choices.clone();
+            graph.replace(a, told.arch, told.score, f.child_choices, encoding);
+        }
+        Ok(())
+    }
+
+    fn answer(&self) -> Option<(S::Arch, f64)> {
+        let graph = self.graph.as_ref()?;
         let best = graph.anchor(graph.best());
-        let answer = Some((best.arch.clone(), best.score));
-        let final_anchors = graph.anchors().iter().map(|a| a.arch.clone()).collect();
-        tracker.finish(answer, final_anchors)
+        Some((best.arch.clone(), best.score))
+    }
+
+    fn final_anchors(&self) -> Vec<S::Arch> {
+        self.graph
+            .as_ref()
+            .map(|g| g.anchors().iter().map(|a| a.arch.clone()).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -353,7 +463,7 @@ impl Pending {
 const ADAM_EPS: f64 = 1e-8;
 
 impl Engine {
-    fn new<R: Rng>(cfg: &DsmConfig, shape: ControllerShape, device: &Device, rng: &mut R) -> Self {
+    fn new(cfg: &DsmConfig, shape: ControllerShape, device: &Device, rng: &mut dyn Rng) -> Self {
         match cfg.engine {
             ControllerEngine::Native => {
                 Engine::Native(Box::new(NativeController::new(shape, cfg.init_range, rng)))
@@ -374,12 +484,12 @@ impl Engine {
         }
     }
 
-    fn decide<A: Clone, R: Rng>(
+    fn decide<A: Clone>(
         &self,
         cfg: &DsmConfig,
         graph: &CandidateGraph<A>,
         choices_at: &dyn Fn(usize) -> usize,
-        rng: &mut R,
+        rng: &mut dyn Rng,
     ) -> Pending {
         let mut choose = |probs: &[f64]| pick(probs, rng.random::<f64>());
         match self {

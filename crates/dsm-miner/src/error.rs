@@ -47,6 +47,13 @@ pub enum MinerError {
         /// What is wrong.
         reason: String,
     },
+    /// The ask/tell loop was used out of order: a result told for a proposal that is not in
+    /// flight, or a strategy that waits with nothing in flight.
+    #[error("search driver: {reason}")]
+    Driver {
+        /// What went wrong.
+        reason: String,
+    },
     /// A configuration value is out of range.
     #[error("invalid configuration: {field} = {value}: {expected}")]
     Config {

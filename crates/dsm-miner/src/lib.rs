@@ -14,6 +14,11 @@
 //!   trained with Burn's autodiff and Adam;
 //! - baselines through the same interface and stopping rule: [`RandomSearch`],
 //!   [`RegularizedEvolution`], [`Reinforce`];
+//! - [`SearchDriver`]: the open search loop. Every method is a [`Strategy`] that is asked
+//!   for architectures and told their results, each proposal with an id, so several can be
+//!   evaluated at once (`max_in_flight`); the driver owns the stopping rule, the query
+//!   accounting, the constraint (for every method) and the evaluation log.
+//!   [`Searcher::search`] is the blocking convenience over it;
 //! - [`Budget`]: the stopping rule shared by all methods and the query [`Accounting`];
 //! - [`SearchCheckpoint`]: any method with any evaluator, checkpointed every N evaluations
 //!   and resumed to exactly the uninterrupted result.
@@ -38,6 +43,7 @@ mod baselines;
 mod budget;
 mod checkpoint;
 pub mod controller;
+mod driver;
 mod dsm;
 mod error;
 mod graph;
@@ -52,6 +58,9 @@ use rand::{Rng, SeedableRng};
 pub use baselines::{RandomSearch, RegularizedEvolution, Reinforce};
 pub use budget::{Accounting, Budget, Constraint, HistoryPoint, SearchOutcome};
 pub use checkpoint::{CheckpointProgress, SearchCheckpoint};
+pub use driver::{
+    Ask, AskContext, LoggedEvaluation, Proposal, ProposalId, SearchDriver, Strategy, Told, search,
+};
 pub use dsm::{ControllerEngine, DsmConfig, DsmNas};
 pub use error::MinerError;
 pub use graph::{Anchor, CandidateGraph};
@@ -66,11 +75,16 @@ pub fn seeded_rng(seed: u64) -> SearchRng {
     SearchRng::seed_from_u64(seed)
 }
 
-/// A search method: runs one trial on a space with an evaluator, a budget and an RNG.
+/// A search method: its settings, and a fresh [`Strategy`] for each search.
+///
+/// Object safe, so a protocol can take a list of boxed methods (`Box<dyn Searcher<S>>`), a
+/// user's own among them: implement [`name`](Self::name) and [`strategy`](Self::strategy)
+/// (the method's ask/tell state for one search) and every driver, checkpoint and protocol of
+/// this workspace runs it under the shared stopping rule.
 pub trait Searcher<S: SearchSpace> {
     /// The method's name in results files (`dsm-nas`, `dsm-nas+`, `random`, `rea`,
     /// `reinforce`).
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
 
     /// Every setting that changes the method's results, as text: a [`SearchCheckpoint`] of
     /// other settings is refused. The default, for methods without settings, is empty.
@@ -78,12 +92,41 @@ pub trait Searcher<S: SearchSpace> {
         String::new()
     }
 
-    /// Runs one trial.
+    /// The method's own constraint on returned architectures, if it has one (the driver
+    /// applies it to every method; see [`DsmNas::with_constraint`]).
+    fn constraint(&self) -> Option<Constraint<S::Arch>> {
+        None
+    }
+
+    /// The method's state for one new search on `space`; checks the method's settings.
+    fn strategy<'a>(&'a self, space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError>;
+
+    /// Runs one trial sequentially: a [`SearchDriver`] with one proposal in flight.
     fn search<E: Evaluator<S::Arch>, R: Rng>(
         &self,
         space: &S,
         evaluator: &mut E,
         budget: Budget,
         rng: &mut R,
-    ) -> Result<SearchOutcome<S::Arch>, MinerError>;
+    ) -> Result<SearchOutcome<S::Arch>, MinerError>
+    where
+        Self: Sized,
+    {
+        driver::search(self, space, evaluator, budget, rng)
+    }
+}
+
+impl<S: SearchSpace, M: Searcher<S> + ?Sized> Searcher<S> for Box<M> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn settings(&self) -> String {
+        (**self).settings()
+    }
+    fn constraint(&self) -> Option<Constraint<S::Arch>> {
+        (**self).constraint()
+    }
+    fn strategy<'a>(&'a self, space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError> {
+        (**self).strategy(space)
+    }
 }

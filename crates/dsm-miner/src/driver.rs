@@ -1,0 +1,469 @@
+//! The open search loop: a [`Strategy`] is *asked* for architectures to evaluate and *told*
+//! their results; a [`SearchDriver`] owns everything the methods share (the stopping rule,
+//! query accounting, the constraint, the best-so-far, the evaluation log) and lets up to
+//! `max_in_flight` proposals be evaluated at once.
+//!
+//! ```
+//! use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
+//! use dsm_miner::{seeded_rng, Budget, DsmNas, SearchDriver, Searcher};
+//! use dsm_space::{Evaluator, Nb201Space};
+//!
+//! let mut eval = Nb201Evaluator::new(Nb201Table::embedded(), Dataset::Cifar10, Signal::Valid200);
+//! let budget = Budget { max_iters: 20, ..Budget::default() };
+//! let dsm = DsmNas::default();
+//! let mut rng = seeded_rng(23555);
+//! let mut driver = SearchDriver::new(&Nb201Space, dsm.strategy(&Nb201Space)?, budget)?;
+//! // Ask for what to evaluate, evaluate it anywhere (a worker, a cluster), tell the result.
+//! while let Some(p) = driver.ask(&mut rng)? {
+//!     let e = eval.evaluate(&p.arch)?;
+//!     driver.tell(p.id, e)?;
+//! }
+//! let ask_tell = driver.finish()?;
+//! // The blocking convenience runs exactly this loop.
+//! let blocking = dsm.search(&Nb201Space, &mut eval, budget, &mut seeded_rng(23555))?;
+//! assert_eq!(ask_tell, blocking);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Several proposals in flight
+//! With `max_in_flight = 1` (the default) every method gives exactly the results of the
+//! sequential search. With more, the driver keeps asking while fewer than `max_in_flight`
+//! proposals are out and the stopping rule has not fired; the stopping rule counts an
+//! iteration when a charged proposal is *asked* and charges its cost when it is *told*, so
+//! once the budget is exceeded no new proposal is handed out and the ones in flight are still
+//! told (and charged) before [`SearchDriver::is_done`] holds. Results may be told in any order;
+//! what each method does then is in its own documentation ([`DsmNas`](crate::DsmNas),
+//! [`RegularizedEvolution`](crate::RegularizedEvolution), [`Reinforce`](crate::Reinforce)).
+//!
+//! Under [`Accounting::Distinct`], a proposal of an architecture that is already known is
+//! answered from the cache without being handed out; one that is already in flight waits for
+//! that evaluation's result and is not charged.
+
+use std::collections::{BTreeMap, HashMap};
+
+use dsm_space::{Evaluation, Evaluator, SearchSpace};
+use rand::Rng;
+
+use crate::budget::{Accounting, Budget, Constraint, HistoryPoint, SearchOutcome};
+use crate::{MinerError, Searcher};
+
+/// The identifier of one proposal, unique within a search (0, 1, 2, ... in asking order).
+pub type ProposalId = u64;
+
+/// What a strategy answers when asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ask<A> {
+    /// Evaluate this architecture as a charged query of the search.
+    Query(A),
+    /// Evaluate this architecture free of charge: one of the method's initial architectures
+    /// (DSM's K anchors, REA's population).
+    Initial(A),
+    /// Nothing can be proposed until a result in flight is told (for instance DSM-NAS before
+    /// its initial anchors are scored).
+    Wait,
+}
+
+/// An architecture the driver hands out for evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal<A> {
+    /// Its identifier, to [`tell`](SearchDriver::tell) its result with.
+    pub id: ProposalId,
+    /// The architecture to evaluate.
+    pub arch: A,
+    /// Whether it is a free initial evaluation rather than a charged query.
+    pub initial: bool,
+}
+
+/// What a strategy sees when it is asked.
+pub struct AskContext<'c, S: SearchSpace> {
+    /// The space searched.
+    pub space: &'c S,
+    /// The search's random numbers (every random choice of a strategy comes from here).
+    pub rng: &'c mut dyn Rng,
+    /// The identifier the proposal will get.
+    pub id: ProposalId,
+    /// Proposals handed out and not yet told.
+    pub in_flight: usize,
+    constraint: Option<&'c Constraint<S::Arch>>,
+}
+
+impl<S: SearchSpace> AskContext<'_, S> {
+    /// Whether `arch` satisfies the search's constraint (always, without one).
+    pub fn admissible(&self, arch: &S::Arch) -> bool {
+        self.constraint.is_none_or(|c| c(arch))
+    }
+}
+
+/// A result told to a strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Told<A> {
+    /// The proposal it answers.
+    pub id: ProposalId,
+    /// The architecture evaluated.
+    pub arch: A,
+    /// Its score (the search signal; higher is better).
+    pub score: f64,
+    /// Whether it satisfies the search's constraint (only admissible architectures may
+    /// become anchors or the answer).
+    pub admissible: bool,
+    /// Whether it was one of the free initial evaluations.
+    pub initial: bool,
+    /// The search's iteration count when it was told (for error messages and schedules).
+    pub iteration: usize,
+}
+
+/// A search method's state during one search, driven by a [`SearchDriver`].
+///
+/// The trait is object safe: a protocol holds `Box<dyn Strategy<S>>`, a user's among them.
+/// A strategy draws every random number from [`AskContext::rng`], so a search is a
+/// deterministic function of its seed and of the results it is told, in the order told.
+pub trait Strategy<S: SearchSpace> {
+    /// The next architecture to evaluate, or [`Ask::Wait`].
+    fn ask(&mut self, ctx: &mut AskContext<'_, S>) -> Result<Ask<S::Arch>, MinerError>;
+
+    /// The result of an earlier proposal (in any order, once each).
+    fn tell(&mut self, space: &S, told: Told<S::Arch>) -> Result<(), MinerError>;
+
+    /// The method's own answer, when it has one (DSM-NAS answers with its best anchor);
+    /// `None` lets the driver answer with the best admissible architecture it was told.
+    fn answer(&self) -> Option<(S::Arch, f64)> {
+        None
+    }
+
+    /// What a transfer run starts from: DSM's anchors, REA's population, or nothing.
+    fn final_anchors(&self) -> Vec<S::Arch> {
+        Vec::new()
+    }
+}
+
+/// One evaluation of the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedEvaluation<A> {
+    /// The proposal it answered.
+    pub id: ProposalId,
+    /// The architecture.
+    pub arch: A,
+    /// Its score.
+    pub score: f64,
+    /// Its cost in (simulated) seconds, whether charged or not.
+    pub cost_s: f64,
+    /// Whether it was charged to the budget.
+    pub charged: bool,
+}
+
+struct Pending<A> {
+    arch: A,
+    initial: bool,
+    /// Proposals of the same architecture waiting for this result (distinct accounting).
+    followers: Vec<ProposalId>,
+}
+
+/// Runs a [`Strategy`] under the shared stopping rule and accounting; see the
+/// [module docs](self).
+pub struct SearchDriver<'s, S: SearchSpace> {
+    space: &'s S,
+    strategy: Box<dyn Strategy<S> + 's>,
+    budget: Budget,
+    constraint: Option<Constraint<S::Arch>>,
+    max_in_flight: usize,
+    cache: HashMap<S::Arch, f64>,
+    pending: BTreeMap<ProposalId, Pending<S::Arch>>,
+    /// Architectures in flight (distinct accounting), to the proposal evaluating them.
+    evaluating: HashMap<S::Arch, ProposalId>,
+    next_id: ProposalId,
+    cost_s: f64,
+    evaluations: usize,
+    queries: usize,
+    iterations: usize,
+    best: Option<(S::Arch, f64)>,
+    history: Vec<HistoryPoint<S::Arch>>,
+    log: Vec<LoggedEvaluation<S::Arch>>,
+}
+
+impl<'s, S: SearchSpace> SearchDriver<'s, S> {
+    /// A driver for `strategy` on `space` under `budget` (checked), one proposal in flight,
+    /// no constraint.
+    pub fn new(
+        space: &'s S,
+        strategy: Box<dyn Strategy<S> + 's>,
+        budget: Budget,
+    ) -> Result<Self, MinerError> {
+        budget.check()?;
+        Ok(Self {
+            space,
+            strategy,
+            budget,
+            constraint: None,
+            max_in_flight: 1,
+            cache: HashMap::new(),
+            pending: BTreeMap::new(),
+            evaluating: HashMap::new(),
+            next_id: 0,
+            cost_s: 0.0,
+            evaluations: 0,
+            queries: 0,
+            iterations: 0,
+            best: None,
+            history: Vec::new(),
+            log: Vec::new(),
+        })
+    }
+
+    /// Only architectures satisfying `constraint` may become anchors or the answer (for
+    /// every method); the others are still evaluated and charged.
+    pub fn with_constraint(mut self, constraint: Option<Constraint<S::Arch>>) -> Self {
+        self.constraint = constraint;
+        self
+    }
+
+    /// At most `n` proposals handed out and not yet told (at least 1).
+    pub fn with_max_in_flight(mut self, n: usize) -> Result<Self, MinerError> {
+        if n == 0 {
+            return Err(MinerError::config(
+                "max_in_flight",
+                n,
+                "at least 1 proposal in flight",
+            ));
+        }
+        self.max_in_flight = n;
+        Ok(self)
+    }
+
+    /// Whether `arch` satisfies the constraint.
+    pub fn admissible(&self, arch: &S::Arch) -> bool {
+        self.constraint.as_ref().is_none_or(|c| c(arch))
+    }
+
+    /// Whether the stopping rule has fired: the charged cost exceeds the budget or the
+    /// iterations asked exceed `max_iters`.
+    pub fn budget_spent(&self) -> bool {
+        self.cost_s > self.budget.time_s || self.iterations > self.budget.max_iters
+    }
+
+    /// Whether the search is over: the stopping rule has fired and nothing is in flight.
+    pub fn is_done(&self) -> bool {
+        self.budget_spent() && self.pending.is_empty()
+    }
+
+    /// Proposals handed out and not yet told.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Accumulated charged cost so far.
+    pub fn cost_s(&self) -> f64 {
+        self.cost_s
+    }
+
+    /// Iterations asked so far.
+    pub fn iterations(&self) -> usize {
+        self.iterations
+    }
+
+    /// Every evaluation told so far, in the order told.
+    pub fn log(&self) -> &[LoggedEvaluation<S::Arch>] {
+        &self.log
+    }
+
+    /// The best admissible architecture told so far and its score.
+    pub fn best(&self) -> Option<&(S::Arch, f64)> {
+        self.best.as_ref()
+    }
+
+    /// The next architecture to evaluate; `None` when the stopping rule has fired, when
+    /// `max_in_flight` proposals are out, or when the strategy waits for a result in flight.
+    /// An error when the strategy waits with nothing in flight (it could never continue).
+    pub fn ask(&mut self, rng: &mut dyn Rng) -> Result<Option<Proposal<S::Arch>>, MinerError> {
+        loop {
+            if self.budget_spent() || self.pending.len() >= self.max_in_flight {
+                return Ok(None);
+            }
+            let id = self.next_id;
+            let mut ctx = AskContext {
+                space: self.space,
+                rng: &mut *rng,
+                id,
+                in_flight: self.pending.len(),
+                constraint: self.constraint.as_ref(),
+            };
+            let (arch, initial) = match self.strategy.ask(&mut ctx)? {
+                Ask::Wait if self.pending.is_empty() => {
+                    return Err(MinerError::Driver {
+                        reason: "the strategy waits for a result with nothing in flight"
+                            .to_string(),
+                    });
+                }
+                Ask::Wait => return Ok(None),
+                Ask::Initial(arch) => (arch, true),
+                Ask::Query(arch) => (arch, false),
+            };
+            self.next_id += 1;
+            if !initial {
+                self.iterations += 1;
+                if self.budget.accounting == Accounting::Distinct {
+                    if let Some(&score) = self.cache.get(&arch) {
+                        self.answer(id, arch, score, false)?;
+                        continue;
+                    }
+                    if let Some(&first) = self.evaluating.get(&arch) {
+                        if let Some(p) = self.pending.get_mut(&first) {
+                            p.followers.push(id);
+                        }
+                        continue;
+                    }
+                    self.evaluating.insert(arch.clone(), id);
+                }
+            }
+            self.pending.insert(
+                id,
+                Pending {
+                    arch: arch.clone(),
+                    initial,
+                    followers: Vec::new(),
+                },
+            );
+            return Ok(Some(Proposal { id, arch, initial }));
+        }
+    }
+
+    /// The result of proposal `id`. Refused (and nothing recorded) for an unknown id, a
+    /// score that is not finite, or a cost that is not finite and >= 0.
+    pub fn tell(&mut self, id: ProposalId, evaluation: Evaluation) -> Result<(), MinerError> {
+        let Some(p) = self.pending.get(&id) else {
+            return Err(MinerError::Driver {
+                reason: format!("proposal {id} is not in flight (never asked, or already told)"),
+            });
+        };
+        for (what, value, ok) in [
+            ("score", evaluation.score, evaluation.score.is_finite()),
+            (
+                "cost",
+                evaluation.cost_s,
+                evaluation.cost_s.is_finite() && evaluation.cost_s >= 0.0,
+            ),
+        ] {
+            if !ok {
+                return Err(MinerError::NotFinite {
+                    what,
+                    value,
+                    arch: p.arch.to_string(),
+                });
+            }
+        }
+        let p = self.pending.remove(&id).expect("checked above");
+        self.evaluations += 1;
+        let charged = !p.initial;
+        if charged {
+            self.cost_s += evaluation.cost_s;
+            self.queries += 1;
+        }
+        if self.budget.accounting == Accounting::Distinct {
+            self.evaluating.remove(&p.arch);
+            self.cache.insert(p.arch.clone(), evaluation.score);
+        }
+        self.log.push(LoggedEvaluation {
+            id,
+            arch: p.arch.clone(),
+            score: evaluation.score,
+            cost_s: evaluation.cost_s,
+            charged,
+        });
+        let followers = p.followers;
+        self.answer(id, p.arch.clone(), evaluation.score, p.initial)?;
+        for f in followers {
+            self.answer(f, p.arch.clone(), evaluation.score, false)?;
+        }
+        Ok(())
+    }
+
+    /// Records a score and tells the strategy.
+    fn answer(
+        &mut self,
+        id: ProposalId,
+        arch: S::Arch,
+        score: f64,
+        initial: bool,
+    ) -> Result<(), MinerError> {
+        let admissible = self.admissible(&arch);
+        if admissible && self.best.as_ref().is_none_or(|(_, b)| score > *b) {
+            self.best = Some((arch.clone(), score));
+        }
+        if let Some((best, best_score)) = &self.best {
+            self.history.push(HistoryPoint {
+                cost_s: self.cost_s,
+                best: best.clone(),
+                best_score: *best_score,
+            });
+        }
+        let told = Told {
+            id,
+            arch,
+            score,
+            admissible,
+            initial,
+            iteration: self.iterations,
+        };
+        self.strategy.tell(self.space, told)
+    }
+
+    /// Runs the search to its end with `evaluator`, one proposal at a time (what
+    /// [`Searcher::search`] does).
+    pub fn run<E: Evaluator<S::Arch>>(
+        mut self,
+        evaluator: &mut E,
+        rng: &mut dyn Rng,
+    ) -> Result<SearchOutcome<S::Arch>, MinerError> {
+        while let Some(p) = self.ask(rng)? {
+            let e = evaluator
+                .evaluate(&p.arch)
+                .map_err(|e| MinerError::Evaluator {
+                    arch: p.arch.to_string(),
+                    source: Box::new(e),
+                })?;
+            self.tell(p.id, e)?;
+        }
+        self.finish()
+    }
+
+    /// The outcome: the strategy's answer (or the best admissible architecture told), the
+    /// counts, the history and the final anchors. Results still in flight are not included.
+    pub fn finish(self) -> Result<SearchOutcome<S::Arch>, MinerError> {
+        let (best, best_score) = self.strategy.answer().or(self.best).ok_or_else(|| {
+            MinerError::config(
+                "constraint",
+                "rejects every evaluated architecture",
+                "a constraint that some evaluated architecture meets",
+            )
+        })?;
+        Ok(SearchOutcome {
+            best,
+            best_score,
+            evaluations: self.evaluations,
+            queries: self.queries,
+            iterations: self.iterations,
+            cost_s: self.cost_s,
+            history: self.history,
+            final_anchors: self.strategy.final_anchors(),
+        })
+    }
+}
+
+/// Runs one trial of `method` sequentially: [`Searcher::search`] for any method, boxed ones
+/// included.
+pub fn search<S, M, E, R>(
+    method: &M,
+    space: &S,
+    evaluator: &mut E,
+    budget: Budget,
+    rng: &mut R,
+) -> Result<SearchOutcome<S::Arch>, MinerError>
+where
+    S: SearchSpace,
+    M: Searcher<S> + ?Sized,
+    E: Evaluator<S::Arch>,
+    R: Rng,
+{
+    SearchDriver::new(space, method.strategy(space)?, budget)?
+        .with_constraint(method.constraint())
+        .run(evaluator, rng)
+}

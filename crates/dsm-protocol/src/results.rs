@@ -1,0 +1,275 @@
+//! The typed results of a protocol run: one [`TrialRecord`] per trial, one [`Summary`] per
+//! method and task, under a caller's configuration record. Serialised as `results.json`
+//! (format [`RESULTS_FORMAT`]); field names and order are a contract other tools read.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats;
+
+/// The version of the results format, recorded as `versions.results_format`.
+pub const RESULTS_FORMAT: &str = "1";
+
+/// The best-so-far after every evaluation of a trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Accumulated charged cost after each evaluation (simulated seconds).
+    pub cost_s: Vec<f64>,
+    /// The best signal so far.
+    pub best_signal: Vec<f64>,
+    /// The reported accuracy of the best-so-far architecture.
+    pub best_test_acc: Vec<f64>,
+}
+
+/// One trial: a method searching one task from one seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    /// The method's name.
+    pub method: String,
+    /// The task (dataset) searched.
+    pub dataset: String,
+    /// The search signal.
+    pub signal: String,
+    /// The seed of the trial's RNG.
+    pub seed: u64,
+    /// The answer, in the space's canonical form.
+    pub best_arch: String,
+    /// The benchmark's index of the answer, where it numbers its architectures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_index: Option<usize>,
+    /// The answer's reported (test) accuracy on the task searched.
+    pub test_acc: f64,
+    /// The answer's signal on the task searched.
+    pub signal_acc: f64,
+    /// The answer's reported accuracy on every task of the benchmark.
+    #[serde(default)]
+    pub test_acc_all: BTreeMap<String, f64>,
+    /// The answer's signal on every task of the benchmark.
+    #[serde(default)]
+    pub signal_acc_all: BTreeMap<String, f64>,
+    /// Charged queries.
+    pub queries: usize,
+    /// Evaluations, the free initial ones included.
+    pub evaluations: usize,
+    /// Search iterations.
+    pub iterations: usize,
+    /// Accumulated charged cost (simulated seconds).
+    pub cost_s: f64,
+    /// Real elapsed seconds (the one field that differs between identical runs).
+    pub wall_s: f64,
+    /// The best-so-far curve.
+    pub history: History,
+}
+
+impl TrialRecord {
+    /// A fingerprint of everything the trial computed (its JSON with `wall_s` zeroed, FNV-1a
+    /// 64): two runs found the same trial exactly when their fingerprints agree.
+    pub fn fingerprint(&self) -> String {
+        let mut r = self.clone();
+        r.wall_s = 0.0;
+        fnv64_hex(&serde_json::to_vec(&r).expect("plain data serialises"))
+    }
+
+    /// The reported accuracy of the best-so-far at cost `t` (`None` before the first
+    /// evaluation).
+    pub fn best_test_acc_at(&self, t: f64) -> Option<f64> {
+        let h = &self.history;
+        let n = h.cost_s.partition_point(|&c| c <= t);
+        (n > 0).then(|| h.best_test_acc[n - 1])
+    }
+}
+
+/// The statistics of one method on one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The method.
+    pub method: String,
+    /// The task.
+    pub dataset: String,
+    /// The search signal.
+    pub signal: String,
+    /// Number of trials.
+    pub trials: usize,
+    /// Mean reported accuracy of the answers.
+    pub mean_test_acc: f64,
+    /// Its sample standard deviation.
+    pub std_test_acc: f64,
+    /// Its standard error (`std / sqrt(trials)`).
+    pub sem_test_acc: f64,
+    /// Mean signal of the answers.
+    pub mean_signal_acc: f64,
+    /// Mean charged queries.
+    pub mean_queries: f64,
+    /// Mean charged cost.
+    pub mean_cost_s: f64,
+    /// The best reported accuracy of any architecture on the task.
+    pub benchmark_optimum: f64,
+    /// The reported accuracy of the architecture with the best signal (what a perfect
+    /// search with this signal reports).
+    pub signal_ceiling: f64,
+    /// The 95 % confidence interval of the mean reported accuracy (Student's t).
+    pub ci95_test_acc: [f64; 2],
+    /// Two-sided p-value of [`test`](Self::test) against DSM-NAS's trials on the same task;
+    /// absent on DSM-NAS's own rows and when DSM-NAS did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value_vs_dsm_nas: Option<f64>,
+    /// The test behind the p-value (`mann-whitney-u`); present with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
+    /// The share of trials whose answer has the benchmark's best signal on the task.
+    pub best_found_share: f64,
+}
+
+/// What the protocol needs of a task to summarise it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TaskFacts {
+    /// The best reported accuracy of any architecture.
+    pub optimum: f64,
+    /// The reported accuracy of the architecture with the best signal.
+    pub ceiling: f64,
+    /// The best signal of any architecture.
+    pub best_signal: f64,
+}
+
+/// The method every other is tested against.
+pub const REFERENCE_METHOD: &str = "dsm-nas";
+
+/// The summary rows of `trials` for every `(task, facts)` and method, in the given orders;
+/// a method without trials on a task has no row.
+pub fn summarise(
+    trials: &[TrialRecord],
+    signal: &str,
+    tasks: &[(String, TaskFacts)],
+    methods: &[String],
+) -> Vec<Summary> {
+    let mut out = Vec::new();
+    for (task, facts) in tasks {
+        let rows = |m: &str| -> Vec<&TrialRecord> {
+            trials
+                .iter()
+                .filter(|t| t.dataset == *task && t.method == m)
+                .collect()
+        };
+        let reference: Vec<f64> = rows(REFERENCE_METHOD).iter().map(|t| t.test_acc).collect();
+        for method in methods {
+            let rows = rows(method);
+            if rows.is_empty() {
+                continue;
+            }
+            let acc: Vec<f64> = rows.iter().map(|t| t.test_acc).collect();
+            let (mean, std) = stats::mean_std(&acc);
+            let n = rows.len() as f64;
+            let p = (method != REFERENCE_METHOD && !reference.is_empty())
+                .then(|| stats::mann_whitney_u(&acc, &reference));
+            out.push(Summary {
+                method: method.clone(),
+                dataset: task.clone(),
+                signal: signal.to_string(),
+                trials: rows.len(),
+                mean_test_acc: mean,
+                std_test_acc: std,
+                sem_test_acc: std / n.sqrt(),
+                mean_signal_acc: rows.iter().map(|t| t.signal_acc).sum::<f64>() / n,
+                mean_queries: rows.iter().map(|t| t.queries as f64).sum::<f64>() / n,
+                mean_cost_s: rows.iter().map(|t| t.cost_s).sum::<f64>() / n,
+                benchmark_optimum: facts.optimum,
+                signal_ceiling: facts.ceiling,
+                ci95_test_acc: stats::ci95(&acc),
+                p_value_vs_dsm_nas: p,
+                test: p.map(|_| stats::TEST_NAME.to_string()),
+                best_found_share: rows
+                    .iter()
+                    .filter(|t| t.signal_acc >= facts.best_signal)
+                    .count() as f64
+                    / n,
+            });
+        }
+    }
+    out
+}
+
+/// A whole run: the caller's configuration record, the summaries, every trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results<C> {
+    /// What was run (arguments, settings, seeds, versions).
+    pub config: C,
+    /// One row per method and task.
+    pub summary: Vec<Summary>,
+    /// Every trial, in job order.
+    pub trials: Vec<TrialRecord>,
+}
+
+impl<C> Results<C> {
+    /// The trials of `method` on `task`.
+    pub fn trials_of<'a>(
+        &'a self,
+        task: &'a str,
+        method: &'a str,
+    ) -> impl Iterator<Item = &'a TrialRecord> + 'a {
+        self.trials
+            .iter()
+            .filter(move |t| t.dataset == task && t.method == method)
+    }
+
+    /// The trial of `method` on `task` whose answer has the best signal (the first of equals).
+    pub fn best_trial(&self, task: &str, method: &str) -> Option<&TrialRecord> {
+        self.trials
+            .iter()
+            .filter(|t| t.dataset == task && t.method == method)
+            .fold(None::<&TrialRecord>, |b, t| match b {
+                Some(b) if b.signal_acc >= t.signal_acc => Some(b),
+                _ => Some(t),
+            })
+    }
+
+    /// The printed table of one task: a header line (given), the column names, a row per
+    /// method (mean +- std, with the standard error, the 95 % interval and the p-value against
+    /// DSM-NAS) and the optimum line.
+    pub fn table(&self, task: &str, title: &str, signal: &str) -> Option<String> {
+        use std::fmt::Write as _;
+        let rows: Vec<&Summary> = self.summary.iter().filter(|s| s.dataset == task).collect();
+        let first = rows.first()?;
+        let mut s = String::new();
+        let _ = writeln!(s, "{title}");
+        let _ = writeln!(
+            s,
+            "{:<12} {:>16} {:>10} {:>12} {:>7} {:>17} {:>9} {:>6}",
+            "method", "test acc (%)", "queries", "cost (s)", "sem", "95% ci", "p vs dsm", "best"
+        );
+        for r in &rows {
+            let p = r
+                .p_value_vs_dsm_nas
+                .map(|p| format!("{p:.3}"))
+                .unwrap_or_else(|| "-".into());
+            let _ = writeln!(
+                s,
+                "{:<12} {:>8.2} ± {:<5.2} {:>10.1} {:>12.0} {:>7.3} {:>8.2}-{:<8.2} {:>9} {:>5.0}%",
+                r.method,
+                r.mean_test_acc,
+                r.std_test_acc,
+                r.mean_queries,
+                r.mean_cost_s,
+                r.sem_test_acc,
+                r.ci95_test_acc[0],
+                r.ci95_test_acc[1],
+                p,
+                100.0 * r.best_found_share
+            );
+        }
+        let _ = write!(
+            s,
+            "{:<12} {:>8.2}  (best by {}: {:.2})",
+            "optimum", first.benchmark_optimum, signal, first.signal_ceiling
+        );
+        Some(s)
+    }
+}
+
+/// FNV-1a (64 bits) of `bytes`, as 16 hex digits.
+pub(crate) fn fnv64_hex(bytes: &[u8]) -> String {
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{h:016x}")
+}

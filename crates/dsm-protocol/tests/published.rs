@@ -1,0 +1,79 @@
+//! The published NAS-Bench-201 protocol gives, trial for trial, the results recorded from
+//! main before the ask/tell redesign (`tests/data/main-2026-12-02.json`: per trial the
+//! method, dataset, seed, answer, test accuracy, queries, cost and the fingerprint of the
+//! whole record, history included), for the four configurations the redesign was checked on.
+
+use dsm_protocol::Execution;
+use dsm_protocol::nb201::Nb201Config;
+
+fn recorded(config: &str) -> Vec<serde_json::Value> {
+    let text = include_str!("data/main-2026-12-02.json");
+    let all: serde_json::Value = serde_json::from_str(text).expect("the fixture parses");
+    all[config].as_array().expect("a configuration").clone()
+}
+
+fn check(name: &str, config: Nb201Config) {
+    let protocol = config.check().expect("a valid configuration");
+    let results = protocol.run(Execution::default()).expect("the run");
+    let want = recorded(name);
+    assert_eq!(results.trials.len(), want.len(), "{name}: number of trials");
+    for (t, w) in results.trials.iter().zip(&want) {
+        let got = serde_json::json!([
+            t.method,
+            t.dataset,
+            t.seed,
+            t.best_arch,
+            t.test_acc,
+            t.queries,
+            t.cost_s,
+            t.fingerprint()
+        ]);
+        assert_eq!(
+            &got, w,
+            "{name}: {} on {} seed {}",
+            t.method, t.dataset, t.seed
+        );
+    }
+}
+
+#[test]
+fn the_default_protocol_matches_main() {
+    check("default", Nb201Config::default());
+}
+
+#[test]
+fn transfer_on_three_datasets_matches_main() {
+    check(
+        "transfer",
+        Nb201Config {
+            dataset: vec!["cifar10".into(), "cifar100".into(), "imagenet16".into()],
+            transfer: true,
+            ..Nb201Config::default()
+        },
+    );
+}
+
+#[test]
+fn hp12_with_distinct_accounting_matches_main() {
+    check(
+        "hp12",
+        Nb201Config {
+            methods: vec!["dsm-nas".into()],
+            signal: "hp12".into(),
+            accounting: "distinct".into(),
+            ..Nb201Config::default()
+        },
+    );
+}
+
+#[test]
+fn reference_compat_matches_main() {
+    check(
+        "compat",
+        Nb201Config {
+            methods: vec!["dsm-nas".into()],
+            reference_compat: true,
+            ..Nb201Config::default()
+        },
+    );
+}

@@ -1,0 +1,297 @@
+//! The ask/tell driver: the blocking search is exactly its one-in-flight loop; several
+//! proposals in flight, told in any order; a user's strategy in a list of boxed methods;
+//! the constraint for every method; distinct accounting with repeats in flight; misuse.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
+use dsm_miner::{
+    Accounting, Ask, AskContext, Budget, DsmNas, MinerError, Proposal, RandomSearch,
+    RegularizedEvolution, Reinforce, SearchDriver, SearchOutcome, Searcher, Strategy, Told,
+    seeded_rng,
+};
+use dsm_space::{Evaluation, Evaluator, Nb201Cell, Nb201Space, SearchSpace};
+use rand::RngExt;
+
+fn eval() -> Nb201Evaluator<'static> {
+    Nb201Evaluator::new(Nb201Table::embedded(), Dataset::Cifar10, Signal::Valid200)
+}
+
+/// Runs `method` with `w` proposals in flight; results are told oldest first, or newest
+/// first with `lifo`.
+fn run_in_flight(
+    method: &dyn Searcher<Nb201Space>,
+    budget: Budget,
+    seed: u64,
+    w: usize,
+    lifo: bool,
+) -> SearchOutcome<Nb201Cell> {
+    let space = Nb201Space;
+    let mut driver = SearchDriver::new(&space, method.strategy(&space).unwrap(), budget)
+        .unwrap()
+        .with_constraint(method.constraint())
+        .with_max_in_flight(w)
+        .unwrap();
+    let mut rng = seeded_rng(seed);
+    let mut e = eval();
+    let mut out: VecDeque<Proposal<Nb201Cell>> = VecDeque::new();
+    loop {
+        while let Some(p) = driver.ask(&mut rng).unwrap() {
+            out.push_back(p);
+        }
+        assert!(out.len() <= w);
+        let next = if lifo {
+            out.pop_back()
+        } else {
+            out.pop_front()
+        };
+        let Some(p) = next else { break };
+        driver.tell(p.id, e.evaluate(&p.arch).unwrap()).unwrap();
+    }
+    assert!(driver.is_done());
+    driver.finish().unwrap()
+}
+
+fn methods() -> Vec<Box<dyn Searcher<Nb201Space> + Send + Sync>> {
+    vec![
+        Box::new(DsmNas::default()),
+        Box::new(RandomSearch),
+        Box::new(RegularizedEvolution::default()),
+        Box::new(Reinforce::default()),
+        Box::new(Greedy),
+    ]
+}
+
+#[test]
+fn one_in_flight_is_the_blocking_search() {
+    let b = Budget::default();
+    for m in methods() {
+        let blocking = m
+            .search(&Nb201Space, &mut eval(), b, &mut seeded_rng(5))
+            .unwrap();
+        assert_eq!(
+            run_in_flight(m.as_ref(), b, 5, 1, false),
+            blocking,
+            "{}",
+            m.name()
+        );
+    }
+}
+
+#[test]
+fn several_in_flight_in_any_order_follow_the_stopping_rule() {
+    let b = Budget::default();
+    for m in methods() {
+        for (w, lifo) in [(4, false), (4, true), (16, true)] {
+            let out = run_in_flight(m.as_ref(), b, 9, w, lifo);
+            let free = match m.name() {
+                "dsm-nas" => 3,
+                "rea" => 10,
+                _ => 0,
+            };
+            assert_eq!(out.evaluations, out.queries + free, "{} w={w}", m.name());
+            assert!(out.iterations <= b.max_iters + 1);
+            // Asking stops once the budget is spent; the ones in flight are still charged,
+            // so the overshoot is at most w - 1 queries beyond the crossing one.
+            assert!(out.cost_s > b.time_s || out.iterations == b.max_iters + 1);
+            assert!(
+                out.best_score > 88.0,
+                "{} w={w}: {}",
+                m.name(),
+                out.best_score
+            );
+            assert!(
+                out.history
+                    .windows(2)
+                    .all(|p| p[1].best_score >= p[0].best_score)
+            );
+            // Deterministic for the same order of results.
+            assert_eq!(out, run_in_flight(m.as_ref(), b, 9, w, lifo));
+        }
+    }
+    // DSM-NAS's anchors stay its best: the answer is an anchor.
+    let out = run_in_flight(&DsmNas::<Nb201Cell>::default(), b, 3, 8, true);
+    assert!(out.final_anchors.contains(&out.best));
+}
+
+#[test]
+fn the_constraint_binds_every_method() {
+    // Only cells without a 3x3 convolution on the first edge.
+    let ok = |c: &Nb201Cell| Nb201Space.choices_of(c)[0] != 3;
+    let b = Budget {
+        max_iters: 60,
+        ..Budget::default()
+    };
+    for m in methods() {
+        let space = Nb201Space;
+        let out = SearchDriver::new(&space, m.strategy(&space).unwrap(), b)
+            .unwrap()
+            .with_constraint(Some(Arc::new(ok)))
+            .run(&mut eval(), &mut seeded_rng(2))
+            .unwrap();
+        assert!(ok(&out.best), "{}: {}", m.name(), out.best);
+        assert!(out.history.iter().all(|h| ok(&h.best)), "{}", m.name());
+    }
+}
+
+#[test]
+fn distinct_accounting_charges_a_repeat_in_flight_once() {
+    /// Proposes the same cell three times, then random ones.
+    struct Repeat(usize);
+    impl Strategy<Nb201Space> for Repeat {
+        fn ask(
+            &mut self,
+            ctx: &mut AskContext<'_, Nb201Space>,
+        ) -> Result<Ask<Nb201Cell>, MinerError> {
+            self.0 += 1;
+            Ok(Ask::Query(if self.0 <= 3 {
+                Nb201Table::embedded().cell(6111).unwrap()
+            } else {
+                ctx.space.sample(ctx.rng)
+            }))
+        }
+        fn tell(&mut self, _: &Nb201Space, _: Told<Nb201Cell>) -> Result<(), MinerError> {
+            Ok(())
+        }
+    }
+    let b = Budget {
+        max_iters: 9,
+        accounting: Accounting::Distinct,
+        ..Budget::default()
+    };
+    let mut d = SearchDriver::new(&Nb201Space, Box::new(Repeat(0)), b)
+        .unwrap()
+        .with_max_in_flight(4)
+        .unwrap();
+    let mut rng = seeded_rng(0);
+    let mut handed = Vec::new();
+    while let Some(p) = d.ask(&mut rng).unwrap() {
+        handed.push(p);
+    }
+    // The second and third ask of the same cell wait for the first (counted as iterations,
+    // not handed out); three random cells fill the remaining places in flight.
+    assert_eq!(handed.len(), 4);
+    assert_eq!(d.iterations(), 6);
+    for p in handed {
+        d.tell(p.id, eval().evaluate(&p.arch).unwrap()).unwrap();
+    }
+    assert_eq!(d.log().len(), 4);
+    assert!(d.log().iter().all(|l| l.charged));
+    while let Some(p) = d.ask(&mut rng).unwrap() {
+        d.tell(p.id, eval().evaluate(&p.arch).unwrap()).unwrap();
+    }
+    let out = d.finish().unwrap();
+    assert_eq!(out.iterations, 10);
+    assert_eq!(out.queries, out.evaluations);
+    assert!(out.queries <= 8);
+}
+
+#[test]
+fn misuse_is_refused_without_recording() {
+    let space = Nb201Space;
+    let dsm = DsmNas::<Nb201Cell>::default();
+    let mut d =
+        SearchDriver::new(&space, dsm.strategy(&space).unwrap(), Budget::default()).unwrap();
+    let mut rng = seeded_rng(1);
+    let p = d.ask(&mut rng).unwrap().unwrap();
+    assert!(p.initial);
+    // One in flight: nothing more until it is told.
+    assert_eq!(d.ask(&mut rng).unwrap(), None);
+    let err = d.tell(
+        p.id + 7,
+        Evaluation {
+            score: 1.0,
+            cost_s: 1.0,
+        },
+    );
+    assert!(matches!(err, Err(MinerError::Driver { .. })), "{err:?}");
+    let nan = d.tell(
+        p.id,
+        Evaluation {
+            score: f64::NAN,
+            cost_s: 1.0,
+        },
+    );
+    assert!(matches!(
+        nan,
+        Err(MinerError::NotFinite { what: "score", .. })
+    ));
+    assert_eq!(d.log().len(), 0);
+    d.tell(
+        p.id,
+        Evaluation {
+            score: 50.0,
+            cost_s: 1.0,
+        },
+    )
+    .unwrap();
+    assert!(
+        d.tell(
+            p.id,
+            Evaluation {
+                score: 50.0,
+                cost_s: 1.0
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        SearchDriver::new(&space, dsm.strategy(&space).unwrap(), Budget::default())
+            .unwrap()
+            .with_max_in_flight(0)
+            .is_err()
+    );
+    // A strategy that waits with nothing in flight could never continue.
+    struct Stuck;
+    impl Strategy<Nb201Space> for Stuck {
+        fn ask(
+            &mut self,
+            _: &mut AskContext<'_, Nb201Space>,
+        ) -> Result<Ask<Nb201Cell>, MinerError> {
+            Ok(Ask::Wait)
+        }
+        fn tell(&mut self, _: &Nb201Space, _: Told<Nb201Cell>) -> Result<(), MinerError> {
+            Ok(())
+        }
+    }
+    let mut stuck = SearchDriver::new(&space, Box::new(Stuck), Budget::default()).unwrap();
+    assert!(matches!(
+        stuck.ask(&mut rng),
+        Err(MinerError::Driver { .. })
+    ));
+}
+
+/// A user's method: mutate the best cell told so far (random until then).
+struct Greedy;
+
+struct GreedyState(Option<(Nb201Cell, f64)>);
+
+impl Searcher<Nb201Space> for Greedy {
+    fn name(&self) -> &str {
+        "greedy"
+    }
+
+    fn strategy<'a>(
+        &'a self,
+        _space: &'a Nb201Space,
+    ) -> Result<Box<dyn Strategy<Nb201Space> + 'a>, MinerError> {
+        Ok(Box::new(GreedyState(None)))
+    }
+}
+
+impl Strategy<Nb201Space> for GreedyState {
+    fn ask(&mut self, ctx: &mut AskContext<'_, Nb201Space>) -> Result<Ask<Nb201Cell>, MinerError> {
+        Ok(Ask::Query(match &self.0 {
+            Some((best, _)) if ctx.rng.random::<f64>() < 0.9 => ctx.space.mutate(best, ctx.rng),
+            _ => ctx.space.sample(ctx.rng),
+        }))
+    }
+
+    fn tell(&mut self, _: &Nb201Space, told: Told<Nb201Cell>) -> Result<(), MinerError> {
+        if told.admissible && self.0.as_ref().is_none_or(|b| told.score > b.1) {
+            self.0 = Some((told.arch, told.score));
+        }
+        Ok(())
+    }
+}

@@ -21,7 +21,7 @@ use dsm_nas::miner::{
 };
 use dsm_nas::models::data::digits;
 use dsm_nas::models::train::{LiveEvaluator, TrainConfig, train_nb201};
-use dsm_nas::space::{Evaluation, Evaluator, Nb201Cell, Nb201Space};
+use dsm_nas::space::{Evaluation, Nb201Cell, Nb201Space, Observed};
 
 #[derive(Parser)]
 #[command(about = "DSM-NAS with live training on the vendored digits, against random search")]
@@ -47,22 +47,6 @@ struct Args {
     checkpoint: Option<PathBuf>,
 }
 
-/// Counts queries on a progress bar.
-struct Counted<'a> {
-    inner: &'a mut LiveEvaluator,
-    bar: &'a indicatif::ProgressBar,
-}
-
-impl Evaluator<Nb201Cell> for Counted<'_> {
-    type Error = dsm_nas::models::ModelError;
-    fn evaluate(&mut self, cell: &Nb201Cell) -> Result<Evaluation, Self::Error> {
-        let e = self.inner.evaluate(cell)?;
-        self.bar.inc(1);
-        self.bar.set_message(format!("last {:.1} %", e.score));
-        Ok(e)
-    }
-}
-
 fn main() {
     // Training allocates and frees the same buffers every step: keep them (see the docs).
     dsm_nas::models::keep_freed_memory();
@@ -72,23 +56,37 @@ fn main() {
     }
 }
 
-/// Runs `method`, through a checkpoint in `dir` when one is given.
+/// Runs `method` on `eval` with a progress bar, through a checkpoint in `dir` when given.
 fn search<M: Searcher<Nb201Space>>(
     method: &M,
-    eval: &mut Counted,
+    eval: &mut LiveEvaluator,
+    total: usize,
     budget: Budget,
     seed: u64,
     dir: Option<&PathBuf>,
-) -> Result<SearchOutcome<Nb201Cell>, dsm_nas::miner::MinerError> {
+) -> Result<SearchOutcome<Nb201Cell>> {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix:>8} {elapsed_precise} [{bar:30}] {pos}/{len} trainings {msg}",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(method.name().to_string());
+    let mut eval = Observed::new(eval, |_: &Nb201Cell, e: &Evaluation| {
+        bar.inc(1);
+        bar.set_message(format!("last {:.1} %", e.score));
+    });
     let mut rng = seeded_rng(seed);
-    match dir {
+    let out = match dir {
         Some(dir) => SearchCheckpoint::new(dir.join(format!("{}.json", method.name())), 1)
             .with_label(format!("seed {seed}"))
-            .search(method, &Nb201Space, eval, budget, &mut rng),
-        None => method.search(&Nb201Space, eval, budget, &mut rng),
-    }
+            .search(method, &Nb201Space, &mut eval, budget, &mut rng)?,
+        None => method.search(&Nb201Space, &mut eval, budget, &mut rng)?,
+    };
+    bar.finish_and_clear();
+    Ok(out)
 }
-
 fn run() -> Result<()> {
     let args = Args::parse();
     if let Some(dir) = &args.checkpoint {
@@ -121,37 +119,16 @@ fn run() -> Result<()> {
         n_steps: 2,
         ..DsmConfig::default()
     });
-    let run_bar = |name: &str,
-                   total: usize,
-                   eval: &mut LiveEvaluator,
-                   f: &dyn Fn(
-        &mut Counted,
-    )
-        -> Result<SearchOutcome<Nb201Cell>, dsm_nas::miner::MinerError>|
-     -> Result<SearchOutcome<Nb201Cell>> {
-        let bar = indicatif::ProgressBar::new(total as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{prefix:>8} {elapsed_precise} [{bar:30}] {pos}/{len} trainings {msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(name.to_string());
-        let out = f(&mut Counted {
-            inner: eval,
-            bar: &bar,
-        })?;
-        bar.finish_and_clear();
-        Ok(out)
-    };
     let ckpt = args.checkpoint.as_ref();
-    let d = run_bar("dsm-nas", args.queries + 3, &mut eval, &|e| {
-        search(&dsm, e, budget, args.seed, ckpt)
-    })?;
-    let r = run_bar("random", args.queries, &mut eval, &|e| {
-        search(&RandomSearch, e, budget, args.seed, ckpt)
-    })?;
+    let d = search(&dsm, &mut eval, args.queries + 3, budget, args.seed, ckpt)?;
+    let r = search(
+        &RandomSearch,
+        &mut eval,
+        args.queries,
+        budget,
+        args.seed,
+        ckpt,
+    )?;
     let full = TrainConfig {
         epochs: args.final_epochs,
         ..quick

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::driver::{Ask, AskContext, ProposalId, Strategy, Told};
 use crate::{MinerError, Searcher};
 
-/// Random search: sample uniformly, keep the best. No free initial architectures.
+/// Random search: sample uniformly, keep the best. No free initial architectures; every ask
+/// is a fresh uniform sample, so results may be told in any order.
 ///
 /// ```
 /// use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
@@ -35,8 +36,7 @@ impl<S: SearchSpace> Searcher<S> for RandomSearch {
     }
 }
 
-/// Random search's state: none. Every ask is a fresh uniform sample, so results may be told
-/// in any order.
+/// Random search's state: none.
 struct RandomStrategy;
 
 impl<S: SearchSpace> Strategy<S> for RandomStrategy {
@@ -53,6 +53,11 @@ impl<S: SearchSpace> Strategy<S> for RandomStrategy {
 /// random architectures (free, like DSM's initial anchors); each step samples
 /// `sample_size` members with replacement, mutates the best of them once
 /// ([`SearchSpace::mutate`]), evaluates the child, adds it and removes the oldest member.
+///
+/// With several proposals in flight (ask/tell, [`SearchDriver`](crate::SearchDriver)): the initial population is asked all at once (each member a free initial
+/// evaluation) and enters in the order asked; afterwards each ask mutates the tournament
+/// winner of the population as it is *then*, and each result, whenever it arrives, joins the
+/// population and the oldest member dies (asynchronous evolution, as in Syne Tune).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegularizedEvolution {
     /// Population size (10).
@@ -97,10 +102,7 @@ impl<S: SearchSpace> Searcher<S> for RegularizedEvolution {
     }
 }
 
-/// REA's state. The initial population is asked all at once (each member a free initial
-/// evaluation) and enters in the order asked; afterwards each ask mutates the tournament
-/// winner of the population as it is *then*, and each result, whenever it arrives, joins the
-/// population and the oldest member dies (asynchronous evolution, as in Syne Tune).
+/// REA's state during one search.
 struct ReaStrategy<A> {
     population: usize,
     sample_size: usize,
@@ -160,6 +162,11 @@ impl<S: SearchSpace> Strategy<S> for ReaStrategy<S::Arch> {
 /// softmax per position over its options, logits initialised `1e-3 * N(0, 1)`, reward = the
 /// score, baseline = an exponential moving average with bias correction (momentum 0.9, so
 /// the first baseline is the first reward), Adam (lr 0.01). No free initial architectures.
+///
+/// With several proposals in flight (ask/tell, [`SearchDriver`](crate::SearchDriver)): the logits are drawn at the first ask; each ask samples a choice per
+/// position and keeps the sampling probabilities under the proposal's id; each result, in the
+/// order told, updates the baseline and takes one Adam step with the probabilities *of its
+/// proposal* (with several in flight, an asynchronous policy gradient as in A3C).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reinforce {
     /// Adam learning rate (0.01).
@@ -231,10 +238,7 @@ impl<S: SearchSpace> Searcher<S> for Reinforce {
     }
 }
 
-/// REINFORCE's state. The logits are drawn at the first ask; each ask samples a choice per
-/// position and keeps the sampling probabilities under the proposal's id; each result, in the
-/// order told, updates the baseline and takes one Adam step with the probabilities *of its
-/// proposal* (with several in flight, an asynchronous policy gradient as in A3C).
+/// REINFORCE's state during one search.
 struct ReinforceStrategy {
     config: Reinforce,
     theta: Vec<Vec<f64>>,

@@ -1,43 +1,4 @@
-//! The open search loop: a [`Strategy`] is *asked* for architectures to evaluate and *told*
-//! their results; a [`SearchDriver`] owns everything the methods share (the stopping rule,
-//! query accounting, the constraint, the best-so-far, the evaluation log) and lets up to
-//! `max_in_flight` proposals be evaluated at once.
-//!
-//! ```
-//! use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
-//! use dsm_miner::{seeded_rng, Budget, DsmNas, SearchDriver, Searcher};
-//! use dsm_space::{Evaluator, Nb201Space};
-//!
-//! let mut eval = Nb201Evaluator::new(Nb201Table::embedded(), Dataset::Cifar10, Signal::Valid200);
-//! let budget = Budget { max_iters: 20, ..Budget::default() };
-//! let dsm = DsmNas::default();
-//! let mut rng = seeded_rng(23555);
-//! let mut driver = SearchDriver::new(&Nb201Space, dsm.strategy(&Nb201Space)?, budget)?;
-//! // Ask for what to evaluate, evaluate it anywhere (a worker, a cluster), tell the result.
-//! while let Some(p) = driver.ask(&mut rng)? {
-//!     let e = eval.evaluate(&p.arch)?;
-//!     driver.tell(p.id, e)?;
-//! }
-//! let ask_tell = driver.finish()?;
-//! // The blocking convenience runs exactly this loop.
-//! let blocking = dsm.search(&Nb201Space, &mut eval, budget, &mut seeded_rng(23555))?;
-//! assert_eq!(ask_tell, blocking);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
-//! ## Several proposals in flight
-//! With `max_in_flight = 1` (the default) every method gives exactly the results of the
-//! sequential search. With more, the driver keeps asking while fewer than `max_in_flight`
-//! proposals are out and the stopping rule has not fired; the stopping rule counts an
-//! iteration when a charged proposal is *asked* and charges its cost when it is *told*, so
-//! once the budget is exceeded no new proposal is handed out and the ones in flight are still
-//! told (and charged) before [`SearchDriver::is_done`] holds. Results may be told in any order;
-//! what each method does then is in its own documentation ([`DsmNas`](crate::DsmNas),
-//! [`RegularizedEvolution`](crate::RegularizedEvolution), [`Reinforce`](crate::Reinforce)).
-//!
-//! Under [`Accounting::Distinct`], a proposal of an architecture that is already known is
-//! answered from the cache without being handed out; one that is already in flight waits for
-//! that evaluation's result and is not charged.
+//! The open search loop: ask/tell strategies and the driver (documented on [`SearchDriver`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -158,8 +119,46 @@ struct Pending<A> {
     followers: Vec<ProposalId>,
 }
 
-/// Runs a [`Strategy`] under the shared stopping rule and accounting; see the
-/// [module docs](self).
+/// The open search loop: a [`Strategy`] is *asked* for architectures to evaluate and *told*
+/// their results; a [`SearchDriver`] owns everything the methods share (the stopping rule,
+/// query accounting, the constraint, the best-so-far, the evaluation log) and lets up to
+/// `max_in_flight` proposals be evaluated at once.
+///
+/// ```
+/// use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
+/// use dsm_miner::{seeded_rng, Budget, DsmNas, SearchDriver, Searcher};
+/// use dsm_space::{Evaluator, Nb201Space};
+///
+/// let mut eval = Nb201Evaluator::new(Nb201Table::embedded(), Dataset::Cifar10, Signal::Valid200);
+/// let budget = Budget { max_iters: 20, ..Budget::default() };
+/// let dsm = DsmNas::default();
+/// let mut rng = seeded_rng(23555);
+/// let mut driver = SearchDriver::new(&Nb201Space, dsm.strategy(&Nb201Space)?, budget)?;
+/// // Ask for what to evaluate, evaluate it anywhere (a worker, a cluster), tell the result.
+/// while let Some(p) = driver.ask(&mut rng)? {
+///     let e = eval.evaluate(&p.arch)?;
+///     driver.tell(p.id, e)?;
+/// }
+/// let ask_tell = driver.finish()?;
+/// // The blocking convenience runs exactly this loop.
+/// let blocking = dsm.search(&Nb201Space, &mut eval, budget, &mut seeded_rng(23555))?;
+/// assert_eq!(ask_tell, blocking);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// ## Several proposals in flight
+/// With `max_in_flight = 1` (the default) every method gives exactly the results of the
+/// sequential search. With more, the driver keeps asking while fewer than `max_in_flight`
+/// proposals are out and the stopping rule has not fired; the stopping rule counts an
+/// iteration when a charged proposal is *asked* and charges its cost when it is *told*, so
+/// once the budget is exceeded no new proposal is handed out and the ones in flight are still
+/// told (and charged) before [`SearchDriver::is_done`] holds. Results may be told in any order;
+/// what each method does then is in its own documentation ([`DsmNas`](crate::DsmNas),
+/// [`RegularizedEvolution`](crate::RegularizedEvolution), [`Reinforce`](crate::Reinforce)).
+///
+/// Under [`Accounting::Distinct`], a proposal of an architecture that is already known is
+/// answered from the cache without being handed out; one that is already in flight waits for
+/// that evaluation's result and is not charged.
 pub struct SearchDriver<'s, S: SearchSpace> {
     space: &'s S,
     strategy: Box<dyn Strategy<S> + 's>,

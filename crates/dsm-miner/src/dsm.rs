@@ -147,6 +147,21 @@ impl DsmConfig {
 /// assert_eq!(out.final_anchors.len(), 3);
 /// assert!(out.best_score > 80.0);
 /// ```
+///
+/// ## Results told in another order than asked
+/// The K initial anchors are asked first (free) and the search waits until all are told;
+/// their order in the candidate graph is the order asked. Afterwards each ask samples a
+/// subspace and edits from the controller as it is *then* and stores the rollout, the anchor
+/// index, the parent's score and the child under the proposal's id. Each result, in the
+/// order told, whatever the order asked:
+/// - its reward is its improvement over the parent's score *at proposal time*, minus the
+///   moving-average baseline, which is updated in the order told;
+/// - the controller takes one Adam step from the stored rollout (with several in flight the
+///   rollout may predate earlier steps: an asynchronous, A3C-style update);
+/// - the child replaces its anchor if it beats the anchor's *current* score (the anchor may
+///   have changed since) and satisfies the constraint.
+///
+/// With one proposal in flight this is exactly the sequential algorithm.
 #[derive(Clone)]
 pub struct DsmNas<A> {
     /// Hyper-parameters.
@@ -251,22 +266,7 @@ impl<S: SearchSpace> Searcher<S> for DsmNas<S::Arch> {
     }
 }
 
-/// DSM-NAS's state during one search.
-///
-/// ## Results told in another order than asked
-/// The K initial anchors are asked first (free) and the search waits until all are told;
-/// their order in the candidate graph is the order asked. Afterwards each ask samples a
-/// subspace and edits from the controller as it is *then* and stores the rollout, the anchor
-/// index, the parent's score and the child under the proposal's id. Each result, in the
-/// order told, whatever the order asked:
-/// - its reward is its improvement over the parent's score *at proposal time*, minus the
-///   moving-average baseline, which is updated in the order told;
-/// - the controller takes one Adam step from the stored rollout (with several in flight the
-///   rollout may predate earlier steps: an asynchronous, A3C-style update);
-/// - the child replaces its anchor if it beats the anchor's *current* score (the anchor may
-///   have changed since) and satisfies the constraint.
-///
-/// With one proposal in flight this is exactly the sequential algorithm.
+/// DSM-NAS's state during one search (see "Results told in another order" on [`DsmNas`]).
 struct DsmStrategy<'m, A> {
     method: &'m DsmNas<A>,
     /// The initial anchors in asking order: proposal id, architecture, score once told.

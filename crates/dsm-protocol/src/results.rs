@@ -240,7 +240,13 @@ impl<C> Results<C> {
         for r in &rows {
             let p = r
                 .p_value_vs_dsm_nas
-                .map(|p| format!("{p:.3}"))
+                .map(|p| {
+                    if p < 0.001 {
+                        format!("{p:.0e}")
+                    } else {
+                        format!("{p:.3}")
+                    }
+                })
                 .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 s,

@@ -43,4 +43,4 @@ mod space;
 pub use error::SpaceError;
 pub use mbv3::{MbLayer, MbV3Arch, MbV3Cost, MbV3Space};
 pub use nb201::{Nb201Cell, Nb201Op, Nb201Space};
-pub use space::{CostMetrics, Edit, Evaluation, Evaluator, SearchSpace};
+pub use space::{CostMetrics, Edit, Evaluation, Evaluator, Observed, SearchSpace};

@@ -191,3 +191,62 @@ pub trait Evaluator<A> {
     /// Scores one architecture.
     fn evaluate(&mut self, arch: &A) -> Result<Evaluation, Self::Error>;
 }
+
+impl<A, E: Evaluator<A> + ?Sized> Evaluator<A> for &mut E {
+    type Error = E::Error;
+
+    fn evaluate(&mut self, arch: &A) -> Result<Evaluation, Self::Error> {
+        (**self).evaluate(arch)
+    }
+}
+
+/// An evaluator that calls an observer after every successful evaluation of the one it
+/// wraps: a progress bar, a log, a record of every point a search visited.
+///
+/// ```
+/// use dsm_space::{Evaluation, Evaluator, Observed};
+///
+/// struct Len;
+/// impl Evaluator<String> for Len {
+///     type Error = std::convert::Infallible;
+///     fn evaluate(&mut self, a: &String) -> Result<Evaluation, Self::Error> {
+///         Ok(Evaluation { score: a.len() as f64, cost_s: 1.0 })
+///     }
+/// }
+/// let mut seen = Vec::new();
+/// let mut eval = Observed::new(Len, |a: &String, e: &Evaluation| seen.push((a.clone(), e.score)));
+/// eval.evaluate(&"abc".to_string()).unwrap();
+/// drop(eval);
+/// assert_eq!(seen, [("abc".to_string(), 3.0)]);
+/// ```
+pub struct Observed<E, F> {
+    inner: E,
+    observer: F,
+}
+
+impl<E, F> Observed<E, F> {
+    /// Wraps `inner`; `observer(arch, evaluation)` runs after each successful evaluation.
+    pub fn new(inner: E, observer: F) -> Self {
+        Self { inner, observer }
+    }
+
+    /// The wrapped evaluator.
+    pub fn inner(&self) -> &E {
+        &self.inner
+    }
+
+    /// The wrapped evaluator, unwrapped.
+    pub fn into_inner(self) -> E {
+        self.inner
+    }
+}
+
+impl<A, E: Evaluator<A>, F: FnMut(&A, &Evaluation)> Evaluator<A> for Observed<E, F> {
+    type Error = E::Error;
+
+    fn evaluate(&mut self, arch: &A) -> Result<Evaluation, Self::Error> {
+        let e = self.inner.evaluate(arch)?;
+        (self.observer)(arch, &e);
+        Ok(e)
+    }
+}

@@ -6,9 +6,9 @@ use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 
-pub(crate) use crate::kernels::Act;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+pub(crate) use dsm_kernels::Act;
 
 use crate::error::{ShapeMismatch, StateDictReport};
 use crate::{ModelError, StateDict};
@@ -190,19 +190,19 @@ impl<'a> Loader<'a> {
     }
 }
 
-/// `conv(x)`; on `flex` through our convolution ([`crate::train_conv`]) when the
+/// `conv(x)`; on `flex` through our convolution ([`dsm_kernels`]) when the
 /// convolution is one it covers, else Burn's.
 pub(crate) fn dense_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    match crate::train_conv::conv2d(conv, &x, false) {
+    match dsm_kernels::conv2d(conv, &x, false) {
         Some(y) => y,
         None => conv.forward(x),
     }
 }
 
-/// `conv(relu(x))`, on `flex` as one operation of ours ([`crate::train_conv`]: the ReLU
+/// `conv(relu(x))`, on `flex` as one operation of ours ([`dsm_kernels`]: the ReLU
 /// fused into the convolution and its gradient) when the convolution is one it covers.
 pub(crate) fn relu_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    match crate::train_conv::conv2d(conv, &x, true) {
+    match dsm_kernels::conv2d(conv, &x, true) {
         Some(y) => y,
         None => conv.forward(relu(x)),
     }
@@ -217,7 +217,7 @@ pub struct ReluConvBn {
 
 impl ReluConvBn {
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        crate::batch_norm::batch_norm(&self.bn, relu_conv(&self.conv, x))
+        dsm_kernels::batch_norm(&self.bn, relu_conv(&self.conv, x))
     }
 }
 
@@ -238,8 +238,8 @@ impl ConvBn {
     }
 
     /// `act(bn(conv(x)))`. On plain `flex` a depthwise convolution runs on our kernel
-    /// ([`crate::kernels`]) and a dense one as tiled gemms on rayon's threads
-    /// ([`crate::pointwise`]), with the activation fused once the BN is folded.
+    /// ([`dsm_kernels`]) and a dense one as tiled gemms on rayon's threads
+    /// ([`dsm_kernels`]), with the activation fused once the BN is folded.
     pub(crate) fn forward_act(&self, x: Tensor<4>, act: Act) -> Tensor<4> {
         // The kernel applies the activation itself only when nothing comes between.
         let fused = if self.bn.is_none() {
@@ -247,15 +247,15 @@ impl ConvBn {
         } else {
             Act::Identity
         };
-        let ours = crate::kernels::depthwise_conv2d(&self.conv, &x, fused)
-            .or_else(|| crate::pointwise::dense_conv2d(&self.conv, &x, fused));
+        let ours = dsm_kernels::depthwise_conv2d(&self.conv, &x, fused)
+            .or_else(|| dsm_kernels::dense_conv2d(&self.conv, &x, fused));
         match (ours, &self.bn) {
             (Some(y), None) => y,
-            (Some(y), Some(bn)) => act.on_tensor(crate::batch_norm::batch_norm(bn, y)),
+            (Some(y), Some(bn)) => act.on_tensor(dsm_kernels::batch_norm(bn, y)),
             (None, bn) => {
                 let y = self.conv.forward(x);
                 act.on_tensor(match bn {
-                    Some(bn) => crate::batch_norm::batch_norm(bn, y),
+                    Some(bn) => dsm_kernels::batch_norm(bn, y),
                     None => y,
                 })
             }

@@ -34,30 +34,21 @@
 //! ```
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
-mod allocator;
 pub mod backend;
-mod batch_norm;
 mod container;
-mod conv_grad;
 pub mod data;
-mod direct;
 mod error;
 pub mod imagenet;
-mod kernels;
 pub mod layers;
 mod mbv3;
 mod nb201;
-mod pointwise;
-mod pool;
 pub mod predictor;
-mod simd;
-mod sum;
 pub mod train;
-mod train_conv;
 mod weights;
 
-pub use allocator::keep_freed_memory;
+pub use dsm_kernels::keep_freed_memory;
 pub use error::{ModelError, ShapeMismatch, StateDictReport};
 pub use mbv3::{MbBlock, MobileNetV3, SqueezeExcite, dsm_nas, dsm_nas_plus};
 pub use nb201::{EdgeOp, Identity, InferCell, Nb201Network, ResBlock, Stage};

@@ -9,10 +9,10 @@ use burn::tensor::activation::relu;
 use dsm_space::mbv3::{Activation, BlockShape};
 use dsm_space::{MbV3Arch, MbV3Space};
 
-use crate::kernels::{ConvParams, Depthwise, contiguous, flex_primitive, flex_tensor, plane_means};
 use crate::layers::{Act, ConvBn, Loader, conv_madds, hsigmoid, hswish};
-use crate::pointwise::{Pointwise, PointwiseConv, pointwise};
 use crate::{ModelError, StateDict};
+use dsm_kernels::{ConvParams, Depthwise, contiguous, flex_primitive, flex_tensor, plane_means};
+use dsm_kernels::{Pointwise, PointwiseConv, pointwise};
 
 /// Squeeze-and-excite: global mean -> 1x1 conv (bias) -> ReLU -> 1x1 conv (bias) ->
 /// h-sigmoid -> scale.
@@ -70,7 +70,7 @@ impl MbBlock {
     /// The whole block on our kernels, without a tensor between them, when it runs for
     /// inference on plain `flex` with its BatchNorms folded ([`MobileNetV3::fold_batchnorm`]):
     /// the 1x1 convolutions as tiled gemms with the activation (and the residual) applied
-    /// per tile ([`crate::pointwise`]), the depthwise convolution on our kernel with the
+    /// per tile ([`dsm_kernels`]), the depthwise convolution on our kernel with the
     /// squeeze-and-excite pooling taken per plane, and the excitation folded into the
     /// projection's weights. Every pass runs on rayon's threads. `None` (Burn's
     /// operations) otherwise.
@@ -313,7 +313,7 @@ impl MobileNetV3 {
 
     /// The head (global mean, feature mix with h-swish, classifier) on our kernels for
     /// inference on plain `flex`: the plane means in parallel, both layers as tiled gemms
-    /// ([`crate::pointwise`]; flex packed the classifier's whole weight on the calling thread
+    /// ([`dsm_kernels`]; flex packed the classifier's whole weight on the calling thread
     /// for every batch). `None` (Burn's operations) otherwise.
     fn head_fused(&self, h: &Tensor<4>) -> Option<Tensor<2>> {
         let hp = flex_primitive(h)?;
@@ -387,7 +387,7 @@ fn published(legacy: &str) -> (MbV3Arch, MbV3Space) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::tests::close;
+    use dsm_kernels::testing::close;
 
     /// The subnet `arch` (width 1.0) on `flex`, initialised from `seed`, BatchNorm folded.
     fn folded(arch: &str, seed: u64) -> (MobileNetV3, Device) {
@@ -459,7 +459,7 @@ mod tests {
             &dev,
         );
         let run = |threads| {
-            crate::conv_grad::tests::on_threads(threads, || {
+            dsm_kernels::testing::on_threads(threads, || {
                 net.forward(x.clone())
                     .into_data()
                     .try_into_vec::<f32>()

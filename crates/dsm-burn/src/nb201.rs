@@ -9,10 +9,10 @@ use burn::tensor::activation::relu;
 use dsm_space::nb201::{EDGES, NUM_EDGES};
 use dsm_space::{Nb201Cell, Nb201Op};
 
-use crate::batch_norm::batch_norm;
 use crate::layers::{Loader, ReluConvBn, conv_madds, dense_conv};
-use crate::pool::{adaptive_avg_pool, avg_pool};
 use crate::{ModelError, StateDict};
+use dsm_kernels::batch_norm;
+use dsm_kernels::{adaptive_avg_pool, avg_pool};
 
 /// The op on one edge.
 // Built once per network and never moved in a hot path: the variant sizes do not matter.
@@ -57,7 +57,7 @@ impl InferCell {
                     EdgeOp::Zero(_) => continue,
                 };
                 sum = Some(match sum {
-                    Some(s) => crate::sum::sum(s, y),
+                    Some(s) => dsm_kernels::sum(s, y),
                     None => y,
                 });
             }
@@ -81,7 +81,7 @@ pub struct ResBlock {
 impl ResBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let main = self.conv_b.forward(self.conv_a.forward(x.clone()));
-        crate::sum::sum(
+        dsm_kernels::sum(
             main,
             dense_conv(&self.down_conv, avg_pool(&self.down_pool, x)),
         )

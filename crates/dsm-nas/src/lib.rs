@@ -8,6 +8,7 @@
 //! | [`bench`](mod@bench) | `dsm-bench` | the embedded NAS-Bench-201 table, lookups, a table evaluator |
 //! | [`draw`] | `dsm-draw` | SVG pictures of NAS-Bench-201 cells and MobileNetV3-like subnets |
 //! | [`models`] | `dsm-burn` | Burn models (NAS-Bench-201 networks, MobileNetV3 subnets, `dsm_nas`), PyTorch weight loading |
+//! | [`kernels`] | `dsm-kernels` | our CPU kernels on Burn's `flex` backend, as backend extensions (the workspace's only `unsafe` code) |
 //! | [`miner`] | `dsm-miner` | the ask/tell search driver; DSM-NAS (Burn controller, REINFORCE) and the random / REA / REINFORCE baselines as strategies |
 //! | [`protocol`] | `dsm-protocol` | search protocols: job grids, parallel checkpointed trials, typed results, statistics (sem, 95 % CI, Mann-Whitney U), curves; the published NAS-Bench-201 protocol |
 //!
@@ -22,10 +23,12 @@
 //! ```
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub use dsm_bench as bench;
 pub use dsm_burn as models;
 pub use dsm_draw as draw;
+pub use dsm_kernels as kernels;
 pub use dsm_miner as miner;
 pub use dsm_protocol as protocol;
 pub use dsm_space as space;

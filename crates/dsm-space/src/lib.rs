@@ -33,6 +33,7 @@
 //! multiply-accumulates.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod error;
 pub mod io;

@@ -25,7 +25,7 @@ use crate::simd::vectorised;
 
 /// The extension: `gamma * (x - mean) / sqrt(var + epsilon) + beta` with the batch's
 /// per-channel statistics (biased variance), differentiable in `x`, `gamma` and `beta`.
-/// The caller passes the statistics (`[c]`, computed by [`stats`] from `x`, which it also
+/// The caller passes the statistics (`[c]`, computed by `stats` from `x`, which it also
 /// needs for the running averages); the backward differentiates through them as batch
 /// statistics of `x`.
 #[backend_extension(Flex, Autodiff)]
@@ -133,7 +133,7 @@ impl LaneSum {
 /// (close enough to the mean that the difference of the two moments does not cancel), each
 /// plane reduced in f32 lanes (once per sum, the second time from L1) and the planes added
 /// in f64.
-pub(crate) fn stats(x: &[f32], (n, c, p): (usize, usize, usize)) -> (Vec<f32>, Vec<f32>) {
+pub fn stats(x: &[f32], (n, c, p): (usize, usize, usize)) -> (Vec<f32>, Vec<f32>) {
     (0..c)
         .into_par_iter()
         .map(|ch| channel_stats(x, [n, c, p, ch]))
@@ -360,9 +360,9 @@ impl<C: CheckpointStrategy> TrainBatchNorm for Autodiff<Flex, C> {
 
 /// `bn.forward(x)`, with the training-mode path (autodiff device, layer not frozen) on our
 /// fused operation when `x` is f32 on `flex`, and inference on plain `flex` as one parallel
-/// pass with the running statistics ([`inference`]); Burn's `BatchNorm` otherwise (frozen
+/// pass with the running statistics (`inference`); Burn's `BatchNorm` otherwise (frozen
 /// layers on an autodiff device included).
-pub(crate) fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
     let [_, c, _, _] = x.dims();
     let [features] = bn.gamma.dims();

@@ -36,7 +36,7 @@ const TRIM_THRESHOLD: usize = 1 << 30;
 ///
 /// ```
 /// // A training program's first line; harmless (returns false) off glibc.
-/// let kept = dsm_burn::keep_freed_memory();
+/// let kept = dsm_kernels::keep_freed_memory();
 /// # let _ = kept;
 /// ```
 pub fn keep_freed_memory() -> bool {

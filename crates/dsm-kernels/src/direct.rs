@@ -149,7 +149,7 @@ impl Plane {
 /// One stride-1 "same" convolution (`k` odd, padding `(k - 1) / 2`) of a batch `[n, cin, h,
 /// w]` on this CPU's direct kernels.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct SameConv {
+pub struct SameConv {
     isa: Isa,
     g: Plane,
     n: usize,
@@ -159,7 +159,7 @@ pub(crate) struct SameConv {
 
 impl SameConv {
     /// `None` when this CPU has no kernel or `k` is even.
-    pub(crate) fn new([n, cin, h, w]: [usize; 4], cout: usize, k: usize) -> Option<Self> {
+    pub fn new([n, cin, h, w]: [usize; 4], cout: usize, k: usize) -> Option<Self> {
         let isa = Isa::detect()?;
         (k % 2 == 1).then(|| Self::on(isa, [n, cin, h, w], cout, k))
     }
@@ -170,14 +170,14 @@ impl SameConv {
     /// faster, with 8 (1/4) slower at 64 channels. With 16 channels or fewer the matrix
     /// products have a 16-wide side and run well below their speed, and the direct kernels
     /// were faster at 8 columns too (docs/PERFORMANCE.md).
-    pub(crate) fn pays_for_rows(&self) -> bool {
+    pub fn pays_for_rows(&self) -> bool {
         8 * self.g.wp <= 9 * self.g.w || self.few_channels()
     }
 
     /// Likewise for the weight gradient, whose tall planes also carry `pad` zero rows per
     /// image: faster at 32x32 (1/11 of the arithmetic wasted), slower at 16x16 (1/5) with
     /// 32 channels; faster with 16 channels at 8x8.
-    pub(crate) fn pays_for_weight_grad(&self) -> bool {
+    pub fn pays_for_weight_grad(&self) -> bool {
         let g = self.g;
         10 * (g.h + g.pad) * g.wp <= 11 * g.h * g.w || self.few_channels()
     }
@@ -199,7 +199,7 @@ impl SameConv {
 
     /// `conv(x, weight)` (`conv(relu(x), weight)` with `relu`): `[n, cout, h, w]` from `x`
     /// `[n, cin, h, w]` and `weight` `[cout, cin, k, k]`.
-    pub(crate) fn forward(&self, x: &[f32], weight: &[f32], relu: bool) -> Vec<f32> {
+    pub fn forward(&self, x: &[f32], weight: &[f32], relu: bool) -> Vec<f32> {
         let packed = Packed::forward(weight, self.cout, self.cin, self.g.k);
         self.convolve(x, self.cin, &packed, relu, None)
     }
@@ -208,12 +208,7 @@ impl SameConv {
     /// the same convolution with the weight's channel axes swapped and its taps flipped;
     /// with `relu_input` (the forward's input before its ReLU), zero wherever that input is
     /// not positive (the ReLU's gradient).
-    pub(crate) fn input_grad(
-        &self,
-        dy: &[f32],
-        weight: &[f32],
-        relu_input: Option<&[f32]>,
-    ) -> Vec<f32> {
+    pub fn input_grad(&self, dy: &[f32], weight: &[f32], relu_input: Option<&[f32]>) -> Vec<f32> {
         let packed = Packed::transposed(weight, self.cout, self.cin, self.g.k);
         self.convolve(dy, self.cout, &packed, false, relu_input)
     }
@@ -296,7 +291,7 @@ impl SameConv {
 
     /// The weight gradient `[cout, cin, k, k]` from the input `x` (its ReLU with `relu`, as
     /// the forward saw it) and the output gradient `dy` (see the module docs).
-    pub(crate) fn weight_grad(&self, x: &[f32], dy: &[f32], relu: bool) -> Vec<f32> {
+    pub fn weight_grad(&self, x: &[f32], dy: &[f32], relu: bool) -> Vec<f32> {
         let (isa, g, n, cin, cout) = (self.isa, self.g, self.n, self.cin, self.cout);
         let (lanes, (co_t, ci_t)) = (isa.lanes(), isa.weight_grad_tile());
         let kk = g.k * g.k;
@@ -501,7 +496,7 @@ vectorised! {
 
 /// Weights packed for the forward / input-gradient kernel: output channels in blocks of
 /// [`CB`], laid out `[block][ci][tap][CB]`, zero past the last output channel.
-pub(crate) struct Packed {
+pub struct Packed {
     data: Vec<f32>,
     cin: usize,
     cout: usize,
@@ -524,7 +519,7 @@ impl Packed {
     }
 
     /// The forward weight `[cout, cin, k, k]`.
-    pub(crate) fn forward(weight: &[f32], cout: usize, cin: usize, k: usize) -> Self {
+    pub fn forward(weight: &[f32], cout: usize, cin: usize, k: usize) -> Self {
         let kk = k * k;
         Self::from_fn(cout, cin, k, |co, ci, t| weight[(co * cin + ci) * kk + t])
     }
@@ -532,7 +527,7 @@ impl Packed {
     /// The input gradient's weight: the forward weight `[cout, cin, k, k]` with its channel
     /// axes swapped and its taps flipped (`W'[ci][co][t] = W[co][ci][k k - 1 - t]`), so that
     /// `dx = same_conv(dy, W')`.
-    pub(crate) fn transposed(weight: &[f32], cout: usize, cin: usize, k: usize) -> Self {
+    pub fn transposed(weight: &[f32], cout: usize, cin: usize, k: usize) -> Self {
         let kk = k * k;
         Self::from_fn(cin, cout, k, |ci, co, t| {
             weight[(co * cin + ci) * kk + (kk - 1 - t)]
@@ -641,9 +636,9 @@ struct GradArgs<'a> {
 /// `acc[co][ci][..lanes] += sum over vectors v of dp[co][v] * xp[ci][v]`, by the variant
 /// compiled for `isa`.
 fn accumulate_grad(isa: Isa, a: &GradArgs<'_>, acc: &mut [f32]) {
-    // SAFETY (every arm): `isa` was detected on this CPU, so the instructions its variant is
-    // compiled for exist.
     #[cfg(target_arch = "x86_64")]
+    // SAFETY: (every arm) `isa` was detected on this CPU, so the instructions its variant is
+    // compiled for exist.
     unsafe {
         match isa {
             Isa::Avx512 => grad_avx512(a, acc),
@@ -722,9 +717,9 @@ fn grad_kernel<const L: usize, const CO: usize, const CI: usize>(
 /// `tile[lane][..p] = sum over ci, taps of w[ci][tap][lane] xp[ci][q0 + offset(tap) + ..p]`,
 /// by the variant compiled for `isa`, with `p` a multiple of its vector width.
 fn accumulate(isa: Isa, p: usize, a: &Args<'_>, tile: &mut [[f32; 96]; CB]) {
-    // SAFETY (every arm): `isa` was detected on this CPU, so the instructions its variant is
-    // compiled for exist.
     #[cfg(target_arch = "x86_64")]
+    // SAFETY: (every arm) `isa` was detected on this CPU, so the instructions its variant is
+    // compiled for exist.
     unsafe {
         match (isa, p) {
             (Isa::Avx512, 16) => avx512::<16>(a, tile),

@@ -29,7 +29,7 @@ use crate::simd::vectorised;
 /// convolution is [`pointwise`] on the input itself, any other one [`pointwise`] on each
 /// image's im2col columns (laid out in parallel, one input channel per task). `None` when
 /// any of that does not hold.
-pub(crate) fn dense_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option<Tensor<4>> {
+pub fn dense_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option<Tensor<4>> {
     let [n, cin, h, w] = x.dims();
     let [cout, wcin, _, _] = conv.weight.dims();
     let (k, stride, pad) = square_geometry(conv, h, w)?;
@@ -81,17 +81,22 @@ pub(crate) fn dense_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option<Ten
 
 /// A 1x1 convolution's (or a linear layer's) parameters: `weight` `[cout, cin]` row-major
 /// (`[cin, cout]` when `transposed`, as Burn's `Linear` stores it), `bias` `[cout]`.
-pub(crate) struct Pointwise<'a> {
+pub struct Pointwise<'a> {
+    /// The weights, `[cout, cin]` row-major, or `[cin, cout]` when `transposed`.
     pub weight: &'a [f32],
+    /// Whether `weight` is stored `[cin, cout]` (Burn's `Linear`).
     pub transposed: bool,
+    /// The bias, `[cout]`.
     pub bias: Option<&'a [f32]>,
+    /// Output channels.
     pub cout: usize,
+    /// Input channels.
     pub cin: usize,
 }
 
 /// A 1x1 convolution (stride 1, no padding, one group) whose parameters live on plain
 /// `flex`, ready for [`pointwise`].
-pub(crate) struct PointwiseConv {
+pub struct PointwiseConv {
     params: ConvParams,
     cout: usize,
     cin: usize,
@@ -99,7 +104,7 @@ pub(crate) struct PointwiseConv {
 
 impl PointwiseConv {
     /// `conv` if it is such a convolution taking `cin` channels.
-    pub(crate) fn of(conv: &Conv2d, cin: usize) -> Option<Self> {
+    pub fn of(conv: &Conv2d, cin: usize) -> Option<Self> {
         let [cout, wcin, kh, kw] = conv.weight.dims();
         let unpadded = matches!(
             conv.padding,
@@ -117,12 +122,12 @@ impl PointwiseConv {
     }
 
     /// Output channels.
-    pub(crate) fn cout(&self) -> usize {
+    pub fn cout(&self) -> usize {
         self.cout
     }
 
     /// [`pointwise`] with this convolution.
-    pub(crate) fn run(
+    pub fn run(
         &self,
         x: &[f32],
         n: usize,
@@ -148,6 +153,7 @@ struct Output(*mut f32);
 // SAFETY: the tiles written through the pointer never overlap, and the buffer outlives
 // the parallel loop that writes it.
 unsafe impl Sync for Output {}
+// SAFETY: as for `Sync`: each worker writes its own tiles, and the buffer outlives them.
 unsafe impl Send for Output {}
 
 impl Output {
@@ -206,7 +212,7 @@ thread_local! {
 /// # Panics
 /// If a slice is shorter than its shape says (the callers build them from the tensors'
 /// dimensions).
-pub(crate) fn pointwise(
+pub fn pointwise(
     x: &[f32],
     n: usize,
     p: usize,
@@ -225,7 +231,7 @@ pub(crate) fn pointwise(
 
 /// [`pointwise`] into `y` (at least `[n, cout, p]`), every element of which it writes.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn pointwise_into(
+pub fn pointwise_into(
     x: &[f32],
     n: usize,
     p: usize,

@@ -31,7 +31,7 @@ use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// A float tensor on plain `flex` (no autodiff), as its primitive; `None` otherwise.
-pub(crate) fn flex_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
+pub fn flex_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
     let d = t.clone().into_dispatch();
     match (d.kind, d.autodiff) {
         (DispatchTensorKind::Flex(BackendTensor::Float(p)), DispatchAutodiffContext::Disabled)
@@ -44,7 +44,7 @@ pub(crate) fn flex_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor
 }
 
 /// Whether a dispatch tensor lives on `flex`, with or without autodiff.
-pub(crate) fn on_flex(kind: &DispatchTensorKind) -> bool {
+pub fn on_flex(kind: &DispatchTensorKind) -> bool {
     match kind {
         DispatchTensorKind::Flex(_) => true,
         DispatchTensorKind::Autodiff(inner) => matches!(**inner, DispatchTensorKind::Flex(_)),
@@ -54,7 +54,7 @@ pub(crate) fn on_flex(kind: &DispatchTensorKind) -> bool {
 }
 
 /// The f32 elements of a flex tensor in row-major order (copied only when not contiguous).
-pub(crate) fn contiguous(p: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+pub fn contiguous(p: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match p.as_slice::<f32>() {
         Some(s) => std::borrow::Cow::Borrowed(s),
         None => std::borrow::Cow::Owned(
@@ -66,7 +66,7 @@ pub(crate) fn contiguous(p: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
 }
 
 /// A contiguous f32 flex primitive of `shape` holding `data`.
-pub(crate) fn flex_primitive_of<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+pub fn flex_primitive_of<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::new(
         Bytes::from_elems(data),
         burn::backend::flex::Layout::contiguous(Shape::new(shape)),
@@ -75,12 +75,12 @@ pub(crate) fn flex_primitive_of<const D: usize>(data: Vec<f32>, shape: [usize; D
 }
 
 /// The same as a plain (no autodiff) `flex` tensor.
-pub(crate) fn flex_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+pub fn flex_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
     plain_tensor(flex_primitive_of(data, shape))
 }
 
 /// A flex primitive as a plain (no autodiff) tensor.
-pub(crate) fn plain_tensor<const D: usize>(p: FlexTensor) -> Tensor<D> {
+pub fn plain_tensor<const D: usize>(p: FlexTensor) -> Tensor<D> {
     Tensor::from_dispatch(DispatchTensor {
         kind: DispatchTensorKind::Flex(BackendTensor::Float(p)),
         autodiff: DispatchAutodiffContext::Disabled,
@@ -89,19 +89,21 @@ pub(crate) fn plain_tensor<const D: usize>(p: FlexTensor) -> Tensor<D> {
 
 /// The geometry of one depthwise convolution.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Geometry {
+pub struct Geometry {
     h: usize,
     w: usize,
     k: usize,
     stride: usize,
     pad: usize,
-    pub(crate) oh: usize,
-    pub(crate) ow: usize,
+    /// Output rows.
+    pub oh: usize,
+    /// Output columns.
+    pub ow: usize,
 }
 
 /// The activation fused into a kernel's output (applied while the tile is in registers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Act {
+pub enum Act {
     /// None.
     Identity,
     /// `max(x, 0)`.
@@ -112,7 +114,7 @@ pub(crate) enum Act {
 
 impl Act {
     /// The activation with Burn's operations (when no kernel of ours applies).
-    pub(crate) fn on_tensor(self, y: Tensor<4>) -> Tensor<4> {
+    pub fn on_tensor(self, y: Tensor<4>) -> Tensor<4> {
         match self {
             Act::Identity => y,
             Act::Relu => burn::tensor::activation::relu(y),
@@ -122,7 +124,7 @@ impl Act {
 
     /// The activation of one value (the one formula every kernel of ours applies).
     #[inline(always)]
-    pub(crate) fn at(self, v: f32) -> f32 {
+    pub fn at(self, v: f32) -> f32 {
         match self {
             Act::Identity => v,
             Act::Relu => v.max(0.0),
@@ -151,7 +153,7 @@ impl Act {
 /// `(kernel, stride, padding)` of a convolution with a square kernel, the same stride and
 /// padding on every side, and no dilation, applied to an `h x w` input it fits; `None`
 /// otherwise. The geometry all our kernels handle.
-pub(crate) fn square_geometry(conv: &Conv2d, h: usize, w: usize) -> Option<(usize, usize, usize)> {
+pub fn square_geometry(conv: &Conv2d, h: usize, w: usize) -> Option<(usize, usize, usize)> {
     let [_, _, kh, kw] = conv.weight.dims();
     let stride = conv.stride[0];
     let pad = match conv.padding {
@@ -167,7 +169,7 @@ pub(crate) fn square_geometry(conv: &Conv2d, h: usize, w: usize) -> Option<(usiz
 /// `act(conv(x))` with our depthwise kernel when `conv` is a depthwise convolution (one input and
 /// one output channel per group, square kernel and stride, symmetric padding, no dilation)
 /// and `x` is an f32 tensor on plain `flex`; `None` when any of that does not hold.
-pub(crate) fn depthwise_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option<Tensor<4>> {
+pub fn depthwise_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option<Tensor<4>> {
     let [n, c, h, w] = x.dims();
     let xp = flex_primitive(x)?;
     let params = ConvParams::of(conv)?;
@@ -178,18 +180,19 @@ pub(crate) fn depthwise_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option
 
 /// A layer's weight and bias as flex primitives (`None` unless both live on plain `flex` as
 /// f32).
-pub(crate) struct ConvParams {
+pub struct ConvParams {
     weight: FlexTensor,
     bias: Option<FlexTensor>,
 }
 
 impl ConvParams {
-    pub(crate) fn of(conv: &Conv2d) -> Option<Self> {
+    /// The parameters of `conv`, when they live on plain `flex` as f32.
+    pub fn of(conv: &Conv2d) -> Option<Self> {
         Self::new(&conv.weight, conv.bias.as_ref())
     }
 
     /// Any layer's (a linear layer's, say) weight and optional bias.
-    pub(crate) fn new<const D: usize>(
+    pub fn new<const D: usize>(
         weight: &burn::module::Param<Tensor<D>>,
         bias: Option<&burn::module::Param<Tensor<1>>>,
     ) -> Option<Self> {
@@ -203,34 +206,29 @@ impl ConvParams {
     }
 
     /// The weight's elements in row-major order.
-    pub(crate) fn weight(&self) -> std::borrow::Cow<'_, [f32]> {
+    pub fn weight(&self) -> std::borrow::Cow<'_, [f32]> {
         contiguous(&self.weight)
     }
 
     /// The bias's elements, if the convolution has one.
-    pub(crate) fn bias(&self) -> Option<std::borrow::Cow<'_, [f32]>> {
+    pub fn bias(&self) -> Option<std::borrow::Cow<'_, [f32]>> {
         self.bias.as_ref().map(contiguous)
     }
 }
 
 /// One depthwise convolution ready to run on `[n, c, h, w]` inputs.
-pub(crate) struct Depthwise<'a> {
+pub struct Depthwise<'a> {
     taps: std::borrow::Cow<'a, [f32]>,
     bias: Option<std::borrow::Cow<'a, [f32]>>,
     c: usize,
-    pub(crate) g: Geometry,
+    /// The convolution's geometry (kernel, stride, padding, input and output planes).
+    pub g: Geometry,
 }
 
 impl<'a> Depthwise<'a> {
     /// `conv` on `c`-channel `h x w` inputs, if it is a depthwise convolution our kernel
     /// covers (see [`depthwise_conv2d`]).
-    pub(crate) fn of(
-        conv: &Conv2d,
-        params: &'a ConvParams,
-        c: usize,
-        h: usize,
-        w: usize,
-    ) -> Option<Self> {
+    pub fn of(conv: &Conv2d, params: &'a ConvParams, c: usize, h: usize, w: usize) -> Option<Self> {
         let [cout, cin_g, _, _] = conv.weight.dims();
         let (k, stride, pad) = square_geometry(conv, h, w)?;
         if cin_g != 1 || conv.groups != c || cout != c {
@@ -255,7 +253,7 @@ impl<'a> Depthwise<'a> {
     /// `act(conv(x))` of `n` images laid out `[n, c, h, w]`, and with `means` each output
     /// plane's mean (`[n, c]`, taken while the plane is in cache: squeeze-and-excite's
     /// pooling).
-    pub(crate) fn run(&self, x: &[f32], n: usize, act: Act, means: bool) -> (Vec<f32>, Vec<f32>) {
+    pub fn run(&self, x: &[f32], n: usize, act: Act, means: bool) -> (Vec<f32>, Vec<f32>) {
         let (g, c, k) = (self.g, self.c, self.g.k);
         let (plane_in, plane_out) = (g.h * g.w, g.oh * g.ow);
         let mut plane_means = vec![0f32; n * c];
@@ -297,7 +295,7 @@ impl<'a> Depthwise<'a> {
 ///
 /// # Safety
 /// `fill` must write every element of the chunk it is given.
-pub(crate) unsafe fn written_by(
+pub unsafe fn written_by(
     len: usize,
     chunk: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send,
@@ -318,7 +316,7 @@ pub(crate) unsafe fn written_by(
 /// `fill` (with its index) on rayon's threads: the zeroing is spread over the threads and
 /// done just before the piece is used, not in one pass on the calling thread (which leaves
 /// the workers idle).
-pub(crate) fn par_zeroed(
+pub fn par_zeroed(
     len: usize,
     chunk: usize,
     fill: impl Fn(usize, &mut [f32]) + Sync + Send,
@@ -337,7 +335,7 @@ pub(crate) fn par_zeroed(
 }
 
 /// The mean of every `p`-element plane of `x`, in parallel.
-pub(crate) fn plane_means(x: &[f32], p: usize) -> Vec<f32> {
+pub fn plane_means(x: &[f32], p: usize) -> Vec<f32> {
     x.par_chunks(p.max(1))
         .map(|plane| plane_sum(plane) / p as f32)
         .collect()
@@ -603,7 +601,7 @@ fn store<const B: usize>(dst: &mut [MaybeUninit<f32>], src: &[f32; B], len: usiz
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+pub mod tests {
     use super::*;
     use burn::nn::conv::Conv2dConfig;
 
@@ -702,18 +700,7 @@ pub(crate) mod tests {
         }
     }
 
-    /// Asserts `got` equals `want` within `tol` relative to `1 + |want|`, element by element.
-    pub(crate) fn close<const D: usize>(got: Tensor<D>, want: Tensor<D>, tol: f32, what: &str) {
-        assert_eq!(got.dims(), want.dims(), "{what}");
-        let got = got.into_data().try_into_vec::<f32>().unwrap();
-        let want = want.into_data().try_into_vec::<f32>().unwrap();
-        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                (a - b).abs() <= tol * (1.0 + b.abs()),
-                "{what}: element {i}: {a} vs {b}"
-            );
-        }
-    }
+    pub use crate::testing::close;
 
     fn activated(act: Act, y: Tensor<4>) -> Tensor<4> {
         act.on_tensor(y)

@@ -37,7 +37,12 @@ pub enum Pooling {
     /// on each side (`k` odd; the output has the input's size), divided by the number of
     /// input values in the window, or by `k * k` with `count_pad` (PyTorch's
     /// `count_include_pad`). NAS-Bench-201's `avg_pool_3x3` is `k = 3` without `count_pad`.
-    Same { k: usize, count_pad: bool },
+    Same {
+        /// The window size (odd).
+        k: usize,
+        /// Whether the zero padding counts in each window's divisor.
+        count_pad: bool,
+    },
 }
 
 impl Pooling {
@@ -182,7 +187,7 @@ fn pooled(x: &Tensor<4>, pooling: Pooling) -> Option<Tensor<4>> {
 }
 
 /// The mean of every `k x k` window at stride `k` ([`Pooling::Windows`]), or `None`.
-pub(crate) fn window_mean(x: &Tensor<4>, k: usize) -> Option<Tensor<4>> {
+pub fn window_mean(x: &Tensor<4>, k: usize) -> Option<Tensor<4>> {
     pooled(x, Pooling::Windows(k))
 }
 
@@ -280,7 +285,7 @@ vectorised! {
 /// `pool.forward(x)`, through [`AveragePool`] when the pooling is non-overlapping (square
 /// window equal to the stride, no padding, floor mode) or a stride-1 "same" pooling (odd
 /// square window, padding half of it on every side), and `x` is f32 on `flex`.
-pub(crate) fn avg_pool(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
+pub fn avg_pool(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
     let [k, kw] = pool.kernel_size;
     let unpadded = matches!(
         pool.padding,
@@ -311,7 +316,7 @@ pub(crate) fn avg_pool(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
 
 /// `pool.forward(x)`, through [`AveragePool`] when it is a global average (output 1x1) of a
 /// square f32 input on `flex`.
-pub(crate) fn adaptive_avg_pool(pool: &AdaptiveAvgPool2d, x: Tensor<4>) -> Tensor<4> {
+pub fn adaptive_avg_pool(pool: &AdaptiveAvgPool2d, x: Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     if pool.output_size == [1, 1]
         && h == w

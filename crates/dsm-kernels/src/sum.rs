@@ -89,7 +89,7 @@ impl<C: CheckpointStrategy> ParallelSum for Autodiff<Flex, C> {
 
 /// `a + b` through [`ParallelSum`] when both are f32 4-D tensors of one shape on `flex`
 /// (both with or both without autodiff); Burn's addition otherwise (broadcasting included).
-pub(crate) fn sum(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
+pub fn sum(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
     if a.dims() != b.dims() || a.dtype() != DType::F32 || b.dtype() != DType::F32 {
         return a + b;
     }

@@ -23,7 +23,7 @@ use crate::simd::vectorised;
 
 /// Shapes of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ConvShape {
+pub struct ConvShape {
     pub n: usize,
     pub cin: usize,
     pub cout: usize,
@@ -35,19 +35,19 @@ pub(crate) struct ConvShape {
 }
 
 impl ConvShape {
-    pub(crate) fn oh(&self) -> usize {
+    pub fn oh(&self) -> usize {
         (self.h + 2 * self.pad - self.k) / self.stride + 1
     }
 
-    pub(crate) fn ow(&self) -> usize {
+    pub fn ow(&self) -> usize {
         (self.w + 2 * self.pad - self.k) / self.stride + 1
     }
 
-    pub(crate) fn rows(&self) -> usize {
+    pub fn rows(&self) -> usize {
         self.cin * self.k * self.k
     }
 
-    pub(crate) fn pixels(&self) -> usize {
+    pub fn pixels(&self) -> usize {
         self.oh() * self.ow()
     }
 
@@ -68,7 +68,7 @@ impl ConvShape {
 impl ConvShape {
     /// Stride 1 and `2 pad + 1 = k`: the output plane is the input plane, and every kernel
     /// tap is a flat shift of it (see [`SameTap`]).
-    pub(crate) fn is_same(&self) -> bool {
+    pub fn is_same(&self) -> bool {
         self.stride == 1 && 2 * self.pad + 1 == self.k
     }
 
@@ -143,7 +143,7 @@ impl SameTap {
 vectorised! {
     /// `col[(ci k + kh) k + kw][oh ow_n + ow] = x[ci][oh s + kh - pad][ow s + kw - pad]` (0
     /// outside), with `relu`: of `relu(x)`.
-    pub(crate) fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32], relu: bool) {
+    pub fn im2col(x: &[f32], c: &ConvShape, col: &mut [f32], relu: bool) {
         let copy = |dst: &mut [f32], src: &[f32]| {
             if relu {
                 for (d, &s) in dst.iter_mut().zip(src) {
@@ -255,7 +255,7 @@ thread_local! {
 
 /// Runs `f` with this thread's scratch buffer of at least `len` elements (contents
 /// unspecified: `f` must write before it reads).
-pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             if buf.len() < len {
@@ -323,7 +323,7 @@ fn matmul(
 /// Every element the product reads (`lhs`, `rhs`, and `dst` when `accumulate`) or writes
 /// (`dst`) at those strides must be in bounds; `dst` must not overlap `lhs` or `rhs`, and
 /// no other thread may touch its elements meanwhile.
-pub(crate) unsafe fn gemm_raw(
+pub unsafe fn gemm_raw(
     (m, n, k): (usize, usize, usize),
     (dst, dst_rs): (*mut f32, usize),
     accumulate: bool,
@@ -358,7 +358,7 @@ pub(crate) unsafe fn gemm_raw(
 
 /// The convolution itself, `y_n = W im2col(x_n)` per image: `[n, cout, oh, ow]` from the
 /// input `[n, cin, h, w]` (its ReLU with `relu`) and the weight `[cout, cin, k, k]`.
-pub(crate) fn forward(x: &[f32], weight: &[f32], c: &ConvShape, relu: bool) -> Vec<f32> {
+pub fn forward(x: &[f32], weight: &[f32], c: &ConvShape, relu: bool) -> Vec<f32> {
     let (rows, p) = (c.rows(), c.pixels());
     let xlen = c.cin * c.h * c.w;
     if rows == 0 {
@@ -398,7 +398,7 @@ fn with_columns<R>(x: &[f32], c: &ConvShape, relu: bool, f: impl FnOnce(&[f32]) 
 
 /// Gradient of the input `[n, cin, h, w]` from the weight `[cout, cin, k, k]` and the output
 /// gradient `[n, cout, oh, ow]`.
-pub(crate) fn x_grad(weight: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
+pub fn x_grad(weight: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
     let (rows, p) = (c.rows(), c.pixels());
     let dylen = c.cout * p;
     par_zeroed(c.n * c.cin * c.h * c.w, c.cin * c.h * c.w, |i, dx| {
@@ -427,7 +427,7 @@ pub(crate) fn x_grad(weight: &[f32], dy: &[f32], c: &ConvShape) -> Vec<f32> {
 
 /// Gradient of the weight `[cout, cin, k, k]` from the input `[n, cin, h, w]` (its ReLU
 /// with `relu`, as the forward saw it) and the output gradient `[n, cout, oh, ow]`.
-pub(crate) fn weight_grad(x: &[f32], dy: &[f32], c: &ConvShape, relu: bool) -> Vec<f32> {
+pub fn weight_grad(x: &[f32], dy: &[f32], c: &ConvShape, relu: bool) -> Vec<f32> {
     let (rows, p) = (c.rows(), c.pixels());
     let (xlen, dylen) = (c.cin * c.h * c.w, c.cout * p);
     // Partial sums over fixed groups of images, added in group order: the result depends on
@@ -474,11 +474,11 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], c: &ConvShape, relu: bool) -> V
 const WEIGHT_GRAD_GROUPS: usize = 8;
 
 #[cfg(test)]
-pub(crate) mod tests {
+pub mod tests {
     use super::*;
 
     /// Direct definitions of the convolution and its two gradients: `(y, dx, dw)`.
-    pub(crate) fn naive(x: &[f32], w: &[f32], dy: &[f32], c: &ConvShape) -> [Vec<f32>; 3] {
+    pub fn naive(x: &[f32], w: &[f32], dy: &[f32], c: &ConvShape) -> [Vec<f32>; 3] {
         let (oh, ow, k) = (c.oh(), c.ow(), c.k);
         let mut y = vec![0f32; dy.len()];
         let mut dx = vec![0f32; x.len()];
@@ -514,17 +514,13 @@ pub(crate) mod tests {
         [y, dx, dw]
     }
 
-    pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
+    pub fn values(n: usize, seed: u64) -> Vec<f32> {
         (0..n as u64)
             .map(|i| (((i + seed) * 2_654_435_761 % 1000) as f32) / 500.0 - 1.0)
             .collect()
     }
 
-    /// `f()` on a fresh rayon pool of `threads` threads.
-    pub(crate) fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
-        pool.expect("a rayon pool").install(f)
-    }
+    pub use crate::testing::on_threads;
 
     #[test]
     fn the_weight_gradient_does_not_depend_on_the_thread_count() {

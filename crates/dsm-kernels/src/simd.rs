@@ -10,7 +10,7 @@
 
 /// The widest instruction set detected on this CPU (cached by the standard library).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Level {
+pub enum Level {
     /// The target's baseline.
     Baseline,
     /// AVX2 and FMA.
@@ -23,7 +23,7 @@ pub(crate) enum Level {
 
 /// This CPU's [`Level`] (in unit tests, the one `tests::at_level` runs under).
 #[inline]
-pub(crate) fn level() -> Level {
+pub fn level() -> Level {
     #[cfg(test)]
     if let Some(forced) = tests::FORCED.with(|f| f.get()) {
         return forced.min(detected());
@@ -67,12 +67,18 @@ macro_rules! vectorised {
                 body($($arg),*)
             }
             match $crate::simd::level() {
-                // SAFETY: the features each variant is compiled with were detected on
-                // this CPU.
                 #[cfg(target_arch = "x86_64")]
-                $crate::simd::Level::Avx512 => unsafe { avx512($($arg),*) },
+                $crate::simd::Level::Avx512 => {
+                    // SAFETY: the features this variant is compiled with were detected on
+                    // this CPU.
+                    unsafe { avx512($($arg),*) }
+                }
                 #[cfg(target_arch = "x86_64")]
-                $crate::simd::Level::Avx2 => unsafe { avx2($($arg),*) },
+                $crate::simd::Level::Avx2 => {
+                    // SAFETY: the features this variant is compiled with were detected on
+                    // this CPU.
+                    unsafe { avx2($($arg),*) }
+                }
                 _ => body($($arg),*),
             }
         }
@@ -81,7 +87,7 @@ macro_rules! vectorised {
 pub(crate) use vectorised;
 
 #[cfg(test)]
-pub(crate) mod tests {
+pub mod tests {
     use super::*;
     use std::cell::Cell;
 
@@ -92,7 +98,7 @@ pub(crate) mod tests {
 
     /// `f()` on a one-thread rayon pool whose thread runs every [`vectorised!`] function
     /// in its variant for `level` (or the widest this CPU has, if lower).
-    pub(crate) fn at_level<R: Send>(level: Level, f: impl FnOnce() -> R + Send) -> R {
+    pub fn at_level<R: Send>(level: Level, f: impl FnOnce() -> R + Send) -> R {
         crate::conv_grad::tests::on_threads(1, || {
             FORCED.with(|c| c.set(Some(level)));
             f()
@@ -100,7 +106,7 @@ pub(crate) mod tests {
     }
 
     /// Every level this CPU runs, widest first.
-    pub(crate) fn levels() -> Vec<Level> {
+    pub fn levels() -> Vec<Level> {
         [Level::Avx512, Level::Avx2, Level::Baseline]
             .into_iter()
             .filter(|&l| l <= detected())

@@ -190,7 +190,7 @@ impl<C: CheckpointStrategy> TrainConv for Autodiff<Flex, C> {
 /// `conv(relu(x))` (`conv(x)` without `relu`) through [`TrainConv`] when `conv` is a square,
 /// one-group, unbiased convolution with symmetric padding and no dilation and `x` is f32 on
 /// `flex` (with or without autodiff); `None` otherwise.
-pub(crate) fn conv2d(conv: &Conv2d, x: &Tensor<4>, relu: bool) -> Option<Tensor<4>> {
+pub fn conv2d(conv: &Conv2d, x: &Tensor<4>, relu: bool) -> Option<Tensor<4>> {
     let [_, cin, h, w] = x.dims();
     let [_, cin_w, _, _] = conv.weight.dims();
     let (_, stride, pad) = square_geometry(conv, h, w)?;

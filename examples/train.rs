@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Parser;
-use dsm_nas::models::data::{Cifar, ImageSet, cifar_binary, digits, image_folder};
+use dsm_nas::models::data::{TrainTest, load_train_test};
 use dsm_nas::models::train::{TrainCheckpoint, TrainConfig, train_nb201_resumable};
 use dsm_nas::space::Nb201Cell;
 use serde::Serialize;
@@ -83,56 +83,6 @@ struct Args {
     seed: u64,
 }
 
-fn load(data: &str, resolution: u32, seed: u64) -> Result<(ImageSet, ImageSet, bool)> {
-    if data == "builtin" {
-        let (train, test) = digits().split(0.2, seed);
-        return Ok((train.to_rgb(), test.to_rgb(), true));
-    }
-    let dir = Path::new(data);
-    if !dir.is_dir() {
-        bail!("--data {data:?} is neither `builtin` nor a folder");
-    }
-    if dir.join("train_data_batch_1").exists() || dir.join("val_data").exists() {
-        bail!(
-            "{data} looks like NAS-Bench-201's ImageNet16-120 (pickled numpy batches), which this reader does not support; supported: CIFAR-10/100 binaries or an ImageFolder (train/ and test/ or val/ with one folder per class), e.g. after exporting the images as PNG"
-        );
-    }
-    if dir.join("data_batch_1.bin").exists() {
-        let batches: Vec<PathBuf> = (1..=5)
-            .map(|i| dir.join(format!("data_batch_{i}.bin")))
-            .filter(|p| p.exists())
-            .collect();
-        let refs: Vec<&Path> = batches.iter().map(PathBuf::as_path).collect();
-        return Ok((
-            cifar_binary(&refs, Cifar::Ten)?,
-            cifar_binary(&[&dir.join("test_batch.bin")], Cifar::Ten)?,
-            false,
-        ));
-    }
-    if dir.join("train.bin").exists() {
-        return Ok((
-            cifar_binary(&[&dir.join("train.bin")], Cifar::Hundred)?,
-            cifar_binary(&[&dir.join("test.bin")], Cifar::Hundred)?,
-            false,
-        ));
-    }
-    if dir.join("train").is_dir() {
-        let test_dir = if dir.join("test").is_dir() {
-            dir.join("test")
-        } else {
-            dir.join("val")
-        };
-        return Ok((
-            image_folder(&dir.join("train"), resolution)?,
-            image_folder(&test_dir, resolution)?,
-            false,
-        ));
-    }
-    bail!(
-        "{data}: expected CIFAR-10 binaries (data_batch_*.bin, test_batch.bin), CIFAR-100 binaries (train.bin, test.bin) or an ImageFolder with train/ and test/"
-    )
-}
-
 fn run() -> Result<()> {
     let args = Args::parse();
     let cell: Nb201Cell = args.arch.parse().context("bad --arch")?;
@@ -148,7 +98,11 @@ fn run() -> Result<()> {
             args.out.display()
         );
     }
-    let (train, test, builtin) = load(&args.data, args.resolution, args.seed)?;
+    let TrainTest {
+        train,
+        test,
+        builtin,
+    } = load_train_test(&args.data, args.resolution, args.seed)?;
     let cfg = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch,

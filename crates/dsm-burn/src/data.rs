@@ -233,3 +233,92 @@ pub fn image_folder(root: &Path, size: u32) -> Result<ImageSet, ModelError> {
         classes: folder.classes.len(),
     })
 }
+
+/// A training set and the set it is tested on, as [`load_train_test`] found them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainTest {
+    /// The training images.
+    pub train: ImageSet,
+    /// The test (or validation) images.
+    pub test: ImageSet,
+    /// Whether they are the vendored digits (`builtin`), split 80 / 20 by the seed.
+    pub builtin: bool,
+}
+
+/// The one data-format detection of the examples: `builtin` (the vendored digits, split
+/// 80 / 20 with `seed`), a folder of CIFAR-10 binaries (`data_batch_*.bin`,
+/// `test_batch.bin`), of CIFAR-100 binaries (`train.bin`, `test.bin`), or an ImageFolder
+/// (`train/` and `test/` or `val/`, one folder per class; images resized to `resolution`).
+/// Anything else is an error that names what was found and what is read.
+///
+/// ```
+/// let d = dsm_burn::data::load_train_test("builtin", 8, 0)?;
+/// assert!(d.builtin && d.train.len() > 4 * d.test.len() - 10);
+/// let err = dsm_burn::data::load_train_test("/no/such/folder", 32, 0).unwrap_err();
+/// assert!(err.to_string().contains("neither `builtin` nor a folder"));
+/// # Ok::<(), dsm_burn::ModelError>(())
+/// ```
+pub fn load_train_test(data: &str, resolution: u32, seed: u64) -> Result<TrainTest, ModelError> {
+    if data == "builtin" {
+        let (train, test) = digits().split(0.2, seed);
+        return Ok(TrainTest {
+            train: train.to_rgb(),
+            test: test.to_rgb(),
+            builtin: true,
+        });
+    }
+    let dir = Path::new(data);
+    let bad = |reason: &str| ModelError::Image {
+        path: dir.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if !dir.is_dir() {
+        return Err(bad("is neither `builtin` nor a folder"));
+    }
+    if dir.join("train_data_batch_1").exists() || dir.join("val_data").exists() {
+        return Err(bad(
+            "looks like NAS-Bench-201's ImageNet16-120 (pickled numpy batches), which this reader does not support; supported: CIFAR-10/100 binaries or an ImageFolder (train/ and test/ or val/ with one folder per class), e.g. after exporting the images as PNG",
+        ));
+    }
+    let plain = |train, test| TrainTest {
+        train,
+        test,
+        builtin: false,
+    };
+    if dir.join("data_batch_1.bin").exists() {
+        let batches: Vec<std::path::PathBuf> = (1..=5)
+            .map(|i| dir.join(format!("data_batch_{i}.bin")))
+            .filter(|p| p.exists())
+            .collect();
+        let refs: Vec<&Path> = batches.iter().map(|p| p.as_path()).collect();
+        return Ok(plain(
+            cifar_binary(&refs, Cifar::Ten)?,
+            cifar_binary(&[&dir.join("test_batch.bin")], Cifar::Ten)?,
+        ));
+    }
+    if dir.join("train.bin").exists() {
+        return Ok(plain(
+            cifar_binary(&[&dir.join("train.bin")], Cifar::Hundred)?,
+            cifar_binary(&[&dir.join("test.bin")], Cifar::Hundred)?,
+        ));
+    }
+    if dir.join("train").is_dir() {
+        return Ok(plain(
+            image_folder(&dir.join("train"), resolution)?,
+            image_folder(&held_out_dir(dir), resolution)?,
+        ));
+    }
+    Err(bad(
+        "expected CIFAR-10 binaries (data_batch_*.bin, test_batch.bin), CIFAR-100 binaries (train.bin, test.bin) or an ImageFolder with train/ and test/ (or val/)",
+    ))
+}
+
+/// The held-out half of an ImageFolder tree for a final test: `test/` when present, else
+/// `val/`.
+pub fn held_out_dir(root: &Path) -> std::path::PathBuf {
+    if root.join("test").is_dir() {
+        root.join("test")
+    } else {
+        root.join("val")
+    }
+}

@@ -2,6 +2,9 @@
 //! main before the ask/tell redesign (`tests/data/main-2026-12-02.json`: per trial the
 //! method, dataset, seed, answer, test accuracy, queries, cost and the fingerprint of the
 //! whole record, history included), for the four configurations the redesign was checked on.
+//! The three-dataset transfer grid runs its first 5 trials here (trial `i` depends only on
+//! seed `23555 + i`, so they are the recorded run's first 5); all 280 of its trials were
+//! compared once, when the fixture was recorded.
 
 use dsm_protocol::Execution;
 use dsm_protocol::nb201::Nb201Config;
@@ -13,9 +16,13 @@ fn recorded(config: &str) -> Vec<serde_json::Value> {
 }
 
 fn check(name: &str, config: Nb201Config) {
+    let last_seed = config.seed + config.trials as u64;
     let protocol = config.check().expect("a valid configuration");
     let results = protocol.run(Execution::default()).expect("the run");
-    let want = recorded(name);
+    let want: Vec<serde_json::Value> = recorded(name)
+        .into_iter()
+        .filter(|t| t[2].as_u64().expect("a seed") < last_seed)
+        .collect();
     assert_eq!(results.trials.len(), want.len(), "{name}: number of trials");
     for (t, w) in results.trials.iter().zip(&want) {
         let got = serde_json::json!([
@@ -48,6 +55,7 @@ fn transfer_on_three_datasets_matches_main() {
         Nb201Config {
             dataset: vec!["cifar10".into(), "cifar100".into(), "imagenet16".into()],
             transfer: true,
+            trials: 5,
             ..Nb201Config::default()
         },
     );

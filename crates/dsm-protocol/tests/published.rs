@@ -2,9 +2,10 @@
 //! main before the ask/tell redesign (`tests/data/main-2026-12-02.json`: per trial the
 //! method, dataset, seed, answer, test accuracy, queries, cost and the fingerprint of the
 //! whole record, history included), for the four configurations the redesign was checked on.
-//! The three-dataset transfer grid runs its first 5 trials here (trial `i` depends only on
-//! seed `23555 + i`, so they are the recorded run's first 5); all 280 of its trials were
-//! compared once, when the fixture was recorded.
+//! Each configuration runs its first 5 trials here (trial `i` depends only on seed
+//! `23555 + i`, so they are the recorded run's first 5 of every method and dataset); all 400
+//! recorded trials were compared once, when the fixture was recorded (`TRIALS=20` runs them
+//! all again).
 
 use dsm_protocol::Execution;
 use dsm_protocol::nb201::Nb201Config;
@@ -15,7 +16,19 @@ fn recorded(config: &str) -> Vec<serde_json::Value> {
     all[config].as_array().expect("a configuration").clone()
 }
 
+/// The trials each configuration runs: 5, or `TRIALS` from the environment (20 for all).
+fn trials() -> usize {
+    std::env::var("TRIALS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(5)
+}
+
 fn check(name: &str, config: Nb201Config) {
+    let config = Nb201Config {
+        trials: trials(),
+        ..config
+    };
     let last_seed = config.seed + config.trials as u64;
     let protocol = config.check().expect("a valid configuration");
     let results = protocol.run(Execution::default()).expect("the run");
@@ -55,7 +68,6 @@ fn transfer_on_three_datasets_matches_main() {
         Nb201Config {
             dataset: vec!["cifar10".into(), "cifar100".into(), "imagenet16".into()],
             transfer: true,
-            trials: 5,
             ..Nb201Config::default()
         },
     );

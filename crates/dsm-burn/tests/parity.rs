@@ -1,6 +1,6 @@
 //! Parity with the PyTorch reference: the fixtures in `shared/fixtures/` (random weights,
 //! fixed inputs, PyTorch outputs). Criterion: `max|y - logits_f64| / max|logits_f64| <= 1e-4`.
-//! Skipped with a message where `shared/` is absent (a user's clone).
+//! Ignored, with the reason, where `shared/` is absent (a user's clone): see `build.rs`.
 
 use std::path::PathBuf;
 
@@ -8,20 +8,11 @@ use burn::prelude::*;
 use dsm_burn::{MobileNetV3, ModelError, Nb201Network, StateDict, dsm_nas};
 use dsm_space::{MbV3Arch, MbV3Space, Nb201Cell};
 
-fn fixtures() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
+fn fixtures() -> PathBuf {
+    PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../../shared/fixtures"
-    ));
-    if dir.exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: {} not found (shared/ is only present in the project's own checkout)",
-            dir.display()
-        );
-        None
-    }
+    ))
 }
 
 /// The backend under test: `DSM_TEST_BACKEND` (flex, ndarray, wgpu, tch, cuda; what
@@ -73,8 +64,12 @@ const NB201: [(&str, &str); 3] = [
 ];
 
 #[test]
+#[cfg_attr(
+    not(shared_fixtures),
+    ignore = "needs ../shared/fixtures (the project's own checkout)"
+)]
 fn nb201_networks_match_pytorch() {
-    let Some(dir) = fixtures() else { return };
+    let dir = fixtures();
     let dev = device();
     for (tag, arch) in NB201 {
         let cell: Nb201Cell = arch.parse().unwrap();
@@ -122,8 +117,12 @@ fn ofa_case(
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_fixtures),
+    ignore = "needs ../shared/fixtures (the project's own checkout)"
+)]
 fn small_mobilenet_matches_pytorch_at_224_and_64_from_safetensors_and_pt() {
-    let Some(dir) = fixtures() else { return };
+    let dir = fixtures();
     let arch = MbV3Arch::uniform(2, 3, 3).unwrap();
     let space = MbV3Space::new(1.0).unwrap();
     ofa_case(
@@ -145,8 +144,12 @@ fn small_mobilenet_matches_pytorch_at_224_and_64_from_safetensors_and_pt() {
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_fixtures),
+    ignore = "needs ../shared/fixtures (the project's own checkout)"
+)]
 fn dsm_nas_matches_pytorch_at_224() {
-    let Some(dir) = fixtures() else { return };
+    let dir = fixtures();
     let (arch, space) = dsm_nas();
     ofa_case(&dir, "dsm_nas", &arch, &space, 224, &["safetensors"]);
 }
@@ -173,8 +176,12 @@ fn walked_madds_equal_the_analytic_count() {
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_fixtures),
+    ignore = "needs ../shared/fixtures (the project's own checkout)"
+)]
 fn a_wrong_state_dict_is_refused_listing_every_offender() {
-    let Some(dir) = fixtures() else { return };
+    let dir = fixtures();
     let dev = device();
     let mut sd = StateDict::from_file(dir.join("nb201/nb201_best_c10.safetensors")).unwrap();
     // The wrong cell: the file has convs where this cell has none, and lacks one it needs.
@@ -245,7 +252,9 @@ fn corrupt_weight_files_are_typed_errors() {
         StateDict::from_file(dir.join("missing.pt")),
         Err(ModelError::Io { .. })
     ));
-    if let Some(f) = fixtures() {
+    // A truncated real weight file too, where the fixtures are present.
+    if cfg!(shared_fixtures) {
+        let f = fixtures();
         let bytes = std::fs::read(f.join("nb201/nb201_none_c10.safetensors")).unwrap();
         let cut = dir.join("cut.safetensors");
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();

@@ -8,7 +8,7 @@
 //! | [`bench`](mod@bench) | `dsm-bench` | the embedded NAS-Bench-201 table, lookups, a table evaluator |
 //! | [`draw`] | `dsm-draw` | SVG pictures of NAS-Bench-201 cells and MobileNetV3-like subnets |
 //! | [`models`] | `dsm-burn` | Burn models (NAS-Bench-201 networks, MobileNetV3 subnets, `dsm_nas`), PyTorch weight loading |
-//! | [`kernels`] | `dsm-kernels` | our CPU kernels on Burn's `flex` backend, as backend extensions (the workspace's only `unsafe` code) |
+//! | [`kernels`] | `dsm-kernels` | our CPU kernels on Burn's `flex` backend, as backend extensions (all raw-pointer and SIMD-intrinsic code of the workspace) |
 //! | [`miner`] | `dsm-miner` | the ask/tell search driver; DSM-NAS (Burn controller, REINFORCE) and the random / REA / REINFORCE baselines as strategies |
 //! | [`protocol`] | `dsm-protocol` | search protocols: job grids, parallel checkpointed trials, typed results, statistics (sem, 95 % CI, Mann-Whitney U), curves; the published NAS-Bench-201 protocol |
 //!

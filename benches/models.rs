@@ -22,9 +22,9 @@ use burn::prelude::*;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dsm_nas::miner::controller::{Controller, ControllerShape, Squash};
 use dsm_nas::miner::{CandidateGraph, DsmConfig, seeded_rng};
-use dsm_nas::models::train::TrainConfig;
 use dsm_nas::models::{MobileNetV3, Nb201Network};
 use dsm_nas::space::{MbV3Space, Nb201Cell, Nb201Space, SearchSpace};
+use dsm_nas::train::TrainConfig;
 use rand::RngExt;
 
 /// The published dsm_nas subnet (width 1.2).

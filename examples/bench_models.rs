@@ -21,9 +21,9 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use clap::Parser;
 use dsm_nas::models::backend::Backend;
-use dsm_nas::models::train::TrainConfig;
 use dsm_nas::models::{MobileNetV3, Nb201Network};
 use dsm_nas::space::{MbV3Arch, MbV3Space, Nb201Cell};
+use dsm_nas::train::TrainConfig;
 
 /// The published dsm_nas subnet (width 1.2).
 const DSM_NAS: &str =

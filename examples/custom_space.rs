@@ -7,13 +7,15 @@
 //! penalty for parameters over a budget, with a "training cost" that grows with the model.
 //!
 //! ```text
-//! cargo run --release --example custom_space
+//! cargo run --release --example custom_space -- --trials 20 --iters 300
 //! ```
 
 use std::fmt;
 
 use anyhow::Result;
+use clap::Parser;
 use dsm_nas::miner::{Budget, DsmNas, RandomSearch, Searcher, seeded_rng};
+use dsm_nas::protocol::stats::{TEST_NAME, mann_whitney_u, mean_std};
 use dsm_nas::space::{CostMetrics, Evaluation, Evaluator, SearchSpace, SpaceError};
 use rand::{Rng, RngExt};
 
@@ -155,43 +157,52 @@ impl Evaluator<Stack> for Landscape {
     }
 }
 
+#[derive(Parser)]
+#[command(about = "DSM-NAS and random search on a search space defined in the example itself")]
+struct Args {
+    /// Trials (one landscape each, the same for both methods).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..))]
+    trials: u64,
+    /// Search iterations per trial.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    iters: u64,
+}
+
 fn main() -> Result<()> {
+    let args = Args::parse();
     let space = StackSpace;
     let budget = Budget {
         time_s: 6_000.0,
-        max_iters: 300,
+        max_iters: args.iters as usize,
         ..Budget::default()
     };
-    let trials = 20;
     let (mut dsm, mut rs) = (Vec::new(), Vec::new());
-    for trial in 0..trials {
+    for trial in 0..args.trials {
         // The same landscape for both methods within a trial.
         let landscape = || Landscape::new(&mut seeded_rng(1_000 + trial));
         let d =
             DsmNas::default().search(&space, &mut landscape(), budget, &mut seeded_rng(trial))?;
         let r = RandomSearch.search(&space, &mut landscape(), budget, &mut seeded_rng(trial))?;
         if trial == 0 {
+            let params = StackSpace::params(&d.best);
             println!(
-                "trial 0: DSM-NAS found {} (score {:.2}, {} params, {} queries)",
-                d.best,
-                d.best_score,
-                StackSpace::params(&d.best),
-                d.queries
-            );
-            println!(
-                "trial 0: random  found {} (score {:.2}, {} queries)",
-                r.best, r.best_score, r.queries
+                "trial 0: DSM-NAS found {} (score {:.2}, {params} params, {} queries); random search {} (score {:.2})",
+                d.best, d.best_score, d.queries, r.best, r.best_score
             );
             assert_eq!(space.parse(&d.best.to_string())?, d.best);
         }
         dsm.push(d.best_score);
         rs.push(r.best_score);
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let sem = |v: &[f64]| mean_std(v).1 / (v.len() as f64).sqrt();
     println!(
-        "mean best score over {trials} landscapes: DSM-NAS {:.2}, random search {:.2}",
-        mean(&dsm),
-        mean(&rs)
+        "mean best score over {} landscapes: DSM-NAS {:.2} (sem {:.2}), random search {:.2} (sem {:.2}); {TEST_NAME} p = {:.2e}",
+        args.trials,
+        mean_std(&dsm).0,
+        sem(&dsm),
+        mean_std(&rs).0,
+        sem(&rs),
+        mann_whitney_u(&dsm, &rs)
     );
     Ok(())
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use dsm_nas::models::imagenet::{ImageFolder, Transform, evaluate};
+use dsm_nas::train::imagenet::{ImageFolder, Transform, evaluate};
 
 mod common;
 

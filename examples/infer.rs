@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::activation::softmax;
 use clap::Parser;
-use dsm_nas::models::imagenet::{batch, top_k};
+use dsm_nas::train::imagenet::batch;
+use dsm_nas::train::top_k;
 
 mod common;
 

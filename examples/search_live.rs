@@ -19,9 +19,9 @@ use clap::Parser;
 use dsm_nas::miner::{
     Budget, DsmConfig, DsmNas, RandomSearch, SearchCheckpoint, SearchOutcome, Searcher, seeded_rng,
 };
-use dsm_nas::models::data::digits;
-use dsm_nas::models::train::{LiveEvaluator, TrainConfig, train_nb201};
 use dsm_nas::space::{Evaluation, Nb201Cell, Nb201Space, Observed};
+use dsm_nas::train::data::digits;
+use dsm_nas::train::{LiveEvaluator, Nb201Builder, Nb201LiveEvaluator, TrainConfig, train_nb201};
 
 #[derive(Parser)]
 #[command(about = "DSM-NAS with live training on the vendored digits, against random search")]
@@ -59,7 +59,7 @@ fn main() {
 /// Runs `method` on `eval` with a progress bar, through a checkpoint in `dir` when given.
 fn search<M: Searcher<Nb201Space>>(
     method: &M,
-    eval: &mut LiveEvaluator,
+    eval: &mut Nb201LiveEvaluator,
     total: usize,
     budget: Budget,
     seed: u64,
@@ -108,7 +108,13 @@ fn run() -> Result<()> {
         seed: args.seed,
         ..TrainConfig::default()
     };
-    let mut eval = LiveEvaluator::new(train.clone(), valid.clone(), quick.clone(), dev.clone())?;
+    let mut eval = LiveEvaluator::new(
+        Nb201Builder,
+        train.clone(),
+        valid.clone(),
+        quick.clone(),
+        dev.clone(),
+    )?;
     // Bounded by queries (reproducible), not by the measured seconds.
     let budget = Budget {
         time_s: f64::MAX,

@@ -18,19 +18,18 @@
 //! `{"arch": .., "madds": .., "params": .., "score": .., ...}`. MAdds are counted at 224 x 224
 //! with the reference's convention (`cost_mbv3`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use dsm_nas::miner::{
-    Budget, DsmConfig, DsmNas, SearchOutcome, Searcher, pareto_front, seeded_rng,
-};
-use dsm_nas::models::data::image_folder;
-use dsm_nas::models::predictor::{AccuracyPredictor, PredictorConfig};
-use dsm_nas::models::train::{MbV3LiveEvaluator, TrainConfig};
-use dsm_nas::space::{Evaluation, Evaluator, MbV3Arch, MbV3Space, SearchSpace};
-use serde::{Deserialize, Serialize};
+use dsm_nas::miner::{Budget, DsmConfig, DsmNas, Searcher, seeded_rng};
+use dsm_nas::protocol::pareto::{self, CostPoint};
+use dsm_nas::space::{Evaluation, MbV3Arch, MbV3Space, Observed, SearchSpace};
+use dsm_nas::train::data::train_and_validation;
+use dsm_nas::train::predictor::{AccuracyPredictor, PredictorConfig, read_pairs};
+use dsm_nas::train::{MbV3LiveEvaluator, TrainConfig};
+use serde::Serialize;
 
 #[derive(Parser, Serialize)]
 #[command(about = "DSM-NAS over the MobileNetV3 space under a MAdds limit")]
@@ -82,71 +81,6 @@ struct Args {
     force: bool,
 }
 
-#[derive(Deserialize)]
-struct Pair {
-    arch: String,
-    accuracy: f64,
-}
-
-/// One evaluated subnet.
-#[derive(Serialize, Clone)]
-struct Point {
-    arch: String,
-    madds: u64,
-    params: u64,
-    score: f64,
-}
-
-/// Records every evaluation for the Pareto front.
-struct Recorder<'a, E> {
-    inner: E,
-    space: &'a MbV3Space,
-    points: Vec<Point>,
-    bar: indicatif::ProgressBar,
-}
-
-impl<E: Evaluator<MbV3Arch>> Evaluator<MbV3Arch> for Recorder<'_, E> {
-    type Error = E::Error;
-    fn evaluate(&mut self, arch: &MbV3Arch) -> Result<Evaluation, E::Error> {
-        let e = self.inner.evaluate(arch)?;
-        // Every subnet of the space has a cost at 224 (checked when the space was built).
-        if let Ok(c) = self.space.cost_at(arch, 224) {
-            self.points.push(Point {
-                arch: arch.to_string(),
-                madds: c.madds,
-                params: c.params,
-                score: e.score,
-            });
-        }
-        self.bar.inc(1);
-        Ok(e)
-    }
-}
-
-fn read_pairs(path: &Path, space: &MbV3Space) -> Result<Vec<(MbV3Arch, f64)>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let pairs: Vec<Pair> = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{}: expected a JSON array of {{\"arch\": \"<legacy string>\", \"accuracy\": <number>}}",
-            path.display()
-        )
-    })?;
-    pairs
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let arch = space
-                .parse(&p.arch)
-                .with_context(|| format!("{}: pair {i}", path.display()))?;
-            if !p.accuracy.is_finite() {
-                bail!("{}: pair {i} has accuracy {}", path.display(), p.accuracy);
-            }
-            Ok((arch, p.accuracy))
-        })
-        .collect()
-}
-
 fn run() -> Result<()> {
     let args = Args::parse();
     let results_path = args.out.join("results.json");
@@ -168,9 +102,6 @@ fn run() -> Result<()> {
         .backend
         .parse::<dsm_nas::models::backend::Backend>()?
         .device()?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-
     let s = space;
     let dsm = DsmNas::new(DsmConfig {
         k: args.k,
@@ -184,6 +115,11 @@ fn run() -> Result<()> {
         max_iters: args.iters,
         ..Budget::default()
     };
+    // Every setting is checked before any work starts or any file is written.
+    dsm.config.check()?;
+    budget.check()?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let bar = indicatif::ProgressBar::new((args.iters + 1 + args.k) as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -193,19 +129,23 @@ fn run() -> Result<()> {
         .progress_chars("=> "),
     );
     let mut rng = seeded_rng(args.seed);
-    let (evaluator, fit, out, points): (
-        &str,
-        Option<serde_json::Value>,
-        SearchOutcome<MbV3Arch>,
-        Vec<Point>,
-    ) = if let Some(folder) = &args.live {
-        let train = image_folder(&folder.join("train"), args.resolution)?;
-        let val_dir = if folder.join("val").is_dir() {
-            folder.join("val")
-        } else {
-            folder.join("test")
-        };
-        let valid = image_folder(&val_dir, args.resolution)?;
+    // Every evaluated subnet, for the Pareto front (every subnet of the space has a cost at
+    // 224, checked when the space was built).
+    let mut points = Vec::new();
+    let mut record = |arch: &MbV3Arch, e: &Evaluation| {
+        if let Ok(c) = space.cost_at(arch, 224) {
+            let (arch, madds, params, score) = (arch.to_string(), c.madds, c.params, e.score);
+            points.push(CostPoint {
+                arch,
+                madds,
+                params,
+                score,
+            });
+        }
+        bar.inc(1);
+    };
+    let (evaluator, fit, out) = if let Some(folder) = &args.live {
+        let data = train_and_validation(folder, args.resolution)?;
         let cfg = TrainConfig {
             epochs: args.epochs,
             batch_size: 64,
@@ -214,15 +154,14 @@ fn run() -> Result<()> {
             seed: args.seed,
             ..TrainConfig::default()
         };
-        let live = MbV3LiveEvaluator::new(space, train, valid, cfg, dev.clone())?;
-        let mut rec = Recorder {
-            inner: live,
-            space: &space,
-            points: Vec::new(),
-            bar: bar.clone(),
-        };
-        let out = dsm.search(&space, &mut rec, budget, &mut rng)?;
-        ("live", None, out, rec.points)
+        let live = MbV3LiveEvaluator::mbv3(space, data.train, data.test, cfg, dev.clone())?;
+        let out = dsm.search(
+            &space,
+            &mut Observed::new(live, &mut record),
+            budget,
+            &mut rng,
+        )?;
+        ("live", None, out)
     } else {
         let (predictor, fit) = match (&args.predictor, &args.predictor_data) {
             (Some(path), _) => (AccuracyPredictor::load(path, &dev)?, None),
@@ -248,23 +187,14 @@ fn run() -> Result<()> {
                 bail!("choose an evaluator: --predictor-data FILE, --predictor FILE or --live DIR")
             }
         };
-        let mut rec = Recorder {
-            inner: predictor.evaluator(&space)?,
-            space: &space,
-            points: Vec::new(),
-            bar: bar.clone(),
-        };
-        let out = dsm.search(&space, &mut rec, budget, &mut rng)?;
-        ("predictor", fit, out, rec.points)
+        let mut evaluator = Observed::new(predictor.evaluator(&space)?, &mut record);
+        let out = dsm.search(&space, &mut evaluator, budget, &mut rng)?;
+        ("predictor", fit, out)
     };
     bar.finish_and_clear();
 
     let cost = space.cost_at(&out.best, 224)?;
-    let coords: Vec<(f64, f64)> = points.iter().map(|p| (p.madds as f64, p.score)).collect();
-    let front: Vec<Point> = pareto_front(&coords)
-        .into_iter()
-        .map(|i| points[i].clone())
-        .collect();
+    let front = pareto::front(&points);
     let summary = serde_json::json!({
         "arch": out.best.to_string(),
         "madds": cost.madds,
@@ -302,73 +232,9 @@ fn run() -> Result<()> {
             &format!("found under {:.0} M MAdds", args.madds_limit),
         )?,
     )?;
-    pareto_svg(&args.out.join("pareto.svg"), &points, &front, limit)?;
+    pareto::svg(&args.out.join("pareto.svg"), &points, &front, limit)?;
     write("results.json", serde_json::to_string_pretty(&results)?)?;
     println!("{summary}");
-    Ok(())
-}
-
-/// Every evaluated subnet (grey), the Pareto front (red) and the MAdds limit (dashed).
-fn pareto_svg(path: &Path, points: &[Point], front: &[Point], limit: u64) -> Result<()> {
-    use plotters::prelude::*;
-    let m = |p: &Point| p.madds as f64 / 1e6;
-    let xmax = points.iter().map(m).fold(limit as f64 / 1e6, f64::max) * 1.05;
-    let xmin = points.iter().map(m).fold(f64::INFINITY, f64::min).min(xmax) * 0.95;
-    let ymin = points.iter().map(|p| p.score).fold(f64::INFINITY, f64::min);
-    let ymax = points
-        .iter()
-        .map(|p| p.score)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let pad = ((ymax - ymin) * 0.05).max(0.1);
-    let root = SVGBackend::new(path, (720, 480)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "evaluated subnets: score vs MAdds (224 x 224)",
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(55)
-        .build_cartesian_2d(xmin..xmax, (ymin - pad)..(ymax + pad))?;
-    chart
-        .configure_mesh()
-        .x_desc("MAdds (M)")
-        .y_desc("score")
-        .draw()?;
-    chart
-        .draw_series(
-            points
-                .iter()
-                .map(|p| Circle::new((m(p), p.score), 3, RGBColor(150, 150, 150).filled())),
-        )?
-        .label("evaluated")
-        .legend(|(x, y)| Circle::new((x + 9, y), 3, RGBColor(150, 150, 150).filled()));
-    chart
-        .draw_series(LineSeries::new(
-            front.iter().map(|p| (m(p), p.score)),
-            RED.stroke_width(2),
-        ))?
-        .label("Pareto front")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
-    let l = limit as f64 / 1e6;
-    chart
-        .draw_series(DashedLineSeries::new(
-            vec![(l, ymin - pad), (l, ymax + pad)],
-            6,
-            4,
-            BLUE.stroke_width(1),
-        ))?
-        .label("MAdds limit")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE.stroke_width(1)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()
-        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 

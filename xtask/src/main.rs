@@ -182,7 +182,7 @@ fn backends(backend: &str) -> Result<()> {
             "test",
             "--release",
             "-p",
-            "dsm-burn",
+            "dsm-models",
             "--features",
             backend,
             "--test",

@@ -44,19 +44,14 @@ enum Isa {
 }
 
 impl Isa {
+    /// The kernel's variant for this CPU's [`simd::level`](crate::simd::level) (the crate's
+    /// one CPU-feature dispatcher); `None` at the baseline.
     fn detect() -> Option<Self> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Some(Self::Avx512);
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Some(Self::Avx2);
-            }
+        match crate::simd::level() {
+            crate::simd::Level::Avx512 => Some(Self::Avx512),
+            crate::simd::Level::Avx2 => Some(Self::Avx2),
+            crate::simd::Level::Baseline => None,
         }
-        None
     }
 
     /// The widest pixel tile `P` (a multiple of the vector width).

@@ -517,18 +517,18 @@ fn dw_dispatch<const B: usize, const R: usize>(
     ox0: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
+    match crate::simd::level() {
+        crate::simd::Level::Avx512 => {
+            // SAFETY: `simd::level` detected AVX-512 (F, BW, VL, DQ), AVX2 and FMA.
             unsafe { dw_avx512::<B, R>(plan, tile, oy0, ox0) };
             return;
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        crate::simd::Level::Avx2 => {
+            // SAFETY: `simd::level` detected AVX2 and FMA.
             unsafe { dw_avx2::<B, R>(plan, tile, oy0, ox0) };
             return;
         }
+        crate::simd::Level::Baseline => {}
     }
     dw_accumulate::<B, R>(plan, tile, oy0, ox0);
 }

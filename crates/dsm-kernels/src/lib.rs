@@ -13,9 +13,9 @@
 //!   their gradients), [`depthwise_conv2d`], [`dense_conv2d`] (inference);
 //! - **drop-in operations** that pick our kernel or Burn's: [`batch_norm`], [`avg_pool`],
 //!   [`adaptive_avg_pool`], [`sum`];
-//! - the **fused MobileNet inference** pieces: [`ConvParams`], [`Depthwise`],
-//!   [`PointwiseConv`], [`Pointwise`], [`pointwise`], [`plane_means`], with [`Act`] and the
-//!   raw-buffer conversions [`flex_primitive`], [`contiguous`], [`flex_tensor`];
+//! - the **fused MobileNet inference** passes: a whole inverted-residual block
+//!   ([`fused_mbconv`] of [`MbConvLayers`]) and the classification head ([`fused_head`]),
+//!   with the activations [`Act`];
 //! - [`keep_freed_memory`]: an opt-in glibc allocator setting for training programs.
 //!
 //! ```
@@ -41,6 +41,7 @@ mod batch_norm;
 mod conv_grad;
 mod direct;
 mod kernels;
+mod mbconv;
 mod pointwise;
 mod pool;
 mod simd;
@@ -51,11 +52,9 @@ mod train_conv;
 
 pub use allocator::keep_freed_memory;
 pub use batch_norm::{TrainBatchNorm, batch_norm};
-pub use kernels::{
-    Act, ConvParams, Depthwise, Geometry, contiguous, depthwise_conv2d, flex_primitive,
-    flex_tensor, plane_means,
-};
-pub use pointwise::{Pointwise, PointwiseConv, dense_conv2d, pointwise};
+pub use kernels::{Act, depthwise_conv2d};
+pub use mbconv::{MbConvLayers, fused_head, fused_mbconv};
+pub use pointwise::dense_conv2d;
 pub use pool::{AveragePool, Pooling, adaptive_avg_pool, avg_pool};
 pub use sum::{ParallelSum, sum};
 pub use train_conv::{TrainConv, conv2d};

@@ -3,6 +3,10 @@
 //! instructions this CPU has, chosen at run time: the crate is built for the baseline
 //! x86-64 target (SSE2), on which such loops stay narrow or scalar.
 //!
+//! [`level`] is the crate's one CPU-feature dispatcher: the [`vectorised!`] loops, the
+//! direct convolution's and the depthwise kernel's hand-written variants all choose by it
+//! (gemm's and Burn's own code choose for themselves).
+//!
 //! [`vectorised!`] defines a function whose body is compiled for AVX-512, for AVX2 and FMA
 //! and for the baseline, and runs the widest variant this CPU has. The compiler may not
 //! reassociate floating-point operations or fuse a multiply with an add on its own, so a

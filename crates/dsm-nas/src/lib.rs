@@ -7,7 +7,8 @@
 //! | [`space`] | `dsm-space` | search spaces (NAS-Bench-201 cells, Once-for-All MobileNetV3), edits, encodings, exact costs |
 //! | [`bench`](mod@bench) | `dsm-bench` | the embedded NAS-Bench-201 table, lookups, a table evaluator |
 //! | [`draw`] | `dsm-draw` | SVG pictures of NAS-Bench-201 cells and MobileNetV3-like subnets |
-//! | [`models`] | `dsm-burn` | Burn models (NAS-Bench-201 networks, MobileNetV3 subnets, `dsm_nas`), PyTorch weight loading |
+//! | [`models`] | `dsm-models` | Burn models (NAS-Bench-201 networks, MobileNetV3 subnets, `dsm_nas`), PyTorch weights in and out (safetensors, `.pt`) |
+//! | [`train`](mod@train) | `dsm-train` | the resumable generic trainer, data sets, top-k evaluation, live evaluators, the accuracy predictor |
 //! | [`kernels`] | `dsm-kernels` | our CPU kernels on Burn's `flex` backend, as backend extensions (all raw-pointer and SIMD-intrinsic code of the workspace) |
 //! | [`miner`] | `dsm-miner` | the ask/tell search driver; DSM-NAS (Burn controller, REINFORCE) and the random / REA / REINFORCE baselines as strategies |
 //! | [`protocol`] | `dsm-protocol` | search protocols: job grids, parallel checkpointed trials, typed results, statistics (sem, 95 % CI, Mann-Whitney U), curves; the published NAS-Bench-201 protocol |
@@ -26,9 +27,10 @@
 #![forbid(unsafe_code)]
 
 pub use dsm_bench as bench;
-pub use dsm_burn as models;
 pub use dsm_draw as draw;
 pub use dsm_kernels as kernels;
 pub use dsm_miner as miner;
+pub use dsm_models as models;
 pub use dsm_protocol as protocol;
 pub use dsm_space as space;
+pub use dsm_train as train;

@@ -415,7 +415,7 @@ fn forward_reproduces_the_pytorch_logits() {
 )]
 fn eval_imagenet_and_infer_run_on_a_tiny_imagefolder() {
     use burn::prelude::*;
-    use dsm_nas::models::imagenet::{ImageFolder, Transform, evaluate};
+    use dsm_nas::train::imagenet::{ImageFolder, Transform, evaluate};
     let fixtures = nb201_fixtures();
     let root = std::env::temp_dir().join(format!("dsm-eval-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);

@@ -2,9 +2,9 @@
 
 use burn::prelude::*;
 use dsm_nas::miner::{Budget, DsmConfig, DsmNas, Searcher, seeded_rng};
-use dsm_nas::models::data::digits;
-use dsm_nas::models::train::{LiveEvaluator, TrainConfig};
 use dsm_nas::space::Nb201Space;
+use dsm_nas::train::data::digits;
+use dsm_nas::train::{LiveEvaluator, Nb201Builder, TrainConfig};
 
 #[test]
 fn dsm_nas_searches_with_live_training() {
@@ -19,7 +19,7 @@ fn dsm_nas_searches_with_live_training() {
         seed: 2,
         ..TrainConfig::default()
     };
-    let mut eval = LiveEvaluator::new(train, valid, cfg, Device::flex()).unwrap();
+    let mut eval = LiveEvaluator::new(Nb201Builder, train, valid, cfg, Device::flex()).unwrap();
     // 2 anchors (free), then 2 charged queries; bounded by iterations, not seconds.
     let budget = Budget {
         time_s: f64::MAX,

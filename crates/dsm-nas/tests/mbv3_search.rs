@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 use dsm_nas::miner::{Budget, DsmNas, Searcher, seeded_rng};
-use dsm_nas::models::ModelError;
-use dsm_nas::models::predictor::{AccuracyPredictor, PredictorConfig, spearman};
 use dsm_nas::space::{MbV3Arch, MbV3Space, Nb201Space, SearchSpace};
+use dsm_nas::train::TrainError;
+use dsm_nas::train::predictor::{AccuracyPredictor, PredictorConfig, spearman};
 
 /// A known, nonlinear accuracy function of a subnet: larger kernels and expansions help, more
 /// so in later units, depth helps with diminishing returns, squashed by tanh.
@@ -75,13 +75,13 @@ fn the_predictor_ranks_held_out_subnets_and_survives_save_and_load() {
     // Bad input: another space, a damaged file, unusable pairs or settings.
     assert!(matches!(
         q.evaluator(&Nb201Space),
-        Err(ModelError::Input { .. })
+        Err(TrainError::Input { .. })
     ));
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(dir.join("cut.bin"), &bytes[..bytes.len() - 10]).unwrap();
     let err = AccuracyPredictor::load(&dir.join("cut.bin"), &dev).unwrap_err();
     assert!(
-        matches!(err, ModelError::Format { .. }) && err.to_string().contains("cut.bin"),
+        matches!(err, TrainError::Format { .. }) && err.to_string().contains("cut.bin"),
         "{err}"
     );
     let nan = vec![(train[0].0.clone(), f64::NAN), train[1].clone()];

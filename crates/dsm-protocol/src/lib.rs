@@ -13,7 +13,8 @@
 //!   [`stats`]: standard error, 95 % confidence interval (Student's t), the two-sided
 //!   Mann-Whitney U test against DSM-NAS and the share of trials that found the best
 //!   architecture by the search signal;
-//! - `curves` (feature `plot`, on by default): best-so-far curves as SVG;
+//! - `curves` (feature `plot`, on by default): best-so-far curves as SVG; [`pareto`]: the
+//!   accuracy / MAdds trade-off of a hardware-aware search (points, front, picture);
 //! - [`nb201`]: the published NAS-Bench-201 protocol of DSM-NAS (unchecked
 //!   [`Nb201Config`](nb201::Nb201Config) -> `check()` -> [`Nb201Protocol`](nb201::Nb201Protocol)),
 //!   what the `search_nb201` example runs.
@@ -66,6 +67,7 @@
 pub mod curves;
 mod error;
 pub mod nb201;
+pub mod pareto;
 mod results;
 mod run;
 pub mod stats;

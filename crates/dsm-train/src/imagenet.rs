@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use image::imageops::FilterType;
 
-use crate::ModelError;
+use crate::TrainError;
+use crate::eval::{EvalReport, TopK};
 
 /// ImageNet channel means (RGB).
 pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -31,9 +32,9 @@ fn is_image(p: &Path) -> bool {
 
 impl ImageFolder {
     /// Lists an ImageFolder tree.
-    pub fn open(root: impl AsRef<Path>) -> Result<Self, ModelError> {
+    pub fn open(root: impl AsRef<Path>) -> Result<Self, TrainError> {
         let root = root.as_ref();
-        let io = |source| ModelError::Io {
+        let io = |source| TrainError::Io {
             path: root.to_path_buf(),
             source,
         };
@@ -45,7 +46,7 @@ impl ImageFolder {
             .collect();
         classes.sort();
         if classes.is_empty() {
-            return Err(ModelError::Image {
+            return Err(TrainError::Image {
                 path: root.to_path_buf(),
                 reason: "no class sub-folders (expected ROOT/<class>/<image>)".into(),
             });
@@ -54,7 +55,7 @@ impl ImageFolder {
         for (c, name) in classes.iter().enumerate() {
             let dir = root.join(name);
             let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .map_err(|source| ModelError::Io {
+                .map_err(|source| TrainError::Io {
                     path: dir.clone(),
                     source,
                 })?
@@ -65,7 +66,7 @@ impl ImageFolder {
             samples.extend(files.into_iter().map(|p| (p, c)));
         }
         if samples.is_empty() {
-            return Err(ModelError::Image {
+            return Err(TrainError::Image {
                 path: root.to_path_buf(),
                 reason: "no .png/.jpg/.jpeg images in the class folders".into(),
             });
@@ -77,16 +78,16 @@ impl ImageFolder {
 /// Decodes an image and applies the standard ImageNet evaluation transform: resize the
 /// shorter side to `resize` (bilinear), center crop `crop` x `crop`, scale to [0, 1],
 /// normalise with [`MEAN`] / [`STD`]. Returns CHW values.
-pub fn preprocess(path: &Path, resize: u32, crop: u32) -> Result<Vec<f32>, ModelError> {
+pub fn preprocess(path: &Path, resize: u32, crop: u32) -> Result<Vec<f32>, TrainError> {
     let img = image::open(path)
-        .map_err(|e| ModelError::Image {
+        .map_err(|e| TrainError::Image {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?
         .to_rgb8();
     let (w, h) = img.dimensions();
     if w == 0 || h == 0 {
-        return Err(ModelError::Image {
+        return Err(TrainError::Image {
             path: path.to_path_buf(),
             reason: "empty image".into(),
         });
@@ -104,7 +105,7 @@ pub fn preprocess(path: &Path, resize: u32, crop: u32) -> Result<Vec<f32>, Model
     };
     let img = image::imageops::resize(&img, nw, nh, FilterType::Triangle);
     if nw < crop || nh < crop {
-        return Err(ModelError::Image {
+        return Err(TrainError::Image {
             path: path.to_path_buf(),
             reason: format!("resized to {nw}x{nh}, smaller than the {crop}x{crop} crop"),
         });
@@ -129,7 +130,7 @@ pub fn batch(
     resize: u32,
     crop: u32,
     device: &Device,
-) -> Result<Tensor<4>, ModelError> {
+) -> Result<Tensor<4>, TrainError> {
     let mut data = Vec::with_capacity(paths.len() * 3 * (crop * crop) as usize);
     for p in paths {
         data.extend(preprocess(p, resize, crop)?);
@@ -138,32 +139,6 @@ pub fn batch(
         TensorData::new(data, [paths.len(), 3, crop as usize, crop as usize]),
         device,
     ))
-}
-
-/// Indices of the `k` largest values of each row, best first (ties: lower index first).
-pub fn top_k(logits: &[f32], classes: usize, k: usize) -> Vec<Vec<usize>> {
-    logits
-        .chunks(classes)
-        .map(|row| {
-            let mut idx: Vec<usize> = (0..row.len()).collect();
-            idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
-            idx.truncate(k);
-            idx
-        })
-        .collect()
-}
-
-/// Top-1 / top-5 accuracy and throughput of an evaluation.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EvalReport {
-    /// Images evaluated.
-    pub images: usize,
-    /// Top-1 accuracy (%).
-    pub top1: f64,
-    /// Top-5 accuracy (%).
-    pub top5: f64,
-    /// Images per second, preprocessing included.
-    pub images_per_s: f64,
 }
 
 /// The evaluation transform: shorter side resized to `resize`, center crop `crop`.
@@ -194,37 +169,15 @@ pub fn evaluate(
     transform: Transform,
     device: &Device,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<EvalReport, ModelError> {
-    let start = std::time::Instant::now();
-    let (mut top1, mut top5, mut done) = (0usize, 0usize, 0usize);
+) -> Result<EvalReport, TrainError> {
+    let mut acc = TopK::new();
     let total = folder.samples.len();
     for chunk in folder.samples.chunks(batch_size.max(1)) {
         let paths: Vec<&Path> = chunk.iter().map(|(p, _)| p.as_path()).collect();
         let logits = forward(batch(&paths, transform.resize, transform.crop, device)?);
-        let [_, classes] = logits.dims();
-        let values: Vec<f32> = logits
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("f32 logits");
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(ModelError::Input {
-                what: format!("logits of {}", paths[i / classes].display()),
-                reason: "not finite".into(),
-            });
-        }
-        for (top, (_, label)) in top_k(&values, classes, 5).iter().zip(chunk) {
-            top1 += usize::from(top.first() == Some(label));
-            top5 += usize::from(top.contains(label));
-        }
-        done += chunk.len();
-        progress(done, total);
+        let labels: Vec<usize> = chunk.iter().map(|(_, l)| *l).collect();
+        acc.add(logits, &labels, |i| paths[i].display().to_string())?;
+        progress(acc.report().images, total);
     }
-    let secs = start.elapsed().as_secs_f64();
-    Ok(EvalReport {
-        images: total,
-        top1: 100.0 * top1 as f64 / total as f64,
-        top5: 100.0 * top5 as f64 / total as f64,
-        images_per_s: total as f64 / secs.max(1e-9),
-    })
+    Ok(acc.report())
 }

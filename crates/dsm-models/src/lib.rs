@@ -1,4 +1,4 @@
-//! # dsm-burn: Burn models of the DSM-NAS search spaces
+//! # dsm-models: Burn models of the DSM-NAS search spaces
 //!
 //! - [`Nb201Network`]: the NAS-Bench-201 network (C = 16, N = 5) for any cell and class
 //!   count;
@@ -10,8 +10,8 @@
 //!   eps 1e-5). A missing, extra or mis-shaped tensor is a [`ModelError::StateDict`] that
 //!   lists every offender; nothing is loaded partially.
 //!
-//! - [`data`]: CIFAR-10/100 binaries, ImageFolder trees and the vendored 8x8 digits;
-//!   [`train`]: the NAS-Bench-201 training recipe; [`imagenet`]: ImageNet-style evaluation.
+//! Training, data sets and evaluation live in `dsm-train`; the hand-written CPU kernels the
+//! models run on live in `dsm-kernels`.
 //!
 //! [`keep_freed_memory`]: an opt-in allocator setting for training programs (glibc), which
 //! otherwise page-fault their buffers back in every step.
@@ -22,7 +22,7 @@
 //!
 //! ```
 //! use burn::prelude::*;
-//! use dsm_burn::Nb201Network;
+//! use dsm_models::Nb201Network;
 //!
 //! let dev = Device::flex();
 //! let cell = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|".parse()?;
@@ -37,15 +37,10 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
-mod container;
-pub mod data;
 mod error;
-pub mod imagenet;
 pub mod layers;
 mod mbv3;
 mod nb201;
-pub mod predictor;
-pub mod train;
 mod weights;
 
 pub use dsm_kernels::keep_freed_memory;

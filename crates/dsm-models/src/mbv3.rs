@@ -9,10 +9,9 @@ use burn::tensor::activation::relu;
 use dsm_space::mbv3::{Activation, BlockShape};
 use dsm_space::{MbV3Arch, MbV3Space};
 
-use crate::layers::{Act, ConvBn, Loader, conv_madds, hsigmoid, hswish};
+use crate::layers::{Act, ConvBn, Loader, Saver, conv_madds, hsigmoid, hswish};
 use crate::{ModelError, StateDict};
-use dsm_kernels::{ConvParams, Depthwise, contiguous, flex_primitive, flex_tensor, plane_means};
-use dsm_kernels::{Pointwise, PointwiseConv, pointwise};
+use dsm_kernels::{MbConvLayers, fused_head, fused_mbconv};
 
 /// Squeeze-and-excite: global mean -> 1x1 conv (bias) -> ReLU -> 1x1 conv (bias) ->
 /// h-sigmoid -> scale.
@@ -67,65 +66,27 @@ impl MbBlock {
         if self.residual { h + x } else { h }
     }
 
-    /// The whole block on our kernels, without a tensor between them, when it runs for
-    /// inference on plain `flex` with its BatchNorms folded ([`MobileNetV3::fold_batchnorm`]):
-    /// the 1x1 convolutions as tiled gemms with the activation (and the residual) applied
-    /// per tile ([`dsm_kernels`]), the depthwise convolution on our kernel with the
-    /// squeeze-and-excite pooling taken per plane, and the excitation folded into the
-    /// projection's weights. Every pass runs on rayon's threads. `None` (Burn's
-    /// operations) otherwise.
+    /// The whole block on our kernels ([`dsm_kernels::fused_mbconv`]) when it runs for
+    /// inference on plain `flex` with its BatchNorms folded ([`MobileNetV3::fold_batchnorm`]);
+    /// `None` (Burn's operations) otherwise.
     fn forward_fused(&self, x: &Tensor<4>) -> Option<Tensor<4>> {
-        let xp = flex_primitive(x)?;
-        let [n, cin, h, w] = x.dims();
-        let mid = self.depth_conv.conv.weight.dims()[0];
+        fn folded(l: &ConvBn) -> Option<&Conv2d> {
+            l.bn.is_none().then_some(&l.conv)
+        }
         let expand = match &self.inverted_bottleneck {
-            Some(ib) => Some(folded_pointwise(ib, cin)?),
+            Some(ib) => Some(folded(ib)?),
             None => None,
         };
-        if self.depth_conv.bn.is_some() {
-            return None;
-        }
-        let dw_params = ConvParams::of(&self.depth_conv.conv)?;
-        let dw = Depthwise::of(&self.depth_conv.conv, &dw_params, mid, h, w)?;
-        let project = folded_pointwise(&self.point_linear, mid)?;
-        let se = match &self.se {
-            Some(se) => Some((
-                PointwiseConv::of(&se.reduce, mid)?,
-                PointwiseConv::of(&se.expand, se.reduce.weight.dims()[0])?,
-            )),
-            None => None,
+        let layers = MbConvLayers {
+            expand,
+            depthwise: folded(&self.depth_conv)?,
+            squeeze_excite: self.se.as_ref().map(|se| (&se.reduce, &se.expand)),
+            project: folded(&self.point_linear)?,
+            act: self.act(),
+            residual: self.residual,
         };
-        let (oh, ow) = (dw.g.oh, dw.g.ow);
-        if self.residual && (project.cout(), oh, ow) != (cin, h, w) {
-            return None;
-        }
-
-        let act = self.act();
-        let x = contiguous(&xp);
-        let expanded = expand.map(|e| e.run(&x, n, h * w, act, None, None));
-        let (d, means) = dw.run(expanded.as_deref().unwrap_or(&x), n, act, se.is_some());
-        let scale = se.map(|(reduce, expand)| {
-            let squeezed = reduce.run(&means, n, 1, Act::Relu, None, None);
-            let mut scale = expand.run(&squeezed, n, 1, Act::Identity, None, None);
-            for v in &mut scale {
-                // h-sigmoid
-                *v = (*v + 3.0).clamp(0.0, 6.0) / 6.0;
-            }
-            scale
-        });
-        let residual = self.residual.then_some(&x[..]);
-        let y = project.run(&d, n, oh * ow, Act::Identity, scale.as_deref(), residual);
-        Some(flex_tensor(y, [n, project.cout(), oh, ow]))
+        fused_mbconv(&layers, x)
     }
-}
-
-/// A folded layer's 1x1 convolution taking `cin` channels ([`PointwiseConv::of`]); `None`
-/// while its BatchNorm is not folded.
-fn folded_pointwise(layer: &ConvBn, cin: usize) -> Option<PointwiseConv> {
-    if layer.bn.is_some() {
-        return None;
-    }
-    PointwiseConv::of(&layer.conv, cin)
 }
 
 /// A MobileNetV3-like subnet of the Once-for-All space.
@@ -269,6 +230,44 @@ impl MobileNetV3 {
         })
     }
 
+    /// The weights as a PyTorch state dict in the reference's stand-alone subnet naming (the
+    /// inverse of [`MobileNetV3::from_state_dict`]; save it with
+    /// [`StateDict::save_safetensors`]). A network whose BatchNorms were folded
+    /// ([`MobileNetV3::fold_batchnorm`]) no longer has that layout and is refused.
+    pub fn state_dict(&self) -> Result<StateDict, ModelError> {
+        let mut s = Saver::new();
+        let layer = |s: &mut Saver, name: &str, l: &ConvBn| match &l.bn {
+            Some(bn) => {
+                s.conv(&format!("{name}.conv"), &l.conv);
+                s.bn(&format!("{name}.bn"), bn);
+                Ok(())
+            }
+            None => Err(ModelError::Input {
+                what: "MobileNetV3 to save".into(),
+                reason: format!(
+                    "{name}'s BatchNorm is folded into its convolution; save the network before `fold_batchnorm`"
+                ),
+            }),
+        };
+        layer(&mut s, "first_conv", &self.first_conv)?;
+        for (i, b) in self.blocks.iter().enumerate() {
+            let name = format!("blocks.{i}.mobile_inverted_conv");
+            if let Some(ib) = &b.inverted_bottleneck {
+                layer(&mut s, &format!("{name}.inverted_bottleneck"), ib)?;
+            }
+            layer(&mut s, &format!("{name}.depth_conv"), &b.depth_conv)?;
+            if let Some(se) = &b.se {
+                s.conv(&format!("{name}.depth_conv.se.fc.reduce"), &se.reduce);
+                s.conv(&format!("{name}.depth_conv.se.fc.expand"), &se.expand);
+            }
+            layer(&mut s, &format!("{name}.point_linear"), &b.point_linear)?;
+        }
+        layer(&mut s, "final_expand_layer", &self.final_expand)?;
+        s.conv("feature_mix_layer.conv", &self.feature_mix);
+        s.linear("classifier.linear", &self.classifier);
+        Ok(s.sd)
+    }
+
     /// The same network for inference only, with every BatchNorm folded into the
     /// convolution before it (weights scaled, a bias added): the same logits up to float
     /// rounding, without the BatchNorm passes over the activations. Not for training.
@@ -297,7 +296,7 @@ impl MobileNetV3 {
             h = b.forward(h);
         }
         let h = self.final_expand.forward_act(h, Act::HSwish);
-        match self.head_fused(&h) {
+        match fused_head(&h, &self.feature_mix, &self.classifier) {
             Some(logits) => logits,
             None => self.head_layers(h),
         }
@@ -309,33 +308,6 @@ impl MobileNetV3 {
         let h = hswish(self.feature_mix.forward(h));
         let [b, c, _, _] = h.dims();
         self.classifier.forward(h.reshape([b, c]))
-    }
-
-    /// The head (global mean, feature mix with h-swish, classifier) on our kernels for
-    /// inference on plain `flex`: the plane means in parallel, both layers as tiled gemms
-    /// ([`dsm_kernels`]; flex packed the classifier's whole weight on the calling thread
-    /// for every batch). `None` (Burn's operations) otherwise.
-    fn head_fused(&self, h: &Tensor<4>) -> Option<Tensor<2>> {
-        let hp = flex_primitive(h)?;
-        let [n, c, hh, ww] = h.dims();
-        let mix = PointwiseConv::of(&self.feature_mix, c)?;
-        let params = ConvParams::new(&self.classifier.weight, self.classifier.bias.as_ref())?;
-        let [din, classes] = self.classifier.weight.dims();
-        if din != mix.cout() || hh * ww == 0 {
-            return None;
-        }
-        let means = plane_means(&contiguous(&hp), hh * ww);
-        let mixed = mix.run(&means, n, 1, Act::HSwish, None, None);
-        let (weight, bias) = (params.weight(), params.bias());
-        let classifier = Pointwise {
-            weight: &weight,
-            transposed: true,
-            bias: bias.as_deref(),
-            cout: classes,
-            cin: din,
-        };
-        let logits = pointwise(&mixed, n, 1, &classifier, Act::Identity, None, None);
-        Some(flex_tensor(logits, [n, classes]))
     }
 
     /// Multiply-accumulates at a square `resolution`, counted by walking the built layers with
@@ -439,7 +411,8 @@ mod tests {
         let c = net.feature_mix.weight.dims()[1];
         for dims in [[1, c, 7, 7], [3, c, 2, 3]] {
             let h = Tensor::<4>::random(dims, burn::tensor::Distribution::Normal(0.0, 3.0), &dev);
-            let fused = net.head_fused(&h).expect("a head on flex is fused");
+            let fused =
+                fused_head(&h, &net.feature_mix, &net.classifier).expect("a head on flex is fused");
             let want = net.head_layers(h);
             close(fused, want, 1e-4, &format!("head {dims:?}"));
         }

@@ -9,7 +9,7 @@ use burn::tensor::activation::relu;
 use dsm_space::nb201::{EDGES, NUM_EDGES};
 use dsm_space::{Nb201Cell, Nb201Op};
 
-use crate::layers::{Loader, ReluConvBn, conv_madds, dense_conv};
+use crate::layers::{Loader, ReluConvBn, Saver, conv_madds, dense_conv};
 use crate::{ModelError, StateDict};
 use dsm_kernels::batch_norm;
 use dsm_kernels::{adaptive_avg_pool, avg_pool};
@@ -209,6 +209,53 @@ impl Nb201Network {
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             classifier: l.linear("classifier", 4 * C, num_classes),
         }
+    }
+
+    /// The weights as a PyTorch state dict in xautodl's `TinyNetwork` naming (the inverse of
+    /// [`Nb201Network::from_state_dict`]): saved with [`StateDict::save_safetensors`], PyTorch
+    /// loads it with `TinyNetwork(16, 5, genotype, classes).load_state_dict(...)`.
+    ///
+    /// ```
+    /// use burn::prelude::*;
+    /// use dsm_models::{Nb201Network, StateDict};
+    ///
+    /// let dev = Device::flex();
+    /// let cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|".parse()?;
+    /// let net = Nb201Network::init(&cell, 10, 7, &dev);
+    /// let sd = net.state_dict();
+    /// assert!(sd.get("cells.5.conv_a.op.1.weight").is_some());
+    /// let again = Nb201Network::from_state_dict(&cell, 10, &sd, &dev)?;
+    /// let x = Tensor::<4>::ones([1, 3, 16, 16], &dev);
+    /// assert_eq!(net.forward(x.clone()).into_data(), again.forward(x).into_data());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn state_dict(&self) -> StateDict {
+        let mut s = Saver::new();
+        s.conv("stem.0", &self.stem_conv);
+        s.bn("stem.1", &self.stem_bn);
+        for (index, stage) in self.cells.iter().enumerate() {
+            let name = format!("cells.{index}");
+            match stage {
+                Stage::Reduce(r) => {
+                    s.conv(&format!("{name}.conv_a.op.1"), &r.conv_a.conv);
+                    s.bn(&format!("{name}.conv_a.op.2"), &r.conv_a.bn);
+                    s.conv(&format!("{name}.conv_b.op.1"), &r.conv_b.conv);
+                    s.bn(&format!("{name}.conv_b.op.2"), &r.conv_b.bn);
+                    s.conv(&format!("{name}.downsample.1"), &r.down_conv);
+                }
+                Stage::Cell(c) => {
+                    for (e, op) in c.ops.iter().enumerate() {
+                        if let EdgeOp::Conv(rcb) = op {
+                            s.conv(&format!("{name}.layers.{e}.op.1"), &rcb.conv);
+                            s.bn(&format!("{name}.layers.{e}.op.2"), &rcb.bn);
+                        }
+                    }
+                }
+            }
+        }
+        s.bn("lastact.0", &self.last_bn);
+        s.linear("classifier", &self.classifier);
+        s.sd
     }
 
     /// Logits `[batch, classes]` of an NCHW batch (3 channels).

@@ -100,6 +100,15 @@ pub enum ModelError {
         #[source]
         source: std::io::Error,
     },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A weights file is not a valid safetensors or PyTorch file.
     #[error("{source_name} is not a valid {format} file: {reason}")]
     Format {
@@ -133,22 +142,6 @@ pub enum ModelError {
     Input {
         /// Which input.
         what: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// An image could not be decoded, or an image folder is malformed.
-    #[error("bad image data {path}: {reason}")]
-    Image {
-        /// The file or folder.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A training checkpoint is corrupt, of another format, or of another run.
-    #[error("cannot resume from checkpoint {path}: {reason}")]
-    Checkpoint {
-        /// The checkpoint file.
-        path: PathBuf,
         /// What is wrong.
         reason: String,
     },

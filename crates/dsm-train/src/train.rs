@@ -3,9 +3,9 @@
 //! random crop with 4-pixel zero padding and horizontal flips. The ImageNet-style options
 //! for MobileNets are there too: label smoothing and a linear learning-rate warm-up.
 //!
-//! [`train_nb201`] trains a NAS-Bench-201 network, [`train_mbv3`] a MobileNetV3 subnet, and
-//! both have a resumable form with a per-epoch [`TrainCheckpoint`]. [`LiveEvaluator`] and
-//! [`MbV3LiveEvaluator`] score architectures by training them, for searches without a table.
+//! [`Trainer`] trains any network a [`ModelBuilder`] builds ([`Nb201Builder`],
+//! [`MbV3Builder`], or a user's), resumable with a per-epoch [`TrainCheckpoint`];
+//! [`train_nb201`], [`train_mbv3`] and [`train_nb201_resumable`] are shortcuts.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,10 +22,11 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::TrainError;
 use crate::container;
 use crate::data::ImageSet;
-use crate::imagenet::{EvalReport, top_k};
-use crate::{MobileNetV3, ModelError, Nb201Network};
+use crate::eval::{Classifier, evaluate_set};
+use dsm_models::{MobileNetV3, Nb201Network};
 
 /// Training hyper-parameters (defaults: the NAS-Bench-201 recipe, one epoch).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,9 +90,9 @@ impl TrainConfig {
     }
 
     /// Checks every value.
-    pub fn check(&self) -> Result<(), ModelError> {
+    pub fn check(&self) -> Result<(), TrainError> {
         let bad = |what: &str, reason: &str| {
-            Err(ModelError::Input {
+            Err(TrainError::Input {
                 what: format!("training config {what}"),
                 reason: reason.to_string(),
             })
@@ -211,81 +212,175 @@ fn augmented_batch<R: rand::Rng>(
     out
 }
 
-/// A network that maps images `[n, 3, h, w]` to logits `[n, classes]`: what the trainer
-/// trains and evaluates.
-pub trait Classifier: Module + Clone {
-    /// The logits of a batch.
-    fn logits(&self, x: Tensor<4>) -> Tensor<2>;
+/// Builds the network of an architecture: what makes the [`Trainer`] and the
+/// [`LiveEvaluator`](crate::LiveEvaluator) generic over search spaces and models.
+///
+/// [`Nb201Builder`] and [`MbV3Builder`] build this crate's two networks; a new model plugs
+/// in by implementing this trait (and [`Classifier`] for the network).
+pub trait ModelBuilder<A: ?Sized> {
+    /// The network built.
+    type Model: Classifier;
+
+    /// A name of `arch` that identifies the run in a checkpoint (a checkpoint of another
+    /// name is refused).
+    fn name(&self, arch: &A) -> String;
+
+    /// The network of `arch` for `classes` classes and square images of side `resolution`,
+    /// its weights drawn from `seed` (the same seed gives the same network, whatever other
+    /// threads do), on `device`.
+    fn build(
+        &self,
+        arch: &A,
+        classes: usize,
+        resolution: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self::Model, TrainError>;
 }
 
-impl Classifier for Nb201Network {
-    fn logits(&self, x: Tensor<4>) -> Tensor<2> {
-        self.forward(x)
+/// Builds [`Nb201Network`]s (C = 16, N = 5) of NAS-Bench-201 cells.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Nb201Builder;
+
+impl ModelBuilder<Nb201Cell> for Nb201Builder {
+    type Model = Nb201Network;
+
+    fn name(&self, cell: &Nb201Cell) -> String {
+        cell.to_string()
+    }
+
+    fn build(
+        &self,
+        cell: &Nb201Cell,
+        classes: usize,
+        _resolution: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Nb201Network, TrainError> {
+        Ok(Nb201Network::init(cell, classes, seed, device))
     }
 }
 
-impl Classifier for MobileNetV3 {
-    fn logits(&self, x: Tensor<4>) -> Tensor<2> {
-        self.forward(x)
+/// Builds [`MobileNetV3`] subnets of a space (its class count set to the data's; the
+/// subnet checked at the images' resolution).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MbV3Builder {
+    space: MbV3Space,
+}
+
+impl MbV3Builder {
+    /// A builder of subnets of `space`.
+    pub fn new(space: MbV3Space) -> Self {
+        Self { space }
     }
 }
 
-/// Top-1 / top-5 accuracy (%) and throughput of `model` on a normalised set, in batches of
-/// `batch`. Non-finite logits are an error, not a silently wrong accuracy.
-pub fn evaluate_set<M: Classifier>(
-    model: &M,
-    set: &ImageSet,
-    batch: usize,
-    device: &Device,
-) -> Result<EvalReport, ModelError> {
-    let [c, h, w] = set.shape;
-    let n = c * h * w;
-    let batch = batch.max(1);
-    let start = Instant::now();
-    let (mut top1, mut top5) = (0usize, 0usize);
-    for (b, labels) in set.labels.chunks(batch).enumerate() {
-        let first = b * batch;
-        let x = Tensor::<4>::from_data(
-            TensorData::new(
-                set.pixels[first * n..(first + labels.len()) * n].to_vec(),
-                [labels.len(), c, h, w],
-            ),
+impl ModelBuilder<MbV3Arch> for MbV3Builder {
+    type Model = MobileNetV3;
+
+    fn name(&self, arch: &MbV3Arch) -> String {
+        format!("mbv3 x{} {arch}", self.space.width_mult())
+    }
+
+    fn build(
+        &self,
+        arch: &MbV3Arch,
+        classes: usize,
+        resolution: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<MobileNetV3, TrainError> {
+        let space = self.space.with_classes(classes)?;
+        space.cost_at(arch, resolution as u32)?;
+        Ok(MobileNetV3::init(arch, &space, seed, device)?)
+    }
+}
+
+/// The trainer: a [`TrainConfig`] on a device, optionally checkpointed after every epoch.
+///
+/// [`Trainer::fit`] trains the network a [`ModelBuilder`] builds for an architecture on a
+/// training set (images in [0, 1], normalised with its channel statistics) and evaluates it
+/// on a test set after every epoch. With [`Trainer::with_checkpoint`] it writes, after every
+/// epoch, the weights (with their parameter ids), the optimizer's momentum buffers, the epoch
+/// and step (which fix the learning-rate schedule), the state of the data-order /
+/// augmentation RNG, the metrics so far and the elapsed time, atomically; when the file
+/// already holds a checkpoint, training continues from it, so a run killed at any point and
+/// started again with the same arguments ends with exactly the weights of an uninterrupted
+/// run. A checkpoint of another architecture, configuration or data set is refused
+/// ([`TrainError::Checkpoint`]), as is a corrupt one.
+///
+/// ```
+/// use burn::prelude::*;
+/// use dsm_train::{Nb201Builder, TrainConfig, Trainer, data};
+///
+/// let d = data::load_train_test("builtin", 8, 0)?;
+/// let small = d.train.subset(&(0..64).collect::<Vec<_>>());
+/// let cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|".parse()?;
+/// let cfg = TrainConfig { epochs: 1, batch_size: 32, ..TrainConfig::default() };
+/// let ck = std::env::temp_dir().join(format!("dsm-train-doc-{}.ckpt", std::process::id()));
+/// let dev = Device::flex();
+/// let trainer = Trainer::new(&cfg, &dev).with_checkpoint(&ck);
+/// let (_net, history) = trainer.fit(&Nb201Builder, &cell, &small, &d.test, &mut |_| {})?;
+/// assert_eq!(history.len(), 1);
+/// // Started again, the run finds its finished checkpoint and trains nothing more.
+/// let (_net, again) = trainer.fit(&Nb201Builder, &cell, &small, &d.test, &mut |_| panic!())?;
+/// assert_eq!(again, history);
+/// # std::fs::remove_file(&ck)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Trainer<'a> {
+    config: &'a TrainConfig,
+    device: &'a Device,
+    checkpoint: Option<TrainCheckpoint>,
+}
+
+impl<'a> Trainer<'a> {
+    /// A trainer with `config` on `device`, without a checkpoint.
+    pub fn new(config: &'a TrainConfig, device: &'a Device) -> Self {
+        Self {
+            config,
             device,
-        );
-        let logits = model.logits(x);
-        let [_, classes] = logits.dims();
-        let values = logits
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| ModelError::Input {
-                what: "logits".into(),
-                reason: format!("{e:?}"),
-            })?;
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(ModelError::Input {
-                what: format!("logits of test image {}", first + i / classes),
-                reason: "not finite (the network diverged)".into(),
-            });
-        }
-        for (top, label) in top_k(&values, classes, 5).iter().zip(labels) {
-            top1 += usize::from(top.first() == Some(label));
-            top5 += usize::from(top.contains(label));
+            checkpoint: None,
         }
     }
-    let total = set.len().max(1) as f64;
-    Ok(EvalReport {
-        images: set.len(),
-        top1: 100.0 * top1 as f64 / total,
-        top5: 100.0 * top5 as f64 / total,
-        images_per_s: set.len() as f64 / start.elapsed().as_secs_f64().max(1e-9),
-    })
+
+    /// This trainer, checkpointed after every epoch at `path` (resuming from it when it
+    /// holds a checkpoint of the same run).
+    pub fn with_checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
+        self.checkpoint = Some(TrainCheckpoint::new(path));
+        self
+    }
+
+    /// Trains the network `builder` builds for `arch` on `train`, evaluating it on `test`
+    /// after every epoch; `on_epoch` sees the metrics of each epoch trained by this call.
+    /// Returns the trained network (in evaluation mode, on the trainer's device) and the
+    /// metrics of every epoch (those of a resumed checkpoint included).
+    pub fn fit<A: ?Sized, B: ModelBuilder<A>>(
+        &self,
+        builder: &B,
+        arch: &A,
+        train: &ImageSet,
+        test: &ImageSet,
+        on_epoch: &mut dyn FnMut(&EpochMetrics),
+    ) -> Result<(B::Model, Vec<EpochMetrics>), TrainError> {
+        let resolution = train.shape[1].min(train.shape[2]);
+        let seed = self.config.seed;
+        let init = |d: &Device| builder.build(arch, train.classes, resolution, seed, d);
+        run(
+            init,
+            &builder.name(arch),
+            train,
+            test,
+            self.config,
+            self.device,
+            self.checkpoint.as_ref(),
+            on_epoch,
+        )
+    }
 }
 
-/// Trains a NAS-Bench-201 network for `cell` on `train` (images in [0, 1], normalised here
-/// with the training set's channel statistics) and evaluates it on `test` after every epoch;
-/// `on_epoch` sees each epoch's metrics. Returns the trained network (in evaluation mode, on
-/// `device`) and the metrics of every epoch.
+/// Trains a NAS-Bench-201 network for `cell` (see [`Trainer::fit`] with [`Nb201Builder`]).
 ///
 /// For a run that survives being killed, use [`train_nb201_resumable`].
 pub fn train_nb201(
@@ -295,24 +390,13 @@ pub fn train_nb201(
     cfg: &TrainConfig,
     device: &Device,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
-) -> Result<(Nb201Network, Vec<EpochMetrics>), ModelError> {
-    let init = |d: &Device| Ok(Nb201Network::init(cell, train.classes, cfg.seed, d));
-    run(
-        init,
-        &cell.to_string(),
-        train,
-        test,
-        cfg,
-        device,
-        None,
-        on_epoch,
-    )
+) -> Result<(Nb201Network, Vec<EpochMetrics>), TrainError> {
+    Trainer::new(cfg, device).fit(&Nb201Builder, cell, train, test, on_epoch)
 }
 
-/// Trains a MobileNetV3 subnet of `space` (its class count is set to the data's) on `train`
-/// at the images' resolution and evaluates it on `test` after every epoch, like
-/// [`train_nb201`]; use the ImageNet-style options of [`TrainConfig`] (label smoothing,
-/// warm-up) as needed.
+/// Trains a MobileNetV3 subnet of `space` (its class count is set to the data's) at the
+/// images' resolution (see [`Trainer::fit`] with [`MbV3Builder`]); use the ImageNet-style
+/// options of [`TrainConfig`] (label smoothing, warm-up) as needed.
 pub fn train_mbv3(
     arch: &MbV3Arch,
     space: &MbV3Space,
@@ -321,24 +405,13 @@ pub fn train_mbv3(
     cfg: &TrainConfig,
     device: &Device,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
-) -> Result<(MobileNetV3, Vec<EpochMetrics>), ModelError> {
-    let space = (*space).with_classes(train.classes)?;
-    space.cost_at(arch, train.shape[1].min(train.shape[2]) as u32)?;
-    let init = |d: &Device| MobileNetV3::init(arch, &space, cfg.seed, d);
-    let what = format!("mbv3 x{} {arch}", space.width_mult());
-    run(init, &what, train, test, cfg, device, None, on_epoch)
+) -> Result<(MobileNetV3, Vec<EpochMetrics>), TrainError> {
+    Trainer::new(cfg, device).fit(&MbV3Builder::new(*space), arch, train, test, on_epoch)
 }
 
-/// [`train_nb201`] with a checkpoint after every epoch: the weights (with their parameter
-/// ids), the optimizer's momentum buffers, the epoch and step (which fix the learning-rate
-/// schedule), the state of the data-order / augmentation RNG, the metrics so far and the
-/// elapsed time, written atomically to `checkpoint`.
-///
-/// When `checkpoint` already holds a checkpoint, training continues from it: a run killed at
-/// any point and started again with the same arguments ends with exactly the weights of an
-/// uninterrupted run. A checkpoint of another cell, configuration or data set is refused
-/// ([`ModelError::Checkpoint`]), as is a corrupt one; `on_epoch` sees only the epochs trained
-/// by this call, the returned metrics cover all of them.
+/// [`train_nb201`] with a checkpoint after every epoch at `checkpoint` (see
+/// [`Trainer::with_checkpoint`]); `on_epoch` sees only the epochs trained by this call, the
+/// returned metrics cover all of them.
 pub fn train_nb201_resumable(
     cell: &Nb201Cell,
     train: &ImageSet,
@@ -347,24 +420,15 @@ pub fn train_nb201_resumable(
     device: &Device,
     checkpoint: &TrainCheckpoint,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
-) -> Result<(Nb201Network, Vec<EpochMetrics>), ModelError> {
-    let init = |d: &Device| Ok(Nb201Network::init(cell, train.classes, cfg.seed, d));
-    let what = cell.to_string();
-    run(
-        init,
-        &what,
-        train,
-        test,
-        cfg,
-        device,
-        Some(checkpoint),
-        on_epoch,
-    )
+) -> Result<(Nb201Network, Vec<EpochMetrics>), TrainError> {
+    Trainer::new(cfg, device)
+        .with_checkpoint(checkpoint.path())
+        .fit(&Nb201Builder, cell, train, test, on_epoch)
 }
 
-fn check_data(train: &ImageSet, test: &ImageSet) -> Result<(), ModelError> {
+fn check_data(train: &ImageSet, test: &ImageSet) -> Result<(), TrainError> {
     if train.is_empty() || test.is_empty() || train.shape != test.shape || train.shape[0] != 3 {
-        return Err(ModelError::Input {
+        return Err(TrainError::Input {
             what: "training data".into(),
             reason: format!(
                 "need non-empty train and test sets of 3-channel images of one shape; got {:?} x {} and {:?} x {}",
@@ -376,7 +440,7 @@ fn check_data(train: &ImageSet, test: &ImageSet) -> Result<(), ModelError> {
         });
     }
     if let Some(i) = train.labels.iter().position(|&l| l >= train.classes) {
-        return Err(ModelError::Input {
+        return Err(TrainError::Input {
             what: format!("label of training image {i}"),
             reason: format!(
                 "{} is not below the class count {}",
@@ -391,7 +455,7 @@ fn check_data(train: &ImageSet, test: &ImageSet) -> Result<(), ModelError> {
 /// `what` names it (a checkpoint of another network is refused).
 #[allow(clippy::too_many_arguments)]
 fn run<M: Classifier>(
-    init: impl FnOnce(&Device) -> Result<M, ModelError>,
+    init: impl FnOnce(&Device) -> Result<M, TrainError>,
     what: &str,
     train: &ImageSet,
     test: &ImageSet,
@@ -399,7 +463,7 @@ fn run<M: Classifier>(
     device: &Device,
     checkpoint: Option<&TrainCheckpoint>,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
-) -> Result<(M, Vec<EpochMetrics>), ModelError> {
+) -> Result<(M, Vec<EpochMetrics>), TrainError> {
     cfg.check()?;
     check_data(train, test)?;
     let (mean, std) = train.channel_stats();
@@ -465,7 +529,7 @@ fn run<M: Classifier>(
             let loss = loss_fn.forward(logits, y);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
-                return Err(ModelError::Input {
+                return Err(TrainError::Input {
                     what: format!("training loss at epoch {epoch}"),
                     reason: format!("{value} (diverged; lower the learning rate)"),
                 });
@@ -566,9 +630,9 @@ struct CheckpointState {
 }
 
 impl CheckpointState {
-    fn matches(&self, id: &RunIdentity, path: &Path) -> Result<(), ModelError> {
+    fn matches(&self, id: &RunIdentity, path: &Path) -> Result<(), TrainError> {
         let refuse = |what: &str, saved: &str, now: &str| {
-            Err(ModelError::Checkpoint {
+            Err(TrainError::Checkpoint {
                 path: path.to_path_buf(),
                 reason: format!(
                     "it belongs to another run ({what}: checkpoint {saved}, this run {now}); start over without it or pass the same arguments"
@@ -589,7 +653,7 @@ impl CheckpointState {
             return refuse("data sha256", &self.identity.data, &id.data);
         }
         if self.identity.version != id.version {
-            return refuse("dsm-burn version", &self.identity.version, &id.version);
+            return refuse("dsm-train version", &self.identity.version, &id.version);
         }
         if self.history.len() > id.config.epochs
             || self
@@ -598,7 +662,7 @@ impl CheckpointState {
                 .enumerate()
                 .any(|(i, m)| m.epoch != i + 1)
         {
-            return Err(ModelError::Checkpoint {
+            return Err(TrainError::Checkpoint {
                 path: path.to_path_buf(),
                 reason: "its epoch history is inconsistent".into(),
             });
@@ -636,33 +700,33 @@ impl TrainCheckpoint {
 
     /// The metrics of the epochs a checkpoint holds (`None` when there is no checkpoint yet),
     /// so that a resumed run can rewrite its logs up to that point.
-    pub fn history(&self) -> Result<Option<Vec<EpochMetrics>>, ModelError> {
+    pub fn history(&self) -> Result<Option<Vec<EpochMetrics>>, TrainError> {
         Ok(self.load()?.map(|s| s.state.history))
     }
 
-    fn corrupt(&self, reason: String) -> ModelError {
-        ModelError::Checkpoint {
+    fn corrupt(&self, reason: String) -> TrainError {
+        TrainError::Checkpoint {
             path: self.path.clone(),
             reason,
         }
     }
 
-    fn save(&self, state: &CheckpointState, model: &[u8], optim: &[u8]) -> Result<(), ModelError> {
+    fn save(&self, state: &CheckpointState, model: &[u8], optim: &[u8]) -> Result<(), TrainError> {
         let json = serde_json::to_vec(state)
             .map_err(|e| self.corrupt(format!("serialising the state: {e}")))?;
         let bytes = container::pack(CHECKPOINT_MAGIC, CHECKPOINT_FORMAT, &[&json, model, optim]);
-        dsm_space::io::write_atomic(&self.path, &bytes).map_err(|source| ModelError::Io {
+        dsm_space::io::write_atomic(&self.path, &bytes).map_err(|source| TrainError::Write {
             path: self.path.clone(),
             source,
         })
     }
 
-    fn load(&self) -> Result<Option<SavedCheckpoint>, ModelError> {
+    fn load(&self) -> Result<Option<SavedCheckpoint>, TrainError> {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => {
-                return Err(ModelError::Io {
+                return Err(TrainError::Io {
                     path: self.path.clone(),
                     source,
                 });
@@ -684,104 +748,5 @@ impl TrainCheckpoint {
             model,
             optimizer,
         }))
-    }
-}
-
-/// Scores NAS-Bench-201 cells by training them: the validation accuracy after a short
-/// training run is the score, the measured wall time the cost. This lets the DSM miner (or
-/// any searcher) search the space without a benchmark table.
-///
-/// The cost is real time, so a search bounded by a time budget is not reproducible to the
-/// byte; bound it by iterations (`Budget::max_iters`) for reproducible runs.
-pub struct LiveEvaluator {
-    train: ImageSet,
-    valid: ImageSet,
-    config: TrainConfig,
-    device: Device,
-}
-
-impl LiveEvaluator {
-    /// An evaluator that trains on `train` with `config` and scores on `valid`.
-    pub fn new(
-        train: ImageSet,
-        valid: ImageSet,
-        config: TrainConfig,
-        device: Device,
-    ) -> Result<Self, ModelError> {
-        config.check()?;
-        Ok(Self {
-            train,
-            valid,
-            config,
-            device,
-        })
-    }
-}
-
-/// [`LiveEvaluator`] for the MobileNet space: each subnet of `space` is trained from scratch
-/// at the images' resolution and scored by its validation top-1 accuracy; the cost is the
-/// measured wall time.
-pub struct MbV3LiveEvaluator {
-    space: MbV3Space,
-    inner: LiveEvaluator,
-}
-
-impl MbV3LiveEvaluator {
-    /// An evaluator that trains subnets of `space` on `train` with `config` and scores on
-    /// `valid`.
-    pub fn new(
-        space: MbV3Space,
-        train: ImageSet,
-        valid: ImageSet,
-        config: TrainConfig,
-        device: Device,
-    ) -> Result<Self, ModelError> {
-        Ok(Self {
-            space,
-            inner: LiveEvaluator::new(train, valid, config, device)?,
-        })
-    }
-}
-
-impl dsm_space::Evaluator<MbV3Arch> for MbV3LiveEvaluator {
-    type Error = ModelError;
-
-    fn evaluate(&mut self, arch: &MbV3Arch) -> Result<dsm_space::Evaluation, ModelError> {
-        let start = Instant::now();
-        let e = &self.inner;
-        let (_, metrics) = train_mbv3(
-            arch,
-            &self.space,
-            &e.train,
-            &e.valid,
-            &e.config,
-            &e.device,
-            &mut |_| {},
-        )?;
-        Ok(dsm_space::Evaluation {
-            score: metrics.last().map_or(0.0, |m| m.test_acc),
-            cost_s: start.elapsed().as_secs_f64(),
-        })
-    }
-}
-
-impl dsm_space::Evaluator<Nb201Cell> for LiveEvaluator {
-    type Error = ModelError;
-
-    fn evaluate(&mut self, cell: &Nb201Cell) -> Result<dsm_space::Evaluation, ModelError> {
-        let start = Instant::now();
-        let (_, metrics) = train_nb201(
-            cell,
-            &self.train,
-            &self.valid,
-            &self.config,
-            &self.device,
-            &mut |_| {},
-        )?;
-        let score = metrics.last().map_or(0.0, |m| m.test_acc);
-        Ok(dsm_space::Evaluation {
-            score,
-            cost_s: start.elapsed().as_secs_f64(),
-        })
     }
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use dsm_burn::{MobileNetV3, ModelError, Nb201Network, StateDict, dsm_nas};
+use dsm_models::{MobileNetV3, ModelError, Nb201Network, StateDict, dsm_nas};
 use dsm_space::{MbV3Arch, MbV3Space, Nb201Cell};
 
 fn fixtures() -> PathBuf {
@@ -20,7 +20,7 @@ fn fixtures() -> PathBuf {
 fn device() -> Device {
     match std::env::var("DSM_TEST_BACKEND") {
         Ok(name) => name
-            .parse::<dsm_burn::backend::Backend>()
+            .parse::<dsm_models::backend::Backend>()
             .and_then(|b| b.device())
             .unwrap_or_else(|e| panic!("DSM_TEST_BACKEND={name}: {e}")),
         Err(_) => Device::flex(),
@@ -159,7 +159,7 @@ fn walked_madds_equal_the_analytic_count() {
     let dev = device();
     for (arch, space) in [
         dsm_nas(),
-        dsm_burn::dsm_nas_plus(),
+        dsm_models::dsm_nas_plus(),
         (
             MbV3Arch::uniform(4, 7, 6).unwrap(),
             MbV3Space::new(1.0).unwrap(),
@@ -224,7 +224,7 @@ fn a_wrong_state_dict_is_refused_listing_every_offender() {
 
 #[test]
 fn corrupt_weight_files_are_typed_errors() {
-    let dir = std::env::temp_dir().join(format!("dsm-burn-w-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("dsm-models-w-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let junk = dir.join("junk.safetensors");
     std::fs::write(&junk, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json").unwrap();
@@ -273,7 +273,7 @@ fn safetensors_round_trip_and_burn_record_reload_are_exact() {
     let net = Nb201Network::new(&cell, 10, &dev);
     let x = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &dev);
     let y = net.forward(x.clone());
-    let dir = std::env::temp_dir().join(format!("dsm-burn-rec-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("dsm-models-rec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("net");
     net.clone().save_file(&path).unwrap();
@@ -283,4 +283,84 @@ fn safetensors_round_trip_and_burn_record_reload_are_exact() {
     let y2 = back.forward(x);
     assert_eq!(y.into_data(), y2.into_data());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `state_dict()` of a network loaded from a reference file gives that file back: the same
+/// names (PyTorch's, `num_batches_tracked` included), shapes and float values, bit for bit.
+fn assert_same_layout(tag: &str, reference: &StateDict, saved: &StateDict) {
+    let names = |sd: &StateDict| sd.names().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(names(saved), names(reference), "{tag}: tensor names");
+    for name in reference.names() {
+        let (a, b) = (reference.get(name).unwrap(), saved.get(name).unwrap());
+        assert_eq!((&a.shape, a.is_int), (&b.shape, b.is_int), "{tag}: {name}");
+        if !a.is_int {
+            let bits = |t: &dsm_models::NamedTensor| {
+                t.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            };
+            assert!(bits(a) == bits(b), "{tag}: {name} values differ");
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(shared_fixtures),
+    ignore = "needs ../shared/fixtures (the project's own checkout)"
+)]
+fn saved_state_dicts_have_the_reference_names_and_values() {
+    let dir = fixtures();
+    let dev = Device::flex();
+    let out = std::env::temp_dir().join(format!("dsm-models-save-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    for (tag, arch) in NB201 {
+        let cell: Nb201Cell = arch.parse().unwrap();
+        let sd = StateDict::from_file(dir.join(format!("nb201/{tag}.safetensors"))).unwrap();
+        let net = Nb201Network::from_state_dict(&cell, 10, &sd, &dev).unwrap();
+        let saved = net.state_dict();
+        assert_same_layout(tag, &sd, &saved);
+        let path = out.join(format!("{tag}.safetensors"));
+        saved.save_safetensors(&path).unwrap();
+        assert_eq!(
+            StateDict::from_file(&path).unwrap(),
+            saved,
+            "{tag}: file round trip"
+        );
+    }
+    for (tag, (arch, space)) in [
+        (
+            "small_w1.0_d2_k3_e3",
+            (
+                MbV3Arch::uniform(2, 3, 3).unwrap(),
+                MbV3Space::new(1.0).unwrap(),
+            ),
+        ),
+        ("dsm_nas", dsm_nas()),
+    ] {
+        let sd = StateDict::from_file(dir.join(format!("ofa/{tag}.safetensors"))).unwrap();
+        let net = MobileNetV3::from_state_dict(&arch, &space, &sd, &dev).unwrap();
+        assert_same_layout(tag, &sd, &net.state_dict().unwrap());
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn a_saved_mobilenet_reloads_to_the_same_logits_and_a_folded_one_is_refused() {
+    let dev = Device::flex();
+    let arch = MbV3Arch::uniform(3, 5, 4).unwrap();
+    let space = MbV3Space::new(1.2).unwrap().with_classes(7).unwrap();
+    let net = MobileNetV3::init(&arch, &space, 3, &dev).unwrap();
+    let sd = net.state_dict().unwrap();
+    let bytes = sd.to_safetensors().unwrap();
+    let back = StateDict::from_safetensors_bytes(&bytes, "memory").unwrap();
+    let again = MobileNetV3::from_state_dict(&arch, &space, &back, &dev).unwrap();
+    let x = Tensor::<4>::random([2, 3, 64, 64], burn::tensor::Distribution::Default, &dev);
+    assert_eq!(
+        net.forward(x.clone()).into_data(),
+        again.forward(x).into_data()
+    );
+    let err = net.fold_batchnorm().state_dict().unwrap_err();
+    assert!(
+        matches!(err, ModelError::Input { .. }) && err.to_string().contains("fold_batchnorm"),
+        "{err}"
+    );
 }

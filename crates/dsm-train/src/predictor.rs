@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use burn::prelude::*;
-//! use dsm_burn::predictor::{AccuracyPredictor, PredictorConfig};
+//! use dsm_train::predictor::{AccuracyPredictor, PredictorConfig};
 //! use dsm_space::{MbV3Space, SearchSpace};
 //! use rand::SeedableRng;
 //!
@@ -41,7 +41,7 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::{ModelError, container};
+use crate::{TrainError, container};
 
 /// Training settings of the predictor (defaults: 3 layers of 128, dropout 0.1, Adam).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,9 +78,9 @@ impl Default for PredictorConfig {
 
 impl PredictorConfig {
     /// Checks every value.
-    pub fn check(&self) -> Result<(), ModelError> {
+    pub fn check(&self) -> Result<(), TrainError> {
         let bad = |what: &str, reason: &str| {
-            Err(ModelError::Input {
+            Err(TrainError::Input {
                 what: format!("predictor config {what}"),
                 reason: reason.to_string(),
             })
@@ -190,16 +190,16 @@ impl AccuracyPredictor {
         pairs: &[(S::Arch, f64)],
         cfg: &PredictorConfig,
         device: &Device,
-    ) -> Result<(Self, FitReport), ModelError> {
+    ) -> Result<(Self, FitReport), TrainError> {
         cfg.check()?;
         if pairs.len() < 2 {
-            return Err(ModelError::Input {
+            return Err(TrainError::Input {
                 what: "predictor training pairs".into(),
                 reason: format!("need at least 2, got {}", pairs.len()),
             });
         }
         if let Some(i) = pairs.iter().position(|(_, y)| !y.is_finite()) {
-            return Err(ModelError::Input {
+            return Err(TrainError::Input {
                 what: format!("accuracy of training pair {i} ({})", pairs[i].0),
                 reason: format!("{} is not a finite number", pairs[i].1),
             });
@@ -211,7 +211,7 @@ impl AccuracyPredictor {
         let mean = pairs.iter().map(|p| p.1).sum::<f64>() / n as f64;
         let std = (pairs.iter().map(|p| (p.1 - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
         if std < 1e-12 {
-            return Err(ModelError::Input {
+            return Err(TrainError::Input {
                 what: "predictor training pairs".into(),
                 reason: "all accuracies are equal; there is nothing to rank".into(),
             });
@@ -257,7 +257,7 @@ impl AccuracyPredictor {
                 let loss = (diff.clone() * diff).mean();
                 let value = f64::from(loss.clone().into_scalar::<f32>());
                 if !value.is_finite() {
-                    return Err(ModelError::Input {
+                    return Err(TrainError::Input {
                         what: format!("predictor loss at epoch {}", epoch + 1),
                         reason: format!("{value} (diverged; lower the learning rate)"),
                     });
@@ -296,7 +296,7 @@ impl AccuracyPredictor {
         &self,
         space: &S,
         archs: &[S::Arch],
-    ) -> Result<Vec<f64>, ModelError> {
+    ) -> Result<Vec<f64>, TrainError> {
         self.fits(space)?;
         if archs.is_empty() {
             return Ok(Vec::new());
@@ -310,7 +310,7 @@ impl AccuracyPredictor {
             .into_data()
             .convert::<f32>()
             .try_into_vec::<f32>()
-            .map_err(|e| ModelError::Input {
+            .map_err(|e| TrainError::Input {
                 what: "predictor output".into(),
                 reason: format!("{e:?}"),
             })?;
@@ -321,7 +321,7 @@ impl AccuracyPredictor {
                 if acc.is_finite() {
                     Ok(acc)
                 } else {
-                    Err(ModelError::Input {
+                    Err(TrainError::Input {
                         what: format!("predicted accuracy of {a}"),
                         reason: format!("{acc} is not a finite number"),
                     })
@@ -330,9 +330,9 @@ impl AccuracyPredictor {
             .collect()
     }
 
-    fn fits<S: SearchSpace>(&self, space: &S) -> Result<(), ModelError> {
+    fn fits<S: SearchSpace>(&self, space: &S) -> Result<(), TrainError> {
         if space.name() != self.header.space || space.feature_len() != self.header.inputs {
-            return Err(ModelError::Input {
+            return Err(TrainError::Input {
                 what: "search space of the predictor".into(),
                 reason: format!(
                     "trained on {} ({} features), used on {} ({} features)",
@@ -348,8 +348,8 @@ impl AccuracyPredictor {
 
     /// Saves the predictor (settings, target scaling and weights, with a checksum) to
     /// `path`, atomically.
-    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
-        let bad = |reason: String| ModelError::Format {
+    pub fn save(&self, path: &Path) -> Result<(), TrainError> {
+        let bad = |reason: String| TrainError::Format {
             source_name: path.display().to_string(),
             format: "predictor",
             reason,
@@ -362,19 +362,19 @@ impl AccuracyPredictor {
             .into_bytes()
             .map_err(|e| bad(format!("{e:?}")))?;
         let bytes = container::pack(MAGIC, FORMAT, &[&header, &weights]);
-        dsm_space::io::write_atomic(path, &bytes).map_err(|source| ModelError::Io {
+        dsm_space::io::write_atomic(path, &bytes).map_err(|source| TrainError::Write {
             path: path.to_path_buf(),
             source,
         })
     }
 
     /// Loads a predictor saved by [`save`](Self::save) onto `device`.
-    pub fn load(path: &Path, device: &Device) -> Result<Self, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+    pub fn load(path: &Path, device: &Device) -> Result<Self, TrainError> {
+        let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let bad = |reason: String| ModelError::Format {
+        let bad = |reason: String| TrainError::Format {
             source_name: path.display().to_string(),
             format: "predictor",
             reason,
@@ -408,7 +408,7 @@ impl AccuracyPredictor {
     pub fn evaluator<'a, S: SearchSpace>(
         &'a self,
         space: &'a S,
-    ) -> Result<PredictorEvaluator<'a, S>, ModelError> {
+    ) -> Result<PredictorEvaluator<'a, S>, TrainError> {
         self.fits(space)?;
         Ok(PredictorEvaluator {
             predictor: self,
@@ -424,14 +424,64 @@ pub struct PredictorEvaluator<'a, S> {
 }
 
 impl<S: SearchSpace> Evaluator<S::Arch> for PredictorEvaluator<'_, S> {
-    type Error = ModelError;
+    type Error = TrainError;
 
-    fn evaluate(&mut self, arch: &S::Arch) -> Result<Evaluation, ModelError> {
+    fn evaluate(&mut self, arch: &S::Arch) -> Result<Evaluation, TrainError> {
         let score = self
             .predictor
             .predict(self.space, std::slice::from_ref(arch))?[0];
         Ok(Evaluation { score, cost_s: 0.0 })
     }
+}
+
+/// One measured pair of a pairs file: an architecture string and its accuracy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredPair {
+    /// The architecture, in the space's string form (the legacy `depths:ks:ratios` string
+    /// for the MobileNet space).
+    pub arch: String,
+    /// Its measured accuracy.
+    pub accuracy: f64,
+}
+
+/// Reads the `(architecture, accuracy)` pairs to fit a predictor on from a JSON array of
+/// `{"arch": "<architecture string>", "accuracy": <number>}`; an unreadable file, another
+/// layout, an architecture the space rejects or a non-finite accuracy is an error naming
+/// the file and the pair.
+pub fn read_pairs<S: SearchSpace>(
+    path: &Path,
+    space: &S,
+) -> Result<Vec<(S::Arch, f64)>, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |what: String, reason: String| TrainError::Input { what, reason };
+    let pairs: Vec<MeasuredPair> = serde_json::from_str(&text).map_err(|e| {
+        bad(
+            path.display().to_string(),
+            format!(
+                "expected a JSON array of {{\"arch\": \"<architecture string>\", \"accuracy\": <number>}} ({e})"
+            ),
+        )
+    })?;
+    pairs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let what = || format!("{} pair {i}", path.display());
+            let arch = space
+                .parse(&p.arch)
+                .map_err(|e| bad(what(), e.to_string()))?;
+            if !p.accuracy.is_finite() {
+                return Err(bad(
+                    what(),
+                    format!("accuracy {} is not a finite number", p.accuracy),
+                ));
+            }
+            Ok((arch, p.accuracy))
+        })
+        .collect()
 }
 
 /// Spearman's rank correlation of `a` and `b` (ties get their mean rank); NaN when either

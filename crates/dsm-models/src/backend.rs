@@ -5,13 +5,13 @@
 //! binary was built without is a clear error that says how to get it.
 //!
 //! ```
-//! use dsm_burn::backend::Backend;
+//! use dsm_models::backend::Backend;
 //!
 //! let flex: Backend = "flex".parse()?;
 //! assert!(flex.is_built());
 //! let _device = flex.device()?;
 //! assert!("opencl".parse::<Backend>().is_err());
-//! # Ok::<(), dsm_burn::ModelError>(())
+//! # Ok::<(), dsm_models::ModelError>(())
 //! ```
 
 use std::fmt;

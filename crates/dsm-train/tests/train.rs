@@ -3,11 +3,9 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use dsm_burn::ModelError;
-use dsm_burn::data::{Cifar, cifar_binary, digits, image_folder};
-use dsm_burn::train::{
-    EpochMetrics, TrainCheckpoint, TrainConfig, train_nb201, train_nb201_resumable,
-};
+use dsm_train::TrainError;
+use dsm_train::data::{Cifar, cifar_binary, digits, image_folder};
+use dsm_train::{EpochMetrics, TrainCheckpoint, TrainConfig, train_nb201, train_nb201_resumable};
 
 fn tmp(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("dsm-train-{tag}-{}", std::process::id()));
@@ -74,7 +72,7 @@ fn cifar_binaries_are_read_back_exactly_and_bad_files_are_errors() {
     );
     assert!(matches!(
         cifar_binary(&[Path::new("/nonexistent.bin")], Cifar::Ten),
-        Err(ModelError::Io { .. })
+        Err(TrainError::Io { .. })
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -177,8 +175,8 @@ fn training_learns_the_digits_and_is_reproducible() {
 }
 
 /// Every tensor of the trained network (weights and BatchNorm running statistics), as bits.
-fn weights(net: dsm_burn::Nb201Network) -> Vec<Vec<u32>> {
-    use burn::module::{Module, ModuleVisitor, Param};
+fn weights<M: burn::module::Module>(net: M) -> Vec<Vec<u32>> {
+    use burn::module::{ModuleVisitor, Param};
     struct Collect(Vec<Vec<u32>>);
     impl ModuleVisitor for Collect {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -269,7 +267,7 @@ fn a_resumed_training_ends_with_the_weights_of_an_uninterrupted_one() {
     let err =
         train_nb201_resumable(&cell, &train, &test, &other, &dev, &full, &mut |_| {}).unwrap_err();
     assert!(
-        matches!(err, ModelError::Checkpoint { .. }) && err.to_string().contains("another run"),
+        matches!(err, TrainError::Checkpoint { .. }) && err.to_string().contains("another run"),
         "{err}"
     );
     let bytes = std::fs::read(full.path()).unwrap();
@@ -295,7 +293,7 @@ fn a_resumed_training_ends_with_the_weights_of_an_uninterrupted_one() {
         )
         .unwrap_err();
         assert!(
-            matches!(err, ModelError::Checkpoint { .. }),
+            matches!(err, TrainError::Checkpoint { .. }),
             "{name}: {err}"
         );
         assert!(err.to_string().contains(&p.display().to_string()), "{err}");
@@ -308,13 +306,14 @@ fn a_resumed_training_ends_with_the_weights_of_an_uninterrupted_one() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn a_mobilenet_subnet_trains_with_label_smoothing_and_warm_up() {
-    use dsm_burn::train::train_mbv3;
-    use dsm_space::{MbV3Arch, MbV3Space};
-    // The digits, upsampled to 32 x 32 so the five stride-2 stages have pixels left.
+/// The digits, upsampled to 32 x 32 so the five stride-2 stages of a MobileNet have pixels
+/// left: `n_train` training and `n_test` test images.
+fn upsampled_digits(
+    n_train: usize,
+    n_test: usize,
+) -> (dsm_train::data::ImageSet, dsm_train::data::ImageSet) {
     let (train, test) = digits().split(0.25, 6);
-    let up = |s: &dsm_burn::data::ImageSet, n: usize| {
+    let up = |s: &dsm_train::data::ImageSet, n: usize| {
         let s = s.subset(&(0..n).collect::<Vec<_>>()).to_rgb();
         let mut pixels = Vec::with_capacity(n * 3 * 32 * 32);
         for img in s.pixels.chunks(3 * 64) {
@@ -326,13 +325,67 @@ fn a_mobilenet_subnet_trains_with_label_smoothing_and_warm_up() {
                 }
             }
         }
-        dsm_burn::data::ImageSet {
+        dsm_train::data::ImageSet {
             shape: [3, 32, 32],
             pixels,
             ..s
         }
     };
-    let (train, test) = (up(&train, 384), up(&test, 128));
+    (up(&train, n_train), up(&test, n_test))
+}
+
+#[test]
+fn a_resumed_mobilenet_training_ends_with_the_weights_of_an_uninterrupted_one() {
+    use dsm_space::{MbV3Arch, MbV3Space};
+    use dsm_train::{MbV3Builder, Trainer};
+    let dir = tmp("resume-mbv3");
+    let (train, test) = upsampled_digits(128, 64);
+    let arch = MbV3Arch::uniform(2, 3, 3).unwrap();
+    let builder = MbV3Builder::new(MbV3Space::new(0.5).unwrap());
+    let cfg = TrainConfig {
+        epochs: 2,
+        batch_size: 32,
+        learning_rate: 0.05,
+        seed: 5,
+        ..TrainConfig::default()
+    };
+    let dev = Device::flex();
+    let (ck, after1) = (dir.join("full.ckpt"), dir.join("after1.ckpt"));
+    let trainer = Trainer::new(&cfg, &dev).with_checkpoint(&ck);
+    let (net, all) = trainer
+        .fit(&builder, &arch, &train, &test, &mut |m| {
+            if m.epoch == 1 {
+                std::fs::copy(&ck, &after1).unwrap();
+            }
+        })
+        .unwrap();
+    let reference = weights(net);
+    let mut epochs = Vec::new();
+    let (net, m) = Trainer::new(&cfg, &dev)
+        .with_checkpoint(&after1)
+        .fit(&builder, &arch, &train, &test, &mut |m| {
+            epochs.push(m.epoch)
+        })
+        .unwrap();
+    assert_eq!((epochs, strip(&m)), (vec![2], strip(&all)));
+    assert!(
+        weights(net) == reference,
+        "resumed after epoch 1: other weights"
+    );
+    // A checkpoint of another subnet is refused.
+    let other = MbV3Arch::uniform(2, 5, 3).unwrap();
+    let err = trainer
+        .fit(&builder, &other, &train, &test, &mut |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("another run"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_mobilenet_subnet_trains_with_label_smoothing_and_warm_up() {
+    use dsm_space::{MbV3Arch, MbV3Space};
+    use dsm_train::train_mbv3;
+    let (train, test) = upsampled_digits(384, 128);
     let arch = MbV3Arch::uniform(2, 3, 3).unwrap();
     let space = MbV3Space::new(0.5).unwrap();
     let cfg = TrainConfig {
@@ -366,7 +419,7 @@ fn a_mobilenet_subnet_trains_with_label_smoothing_and_warm_up() {
 fn a_training_step_does_not_depend_on_the_thread_count() {
     use burn::nn::loss::CrossEntropyLossConfig;
     use burn::optim::GradientsParams;
-    use dsm_burn::Nb201Network;
+    use dsm_models::Nb201Network;
     // Every op kind: 3x3 and 1x1 convolutions, skip, 3x3 average pooling, none.
     let cell: dsm_space::Nb201Cell =
         "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|avg_pool_3x3~1|none~2|"
@@ -406,4 +459,47 @@ fn a_training_step_does_not_depend_on_the_thread_count() {
     let one = step(1);
     assert!(one.iter().all(|v| v.is_finite()));
     assert_eq!(one, step(3));
+}
+
+#[test]
+fn a_trained_network_saved_by_its_run_folder_reloads_to_identical_logits() {
+    use dsm_models::{Nb201Network, StateDict};
+    use dsm_train::{Existing, Nb201Builder, RunFolder, Trainer};
+    let dir = tmp("saved");
+    let (train, test) = digits().split(0.25, 2);
+    let (train, test) = (
+        train.subset(&(0..128).collect::<Vec<_>>()).to_rgb(),
+        test.subset(&(0..64).collect::<Vec<_>>()).to_rgb(),
+    );
+    let cell =
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+            .parse()
+            .unwrap();
+    let cfg = TrainConfig {
+        epochs: 1,
+        batch_size: 64,
+        ..TrainConfig::default()
+    };
+    let dev = Device::flex();
+    let run = RunFolder::new(dir.join("run"), Existing::Refuse).unwrap();
+    let mut log = run.prepare(&cfg).unwrap();
+    let trainer = Trainer::new(&cfg, &dev).with_checkpoint(run.checkpoint().path());
+    let (net, _) = trainer
+        .fit(&Nb201Builder, &cell, &train, &test, &mut |m| log.record(m))
+        .unwrap();
+    log.finish().unwrap();
+    let x = Tensor::<4>::random([3, 3, 8, 8], burn::tensor::Distribution::Default, &dev);
+    let want = net.forward(x.clone()).into_data();
+    run.save_model(net.clone(), &net.state_dict()).unwrap();
+    let sd = StateDict::from_file(run.dir().join("model.safetensors")).unwrap();
+    let back = Nb201Network::from_state_dict(&cell, 10, &sd, &dev).unwrap();
+    assert_eq!(back.forward(x).into_data(), want);
+    assert_eq!(
+        std::fs::read_to_string(run.dir().join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -20,10 +20,10 @@ pub struct NamedTensor {
 /// A PyTorch-style state dict: tensor name -> tensor.
 ///
 /// ```no_run
-/// use dsm_burn::StateDict;
+/// use dsm_models::StateDict;
 /// let sd = StateDict::from_file("dsm-nas-ba5edf7c.pt")?;
 /// println!("{} tensors", sd.len());
-/// # Ok::<(), dsm_burn::ModelError>(())
+/// # Ok::<(), dsm_models::ModelError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StateDict {
@@ -189,6 +189,18 @@ impl StateDict {
         self.tensors.keys().map(String::as_str)
     }
 
+    /// Saves the state dict as a safetensors file (see [`StateDict::to_safetensors`]),
+    /// written atomically (a temporary file renamed into place), so a crash never leaves a
+    /// half-written file at `path`.
+    pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
+        let path = path.as_ref();
+        let bytes = self.to_safetensors()?;
+        dsm_space::io::write_atomic(path, &bytes).map_err(|source| ModelError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
     /// Writes the state dict as safetensors (f32, integer tensors as i64).
     pub fn to_safetensors(&self) -> Result<Vec<u8>, ModelError> {
         use safetensors::Dtype;
@@ -276,7 +288,7 @@ fn strip_zip64_records(path: &Path) -> std::io::Result<Option<TempFile>> {
     out.extend_from_slice(&bytes[eocd..]);
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = std::env::temp_dir().join(format!("dsm-burn-{}-{n}.pt", std::process::id()));
+    let tmp = std::env::temp_dir().join(format!("dsm-models-{}-{n}.pt", std::process::id()));
     std::fs::write(&tmp, out)?;
     Ok(Some(TempFile(tmp)))
 }

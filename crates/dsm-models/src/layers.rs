@@ -11,7 +11,7 @@ use burn::tensor::activation::relu;
 pub(crate) use dsm_kernels::Act;
 
 use crate::error::{ShapeMismatch, StateDictReport};
-use crate::{ModelError, StateDict};
+use crate::{ModelError, NamedTensor, StateDict};
 
 /// BatchNorm epsilon of every model here (PyTorch's default, as the fixtures and the
 /// released weights use).
@@ -186,6 +186,75 @@ impl<'a> Loader<'a> {
                 model: model.to_string(),
                 report: self.report,
             })
+        }
+    }
+}
+
+/// Writes layers into a state dict by PyTorch name, in the layout [`Loader`] reads: the
+/// inverse of loading (convolutions OIHW, linear weights `[out, in]`, BatchNorm with its
+/// running statistics and `num_batches_tracked`).
+pub(crate) struct Saver {
+    pub sd: StateDict,
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
+    let shape = t.dims().to_vec();
+    let data = t
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("a float tensor converts to f32");
+    (shape, data)
+}
+
+impl Saver {
+    pub fn new() -> Self {
+        Self {
+            sd: StateDict::new(),
+        }
+    }
+
+    fn put<const D: usize>(&mut self, name: String, t: Tensor<D>) {
+        let (shape, data) = values(t);
+        self.sd.insert(
+            name,
+            NamedTensor {
+                shape,
+                data,
+                is_int: false,
+            },
+        );
+    }
+
+    pub fn conv(&mut self, name: &str, conv: &Conv2d) {
+        self.put(format!("{name}.weight"), conv.weight.val());
+        if let Some(b) = &conv.bias {
+            self.put(format!("{name}.bias"), b.val());
+        }
+    }
+
+    pub fn bn(&mut self, name: &str, bn: &BatchNorm) {
+        self.put(format!("{name}.weight"), bn.gamma.val());
+        self.put(format!("{name}.bias"), bn.beta.val());
+        self.put(format!("{name}.running_mean"), bn.running_mean.value());
+        self.put(format!("{name}.running_var"), bn.running_var.value());
+        // PyTorch's strict `load_state_dict` wants it; with a momentum set (as here and in
+        // the reference models) PyTorch never reads its value.
+        self.sd.insert(
+            format!("{name}.num_batches_tracked"),
+            NamedTensor {
+                shape: vec![],
+                data: vec![0.0],
+                is_int: true,
+            },
+        );
+    }
+
+    /// A linear layer as PyTorch's `[out, in]` weight (Burn stores `[in, out]`).
+    pub fn linear(&mut self, name: &str, lin: &Linear) {
+        self.put(format!("{name}.weight"), lin.weight.val().transpose());
+        if let Some(b) = &lin.bias {
+            self.put(format!("{name}.bias"), b.val());
         }
     }
 }

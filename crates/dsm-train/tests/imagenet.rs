@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use dsm_burn::Nb201Network;
-use dsm_burn::imagenet::{ImageFolder, MEAN, STD, Transform, evaluate, preprocess, top_k};
+use dsm_models::Nb201Network;
+use dsm_train::imagenet::{ImageFolder, MEAN, STD, Transform, evaluate, preprocess};
+use dsm_train::top_k;
 
 fn write_image(path: &Path, w: u32, h: u32, seed: u32) {
     let img = image::RgbImage::from_fn(w, h, |x, y| {

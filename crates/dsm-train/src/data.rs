@@ -6,7 +6,7 @@ use std::path::Path;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use crate::ModelError;
+use crate::TrainError;
 
 /// Images as `[n, channels, height, width]` floats in [0, 1] with their labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,11 +116,11 @@ pub fn digits() -> ImageSet {
         .expect("the vendored digits are validated by the test suite")
 }
 
-fn parse_digits(text: &str, name: &str) -> Result<ImageSet, ModelError> {
+fn parse_digits(text: &str, name: &str) -> Result<ImageSet, TrainError> {
     let mut pixels = Vec::with_capacity(1797 * 64);
     let mut labels = Vec::with_capacity(1797);
     for (line_no, line) in text.lines().enumerate() {
-        let bad = |reason: String| ModelError::Image {
+        let bad = |reason: String| TrainError::Image {
             path: name.into(),
             reason: format!("line {}: {reason}", line_no + 1),
         };
@@ -156,7 +156,7 @@ pub enum Cifar {
 }
 
 /// Reads CIFAR binary batch files (the official `*.bin` format).
-pub fn cifar_binary(files: &[&Path], format: Cifar) -> Result<ImageSet, ModelError> {
+pub fn cifar_binary(files: &[&Path], format: Cifar) -> Result<ImageSet, TrainError> {
     let (head, classes) = match format {
         Cifar::Ten => (1, 10),
         Cifar::Hundred => (2, 100),
@@ -165,12 +165,12 @@ pub fn cifar_binary(files: &[&Path], format: Cifar) -> Result<ImageSet, ModelErr
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     for path in files {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+        let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
             path: path.to_path_buf(),
             source,
         })?;
         if bytes.is_empty() || bytes.len() % rec != 0 {
-            return Err(ModelError::Image {
+            return Err(TrainError::Image {
                 path: path.to_path_buf(),
                 reason: format!(
                     "{} bytes is not a whole number of {rec}-byte records (truncated at offset {})",
@@ -182,7 +182,7 @@ pub fn cifar_binary(files: &[&Path], format: Cifar) -> Result<ImageSet, ModelErr
         for (r, chunk) in bytes.chunks(rec).enumerate() {
             let label = chunk[head - 1] as usize;
             if label >= classes {
-                return Err(ModelError::Image {
+                return Err(TrainError::Image {
                     path: path.to_path_buf(),
                     reason: format!(
                         "label {label} at offset {} is not below {classes}",
@@ -204,14 +204,14 @@ pub fn cifar_binary(files: &[&Path], format: Cifar) -> Result<ImageSet, ModelErr
 
 /// Reads an ImageFolder tree (class folders of PNG/JPEG files), each image resized to
 /// `size` x `size`.
-pub fn image_folder(root: &Path, size: u32) -> Result<ImageSet, ModelError> {
+pub fn image_folder(root: &Path, size: u32) -> Result<ImageSet, TrainError> {
     let folder = crate::imagenet::ImageFolder::open(root)?;
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     let n = (size * size) as usize;
     for (path, label) in &folder.samples {
         let img = image::open(path)
-            .map_err(|e| ModelError::Image {
+            .map_err(|e| TrainError::Image {
                 path: path.clone(),
                 reason: e.to_string(),
             })?
@@ -252,13 +252,13 @@ pub struct TrainTest {
 /// Anything else is an error that names what was found and what is read.
 ///
 /// ```
-/// let d = dsm_burn::data::load_train_test("builtin", 8, 0)?;
+/// let d = dsm_train::data::load_train_test("builtin", 8, 0)?;
 /// assert!(d.builtin && d.train.len() > 4 * d.test.len() - 10);
-/// let err = dsm_burn::data::load_train_test("/no/such/folder", 32, 0).unwrap_err();
+/// let err = dsm_train::data::load_train_test("/no/such/folder", 32, 0).unwrap_err();
 /// assert!(err.to_string().contains("neither `builtin` nor a folder"));
-/// # Ok::<(), dsm_burn::ModelError>(())
+/// # Ok::<(), dsm_train::TrainError>(())
 /// ```
-pub fn load_train_test(data: &str, resolution: u32, seed: u64) -> Result<TrainTest, ModelError> {
+pub fn load_train_test(data: &str, resolution: u32, seed: u64) -> Result<TrainTest, TrainError> {
     if data == "builtin" {
         let (train, test) = digits().split(0.2, seed);
         return Ok(TrainTest {
@@ -268,7 +268,7 @@ pub fn load_train_test(data: &str, resolution: u32, seed: u64) -> Result<TrainTe
         });
     }
     let dir = Path::new(data);
-    let bad = |reason: &str| ModelError::Image {
+    let bad = |reason: &str| TrainError::Image {
         path: dir.to_path_buf(),
         reason: reason.to_string(),
     };
@@ -321,4 +321,20 @@ pub fn held_out_dir(root: &Path) -> std::path::PathBuf {
     } else {
         root.join("val")
     }
+}
+
+/// The split a search scores on in an ImageFolder tree: `train/`, and `val/` (or `test/`
+/// when there is no `val/`) resized to `resolution`, keeping `test/` for the final test of
+/// what the search found where both exist.
+pub fn train_and_validation(root: &Path, resolution: u32) -> Result<TrainTest, TrainError> {
+    let valid = if root.join("val").is_dir() {
+        root.join("val")
+    } else {
+        root.join("test")
+    };
+    Ok(TrainTest {
+        train: image_folder(&root.join("train"), resolution)?,
+        test: image_folder(&valid, resolution)?,
+        builtin: false,
+    })
 }

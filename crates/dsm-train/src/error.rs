@@ -1,0 +1,84 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything that can go wrong when reading data, training, evaluating or predicting.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A saved predictor is not a valid predictor file.
+    #[error("{source_name} is not a valid {format} file: {reason}")]
+    Format {
+        /// The file.
+        source_name: String,
+        /// What the file should have been.
+        format: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A setting or an input (a training config, a data set, a batch) is not usable.
+    #[error("bad input {what}: {reason}")]
+    Input {
+        /// Which input.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An image could not be decoded, or an image folder or data set is malformed.
+    #[error("bad image data {path}: {reason}")]
+    Image {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A training checkpoint is corrupt, of another format, or of another run.
+    #[error("cannot resume from checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A folder already holds a training run (`metrics.jsonl` or `checkpoint.bin`) and the
+    /// caller did not ask to resume it or start over.
+    #[error("{} already holds a training run (metrics.jsonl or checkpoint.bin)", dir.display())]
+    RunExists {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// A picture could not be drawn or written.
+    #[error("cannot draw {}: {reason}", path.display())]
+    Draw {
+        /// The picture's file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A model could not be built or run.
+    #[error(transparent)]
+    Model(#[from] dsm_models::ModelError),
+    /// The architecture is invalid.
+    #[error(transparent)]
+    Space(#[from] dsm_space::SpaceError),
+}

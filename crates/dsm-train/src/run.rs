@@ -1,0 +1,169 @@
+//! A training run's folder: `config.json`, `metrics.jsonl` (one JSON object per epoch),
+//! `checkpoint.bin` (after every epoch, atomically), and the trained network as
+//! `model.safetensors` (PyTorch's reference naming, see `docs/models.md`) and `model.bpk`
+//! (Burn's burnpack), with the rules that keep a user's earlier run safe: a folder that holds
+//! a run is refused unless the caller resumes it or starts over explicitly.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use serde::Serialize;
+
+use crate::TrainError;
+use crate::train::{EpochMetrics, TrainCheckpoint};
+
+/// What to do with a folder that already holds a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Refuse it ([`TrainError::RunExists`]).
+    Refuse,
+    /// Continue from its checkpoint (start when there is none).
+    Resume,
+    /// Start over: its checkpoint is removed and its files replaced.
+    StartOver,
+}
+
+/// The folder of one training run (see the module docs).
+///
+/// ```
+/// use dsm_train::{Existing, RunFolder, TrainError};
+///
+/// let dir = std::env::temp_dir().join(format!("dsm-run-doc-{}", std::process::id()));
+/// let run = RunFolder::new(&dir, Existing::Refuse)?; // checks only; writes nothing
+/// let mut log = run.prepare(&serde_json::json!({"epochs": 2}))?;
+/// assert!(log.resumed().is_empty());
+/// drop(log);
+/// // The folder now holds a run: refused, unless resumed or started over.
+/// assert!(matches!(RunFolder::new(&dir, Existing::Refuse), Err(TrainError::RunExists { .. })));
+/// assert!(RunFolder::new(&dir, Existing::Resume).is_ok());
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RunFolder {
+    dir: PathBuf,
+    existing: Existing,
+    checkpoint: TrainCheckpoint,
+}
+
+impl RunFolder {
+    /// The run in `dir`; refuses a folder that holds a run when `existing` is
+    /// [`Existing::Refuse`]. Writes nothing.
+    pub fn new(dir: impl Into<PathBuf>, existing: Existing) -> Result<Self, TrainError> {
+        let dir = dir.into();
+        let checkpoint = TrainCheckpoint::new(dir.join("checkpoint.bin"));
+        let holds_run = dir.join("metrics.jsonl").exists() || checkpoint.path().exists();
+        if holds_run && existing == Existing::Refuse {
+            return Err(TrainError::RunExists { dir });
+        }
+        Ok(Self {
+            dir,
+            existing,
+            checkpoint,
+        })
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The run's checkpoint (for [`Trainer::with_checkpoint`](crate::Trainer::with_checkpoint)).
+    pub fn checkpoint(&self) -> &TrainCheckpoint {
+        &self.checkpoint
+    }
+
+    /// Creates the folder, writes `config.json`, removes the old checkpoint when starting
+    /// over, and opens `metrics.jsonl` with the epochs the checkpoint already holds (epochs
+    /// logged after the checkpoint are redone, so the log restarts from it).
+    pub fn prepare(&self, config: &impl Serialize) -> Result<MetricsLog, TrainError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| TrainError::Write { path, source }
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let config_path = self.dir.join("config.json");
+        let text = serde_json::to_string_pretty(config).map_err(|e| TrainError::Input {
+            what: "run configuration".into(),
+            reason: e.to_string(),
+        })?;
+        dsm_space::io::write_atomic(&config_path, text.as_bytes()).map_err(io(&config_path))?;
+        let ck = self.checkpoint.path();
+        if self.existing == Existing::StartOver && ck.exists() {
+            std::fs::remove_file(ck).map_err(io(ck))?;
+        }
+        let resumed = self.checkpoint.history()?.unwrap_or_default();
+        let path = self.dir.join("metrics.jsonl");
+        let file = std::fs::File::create(&path).map_err(io(&path))?;
+        let mut log = MetricsLog {
+            path,
+            file,
+            resumed,
+            error: None,
+        };
+        for m in log.resumed.clone() {
+            log.record(&m);
+        }
+        log.finish()?;
+        Ok(log)
+    }
+
+    /// Saves the trained network as `model.safetensors` (its `state_dict`, in PyTorch's
+    /// reference naming) and `model.bpk` (Burn's record), both atomically.
+    pub fn save_model<M: Module>(
+        &self,
+        model: M,
+        state_dict: &dsm_models::StateDict,
+    ) -> Result<(), TrainError> {
+        state_dict.save_safetensors(self.dir.join("model.safetensors"))?;
+        let path = self.dir.join("model.bpk");
+        let bytes = model
+            .into_record()
+            .into_bytes()
+            .map_err(|e| TrainError::Input {
+                what: "the trained weights".into(),
+                reason: format!("cannot serialise them: {e:?}"),
+            })?;
+        dsm_space::io::write_atomic(&path, &bytes)
+            .map_err(|source| TrainError::Write { path, source })
+    }
+}
+
+/// `metrics.jsonl`, one line per epoch. [`MetricsLog::record`] fits the trainer's per-epoch
+/// callback; a write error is kept and returned by [`MetricsLog::finish`].
+#[derive(Debug)]
+pub struct MetricsLog {
+    path: PathBuf,
+    file: std::fs::File,
+    resumed: Vec<EpochMetrics>,
+    error: Option<std::io::Error>,
+}
+
+impl MetricsLog {
+    /// The epochs the checkpoint held when the log was opened (empty for a new run).
+    pub fn resumed(&self) -> &[EpochMetrics] {
+        &self.resumed
+    }
+
+    /// Appends one epoch.
+    pub fn record(&mut self, m: &EpochMetrics) {
+        if self.error.is_none() {
+            let line = serde_json::to_string(m).expect("metrics serialise");
+            if let Err(e) = writeln!(self.file, "{line}") {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// The first write error, if any.
+    pub fn finish(&mut self) -> Result<(), TrainError> {
+        match self.error.take() {
+            Some(source) => Err(TrainError::Write {
+                path: self.path.clone(),
+                source,
+            }),
+            None => Ok(()),
+        }
+    }
+}

@@ -15,7 +15,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -109,7 +109,8 @@ fn run() -> Result<()> {
             "classes": space.num_classes(),
             "blocks": space.blocks(&arch, 224)?,
         });
-        std::fs::write(path, serde_json::to_string_pretty(&spec)?)?;
+        dsm_nas::space::io::save(path, serde_json::to_string_pretty(&spec)?.as_bytes())
+            .context("--spec")?;
     }
     if args.workloads.iter().any(|w| w == "nb201_train_step") {
         let cell: Nb201Cell = RESNET.parse()?;

@@ -15,7 +15,7 @@ use std::fmt;
 use anyhow::Result;
 use clap::Parser;
 use dsm_nas::miner::{Budget, DsmNas, RandomSearch, Searcher, seeded_rng};
-use dsm_nas::protocol::stats::{TEST_NAME, mann_whitney_u, mean_std};
+use dsm_nas::protocol::stats::compare;
 use dsm_nas::space::{CostMetrics, Evaluation, Evaluator, SearchSpace, SpaceError};
 use rand::{Rng, RngExt};
 
@@ -28,7 +28,7 @@ struct Stack([u8; LAYERS]);
 
 impl fmt::Display for Stack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let w: Vec<String> = self
+        let w: Vec<_> = self
             .0
             .iter()
             .map(|&i| WIDTHS[i as usize].to_string())
@@ -67,26 +67,8 @@ impl SearchSpace for StackSpace {
     }
 
     fn arch_from_choices(&self, choices: &[usize]) -> Result<Stack, SpaceError> {
-        if choices.len() != LAYERS {
-            return Err(SpaceError::WrongLength {
-                what: "width stack",
-                found: choices.len(),
-                expected: LAYERS,
-            });
-        }
-        let mut out = [0u8; LAYERS];
-        for (p, (&c, slot)) in choices.iter().zip(out.iter_mut()).enumerate() {
-            if c >= WIDTHS.len() {
-                return Err(SpaceError::InvalidEdit {
-                    position: p,
-                    choice: c,
-                    positions: LAYERS,
-                    choices: WIDTHS.len(),
-                });
-            }
-            *slot = c as u8;
-        }
-        Ok(Stack(out))
+        self.check_choices("width stack", choices)?;
+        Ok(Stack(std::array::from_fn(|p| choices[p] as u8)))
     }
 
     fn parse(&self, text: &str) -> Result<Stack, SpaceError> {
@@ -194,15 +176,10 @@ fn main() -> Result<()> {
         dsm.push(d.best_score);
         rs.push(r.best_score);
     }
-    let sem = |v: &[f64]| mean_std(v).1 / (v.len() as f64).sqrt();
     println!(
-        "mean best score over {} landscapes: DSM-NAS {:.2} (sem {:.2}), random search {:.2} (sem {:.2}); {TEST_NAME} p = {:.2e}",
+        "mean best score over {} landscapes: {}",
         args.trials,
-        mean_std(&dsm).0,
-        sem(&dsm),
-        mean_std(&rs).0,
-        sem(&rs),
-        mann_whitney_u(&dsm, &rs)
+        compare(("DSM-NAS", &dsm), ("random search", &rs))
     );
     Ok(())
 }

@@ -3,16 +3,19 @@
 //! ```text
 //! cargo run --release --example draw_arch -- --nb201 '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|' --out cell.svg
 //! cargo run --release --example draw_arch -- --legacy '3,3,3,4,4:5,5,7,0,...' --width 1.2 --out net.svg
-//! cargo run --release --example draw_arch -- --from runs/x/results.json   # best cell of each method
+//! cargo run --release --example draw_arch -- --from runs/x/results.json --out runs/x/drawn   # best cell of each method
 //! ```
-//! `--from` writes `best_<method>_<dataset>.svg` next to the results file (or into `--out` if
-//! given as a folder): the trial with the highest search signal of each method and dataset.
+//! `--from` writes `best_<method>_<dataset>.svg` into `--out` (a folder; default: next to the
+//! results file, where `search_nb201` already wrote them, so that needs `--force`): the trial
+//! with the highest search signal of each method and dataset.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use dsm_nas::draw::{CellOptions, mbv3_subnet, nb201_cell};
+use dsm_nas::protocol::Results;
+use dsm_nas::protocol::nb201::best_cell_pictures;
 use dsm_nas::space::{MbV3Arch, MbV3Space, Nb201Cell};
 
 #[derive(Parser)]
@@ -42,10 +45,13 @@ struct Args {
     /// Output SVG file (with --from: output folder, default: next to results.json).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// With --from: overwrite best_<method>_<dataset>.svg files already in the output folder.
+    #[arg(long, requires = "from")]
+    force: bool,
 }
 
 fn write(path: &Path, svg: &str) -> Result<()> {
-    std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))?;
+    dsm_nas::space::io::save(path, svg.as_bytes())?;
     println!("wrote {}", path.display());
     Ok(())
 }
@@ -79,57 +85,28 @@ fn run() -> Result<()> {
     };
     let text =
         std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
-    let results: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", from.display()))?;
-    let trials = results["trials"]
-        .as_array()
-        .with_context(|| format!("{} has no \"trials\" array", from.display()))?;
+    let results: Results<serde_json::Value> = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a search_nb201 results.json", from.display()))?;
+    let pictures = best_cell_pictures(&results, !args.no_skeleton)?;
     let dir = args
         .out
         .clone()
         .unwrap_or_else(|| from.parent().map(Path::to_path_buf).unwrap_or_default());
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    // Best trial (by signal) of each (method, dataset), in first-seen order.
-    let mut best: Vec<(String, String, &serde_json::Value)> = Vec::new();
-    for t in trials {
-        let (Some(m), Some(d), Some(sig)) = (
-            t["method"].as_str(),
-            t["dataset"].as_str(),
-            t["signal_acc"].as_f64(),
-        ) else {
-            bail!(
-                "{}: a trial lacks method, dataset or signal_acc",
-                from.display()
-            );
-        };
-        match best.iter_mut().find(|(bm, bd, _)| bm == m && bd == d) {
-            Some(entry) => {
-                if sig > entry.2["signal_acc"].as_f64().unwrap_or(f64::MIN) {
-                    entry.2 = t;
-                }
-            }
-            None => best.push((m.to_string(), d.to_string(), t)),
-        }
-    }
-    for (method, dataset, t) in best {
-        let cell: Nb201Cell = t["best_arch"]
-            .as_str()
-            .unwrap_or_default()
-            .parse()
-            .with_context(|| format!("{}: bad best_arch", from.display()))?;
-        let title = format!(
-            "{method} on {dataset}: best of {} trials (signal {:.2}, test {:.2})",
-            trials
-                .iter()
-                .filter(|x| x["method"] == method.as_str() && x["dataset"] == dataset.as_str())
-                .count(),
-            t["signal_acc"].as_f64().unwrap_or(f64::NAN),
-            t["test_acc"].as_f64().unwrap_or(f64::NAN)
+    // The search wrote these pictures too: never replace them silently.
+    if let Some(p) = pictures
+        .iter()
+        .map(|(name, _)| dir.join(name))
+        .find(|p| p.exists())
+        && !args.force
+    {
+        bail!(
+            "{} already exists; pass --force to overwrite it or choose another --out folder",
+            p.display()
         );
-        write(
-            &dir.join(format!("best_{method}_{dataset}.svg")),
-            &nb201_cell(&cell, &opts(Some(title))),
-        )?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, svg) in pictures {
+        write(&dir.join(name), &svg)?;
     }
     Ok(())
 }

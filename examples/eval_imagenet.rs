@@ -12,53 +12,39 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
+use dsm_nas::models::zoo::ModelArgs;
 use dsm_nas::train::imagenet::{ImageFolder, Transform, evaluate};
-
-mod common;
 
 #[derive(Parser)]
 #[command(about = "Top-1 / top-5 of a model on an ImageFolder val/ split")]
 struct Args {
-    /// Burn backend: flex (default), ndarray, wgpu, tch or cuda (the last four need the
-    /// cargo feature of the same name).
-    #[arg(long, default_value = "flex")]
-    backend: String,
+    #[command(flatten)]
+    model: ModelArgs,
     /// ImageNet root (the folder that holds val/).
     root: PathBuf,
-    /// dsm_nas, dsm_nas_plus, nb201:<cell> or mbv3:<legacy string>.
-    #[arg(long, default_value = "dsm_nas")]
-    model: String,
-    /// Weights: a safetensors file or a PyTorch .pt/.pth state dict.
-    #[arg(long)]
-    weights: PathBuf,
     /// Batch size.
-    #[arg(long, default_value_t = 32)]
-    batch: usize,
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: u64,
     /// Shorter side after resizing.
     #[arg(long, default_value_t = 256)]
     resize: u32,
     /// Center crop size.
     #[arg(long, default_value_t = 224)]
     crop: u32,
-    /// Classes of the model's classifier (default 1000).
-    #[arg(long)]
-    classes: Option<usize>,
-    /// Width multiplier of an mbv3 model.
-    #[arg(long, default_value_t = 1.2)]
-    width: f64,
 }
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let dev = args
-        .backend
-        .parse::<dsm_nas::models::backend::Backend>()?
-        .device()?;
+    let transform = Transform {
+        resize: args.resize,
+        crop: args.crop,
+    };
+    transform.check()?;
     let val = args.root.join("val");
-    let folder = ImageFolder::open(&val).with_context(|| format!("reading {}", val.display()))?;
-    let model = common::Model::load(&args.model, &args.weights, args.classes, args.width, &dev)?;
+    let folder = ImageFolder::open(&val)?;
+    let (model, dev) = args.model.load()?;
     let bar = indicatif::ProgressBar::new(folder.samples.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -67,14 +53,10 @@ fn run() -> Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let transform = Transform {
-        resize: args.resize,
-        crop: args.crop,
-    };
     let report = evaluate(
         &folder,
         &|x| model.forward(x),
-        args.batch,
+        args.batch as usize,
         transform,
         &dev,
         &mut |done, _| bar.set_position(done as u64),
@@ -82,7 +64,7 @@ fn run() -> Result<()> {
     bar.finish_and_clear();
     println!(
         "{}: {} images in {} classes: top-1 {:.2} %, top-5 {:.2} %, {:.1} images/s",
-        args.model,
+        args.model.model,
         report.images,
         folder.classes.len(),
         report.top1,

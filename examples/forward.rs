@@ -13,35 +13,20 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 use dsm_nas::models::StateDict;
+use dsm_nas::models::zoo::ModelArgs;
 use serde::Serialize;
-
-mod common;
 
 #[derive(Parser)]
 #[command(about = "Forward pass of a model with PyTorch weights")]
 struct Args {
-    /// Burn backend: flex (default), ndarray, wgpu, tch or cuda (the last four need the
-    /// cargo feature of the same name).
-    #[arg(long, default_value = "flex")]
-    backend: String,
-    /// dsm_nas, dsm_nas_plus, nb201:<cell string> or mbv3:<legacy string>.
-    #[arg(long)]
-    model: String,
-    /// Weights: a safetensors file or a PyTorch .pt/.pth state dict.
-    #[arg(long)]
-    weights: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
     /// A safetensors file holding a tensor named `input` (NCHW).
     #[arg(long)]
     input: PathBuf,
     /// Where to write the JSON output.
     #[arg(long)]
     output: PathBuf,
-    /// Classes (default: 10 for nb201, 1000 otherwise).
-    #[arg(long)]
-    classes: Option<usize>,
-    /// Width multiplier of an mbv3 model.
-    #[arg(long, default_value_t = 1.2)]
-    width: f64,
 }
 
 #[derive(Serialize)]
@@ -52,16 +37,15 @@ struct Output {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let dev = args
-        .backend
-        .parse::<dsm_nas::models::backend::Backend>()?
-        .device()?;
-    let model = common::Model::load(&args.model, &args.weights, args.classes, args.width, &dev)?;
+    let (model, dev) = args.model.load()?;
     let io = StateDict::from_file(&args.input)?;
     let x = io
         .get("input")
         .with_context(|| format!("{} has no tensor named \"input\"", args.input.display()))?
-        .to_image_batch("input", &dev)?;
+        .to_image_batch(
+            &format!("tensor \"input\" of {}", args.input.display()),
+            &dev,
+        )?;
     let logits = model.forward(x);
     let [b, k] = logits.dims();
     let flat: Vec<f32> = logits

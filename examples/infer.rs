@@ -11,33 +11,18 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::activation::softmax;
 use clap::Parser;
-use dsm_nas::train::imagenet::batch;
+use dsm_nas::models::zoo::ModelArgs;
+use dsm_nas::train::imagenet::{Transform, batch};
 use dsm_nas::train::top_k;
-
-mod common;
 
 #[derive(Parser)]
 #[command(about = "Top-5 classes of one image")]
 struct Args {
-    /// Burn backend: flex (default), ndarray, wgpu, tch or cuda (the last four need the
-    /// cargo feature of the same name).
-    #[arg(long, default_value = "flex")]
-    backend: String,
-    /// dsm_nas, dsm_nas_plus, nb201:<cell> or mbv3:<legacy string>.
-    #[arg(long, default_value = "dsm_nas")]
-    model: String,
-    /// Weights: a safetensors file or a PyTorch .pt/.pth state dict.
-    #[arg(long)]
-    weights: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
     /// The image (PNG or JPEG).
     #[arg(long)]
     image: PathBuf,
-    /// Classes of the model's classifier.
-    #[arg(long)]
-    classes: Option<usize>,
-    /// Width multiplier of an mbv3 model.
-    #[arg(long, default_value_t = 1.2)]
-    width: f64,
     /// Shorter side after resizing.
     #[arg(long, default_value_t = 256)]
     resize: u32,
@@ -45,17 +30,18 @@ struct Args {
     #[arg(long, default_value_t = 224)]
     crop: u32,
     /// How many classes to print.
-    #[arg(long, default_value_t = 5)]
-    top: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    top: u64,
 }
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let dev = args
-        .backend
-        .parse::<dsm_nas::models::backend::Backend>()?
-        .device()?;
-    let model = common::Model::load(&args.model, &args.weights, args.classes, args.width, &dev)?;
+    let transform = Transform {
+        resize: args.resize,
+        crop: args.crop,
+    };
+    transform.check()?;
+    let (model, dev) = args.model.load()?;
     let x = batch(&[args.image.as_path()], args.resize, args.crop, &dev)?;
     let probs = softmax(model.forward(x), 1);
     let [_, classes] = probs.dims();
@@ -65,7 +51,7 @@ fn run() -> Result<()> {
         .try_into_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     println!("{}", args.image.display());
-    for (rank, &c) in top_k(&p, classes, args.top)[0].iter().enumerate() {
+    for (rank, &c) in top_k(&p, classes, args.top as usize)[0].iter().enumerate() {
         println!("{:>2}. class {c:>4}  p = {:.4}", rank + 1, p[c]);
     }
     Ok(())

@@ -14,10 +14,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use dsm_nas::miner::{
-    Budget, DsmConfig, DsmNas, RandomSearch, SearchCheckpoint, SearchOutcome, Searcher, seeded_rng,
+    Budget, DsmConfig, DsmNas, MinerError, RandomSearch, SearchCheckpoint, SearchOutcome, Searcher,
+    seeded_rng,
 };
 use dsm_nas::space::{Evaluation, Nb201Cell, Nb201Space, Observed};
 use dsm_nas::train::data::digits;
@@ -31,20 +32,23 @@ struct Args {
     #[arg(long, default_value = "flex")]
     backend: String,
     /// Charged queries per method (the initial K anchors of DSM-NAS are extra).
-    #[arg(long, default_value_t = 16)]
-    queries: usize,
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    queries: u64,
     /// Training epochs per query.
-    #[arg(long, default_value_t = 1)]
-    epochs: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    epochs: u64,
     /// Training epochs of the final test of each found cell.
-    #[arg(long, default_value_t = 10)]
-    final_epochs: usize,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    final_epochs: u64,
     /// Seed of the split, the searches and the training.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Keep a checkpoint of each search in this folder, and continue from it when present.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
+    /// Discard the checkpoints in --checkpoint and start the searches afresh.
+    #[arg(long, requires = "checkpoint")]
+    start_over: bool,
 }
 
 fn main() {
@@ -81,7 +85,11 @@ fn search<M: Searcher<Nb201Space>>(
     let out = match dir {
         Some(dir) => SearchCheckpoint::new(dir.join(format!("{}.json", method.name())), 1)
             .with_label(format!("seed {seed}"))
-            .search(method, &Nb201Space, &mut eval, budget, &mut rng)?,
+            .search(method, &Nb201Space, &mut eval, budget, &mut rng)
+            .map_err(|e| match e {
+                MinerError::CheckpointMismatch { .. } => anyhow!("{e} (or pass --start-over)"),
+                e => e.into(),
+            })?,
         None => method.search(&Nb201Space, &mut eval, budget, &mut rng)?,
     };
     bar.finish_and_clear();
@@ -90,7 +98,14 @@ fn search<M: Searcher<Nb201Space>>(
 fn run() -> Result<()> {
     let args = Args::parse();
     if let Some(dir) = &args.checkpoint {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the --checkpoint folder {}", dir.display()))?;
+        for method in ["dsm-nas", "random"].iter().filter(|_| args.start_over) {
+            let path = dir.join(format!("{method}.json"));
+            if path.exists() {
+                std::fs::remove_file(&path)?;
+            }
+        }
     }
     let dev = args
         .backend
@@ -101,7 +116,7 @@ fn run() -> Result<()> {
     let (train, valid) = rest.split(0.25, args.seed + 1);
     let (train, valid, test) = (train.to_rgb(), valid.to_rgb(), test.to_rgb());
     let quick = TrainConfig {
-        epochs: args.epochs,
+        epochs: args.epochs as usize,
         batch_size: 64,
         crop_padding: 1,
         flip: false,
@@ -118,7 +133,7 @@ fn run() -> Result<()> {
     // Bounded by queries (reproducible), not by the measured seconds.
     let budget = Budget {
         time_s: f64::MAX,
-        max_iters: args.queries.saturating_sub(1),
+        max_iters: args.queries as usize - 1,
         ..Budget::default()
     };
     let dsm = DsmNas::new(DsmConfig {
@@ -126,17 +141,24 @@ fn run() -> Result<()> {
         ..DsmConfig::default()
     });
     let ckpt = args.checkpoint.as_ref();
-    let d = search(&dsm, &mut eval, args.queries + 3, budget, args.seed, ckpt)?;
+    let d = search(
+        &dsm,
+        &mut eval,
+        args.queries as usize + 3,
+        budget,
+        args.seed,
+        ckpt,
+    )?;
     let r = search(
         &RandomSearch,
         &mut eval,
-        args.queries,
+        args.queries as usize,
         budget,
         args.seed,
         ckpt,
     )?;
     let full = TrainConfig {
-        epochs: args.final_epochs,
+        epochs: args.final_epochs as usize,
         ..quick
     };
     let train_all = train.subset(&(0..train.len()).collect::<Vec<_>>());

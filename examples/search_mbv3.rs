@@ -19,13 +19,10 @@
 //! with the reference's convention (`cost_mbv3`).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
-use dsm_nas::miner::{Budget, DsmConfig, DsmNas, Searcher, seeded_rng};
-use dsm_nas::protocol::pareto::{self, CostPoint};
-use dsm_nas::space::{Evaluation, MbV3Arch, MbV3Space, Observed, SearchSpace};
+use dsm_nas::protocol::mbv3::Mbv3Config;
 use dsm_nas::train::data::train_and_validation;
 use dsm_nas::train::predictor::{AccuracyPredictor, PredictorConfig, read_pairs};
 use dsm_nas::train::{MbV3LiveEvaluator, TrainConfig};
@@ -51,26 +48,14 @@ struct Args {
     #[arg(long, default_value_t = 64)]
     resolution: u32,
     /// Training epochs per subnet in live mode.
-    #[arg(long, default_value_t = 1)]
-    epochs: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    epochs: u64,
     /// Epochs of predictor training.
-    #[arg(long, default_value_t = 200)]
-    predictor_epochs: usize,
-    /// MAdds limit in millions, counted at 224 x 224.
-    #[arg(long, default_value_t = 600.0)]
-    madds_limit: f64,
-    /// Width multiplier of the space (1.2 for the published models).
-    #[arg(long, default_value_t = 1.2)]
-    width: f64,
-    /// Search iterations.
-    #[arg(long, default_value_t = 200)]
-    iters: usize,
-    /// Candidate subspaces K.
-    #[arg(long, default_value_t = 3)]
-    k: usize,
-    /// Seed of the search, the predictor and the training.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    predictor_epochs: u64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    search: Mbv3Config,
     /// Output folder.
     #[arg(long)]
     #[serde(skip)]
@@ -83,157 +68,64 @@ struct Args {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let results_path = args.out.join("results.json");
-    if results_path.exists() && !args.force {
-        bail!(
-            "{} already exists; pass --force to overwrite it or choose another --out",
-            results_path.display()
-        );
-    }
-    if !(args.madds_limit.is_finite() && args.madds_limit > 0.0) {
-        bail!(
-            "--madds-limit {} must be a positive number of millions",
-            args.madds_limit
-        );
-    }
-    let limit = (args.madds_limit * 1e6).round() as u64;
-    let space = MbV3Space::new(args.width)?;
+    // Every setting is checked before any work starts or any file is written.
+    let search = args.search.check()?;
+    let space = *search.space();
     let dev = args
         .backend
         .parse::<dsm_nas::models::backend::Backend>()?
         .device()?;
-    let s = space;
-    let dsm = DsmNas::new(DsmConfig {
-        k: args.k,
-        ..DsmConfig::default()
-    })
-    .with_constraint(Arc::new(move |a: &MbV3Arch| {
-        s.cost_at(a, 224).is_ok_and(|c| c.madds <= limit)
-    }));
-    let budget = Budget {
-        time_s: f64::MAX,
-        max_iters: args.iters,
-        ..Budget::default()
-    };
-    // Every setting is checked before any work starts or any file is written.
-    dsm.config.check()?;
-    budget.check()?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let bar = indicatif::ProgressBar::new((args.iters + 1 + args.k) as u64);
+    if args.live.is_none() && args.predictor.is_none() && args.predictor_data.is_none() {
+        bail!("choose an evaluator: --predictor-data FILE, --predictor FILE or --live DIR");
+    }
+    search.prepare_dir(&args.out, args.force)?;
+    let bar = indicatif::ProgressBar::new(search.evaluations() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{elapsed_precise} [{bar:30}] {pos}/{len} evaluations",
-        )
-        .expect("valid template")
+        )?
         .progress_chars("=> "),
     );
-    let mut rng = seeded_rng(args.seed);
-    // Every evaluated subnet, for the Pareto front (every subnet of the space has a cost at
-    // 224, checked when the space was built).
-    let mut points = Vec::new();
-    let mut record = |arch: &MbV3Arch, e: &Evaluation| {
-        if let Ok(c) = space.cost_at(arch, 224) {
-            let (arch, madds, params, score) = (arch.to_string(), c.madds, c.params, e.score);
-            points.push(CostPoint {
-                arch,
-                madds,
-                params,
-                score,
-            });
-        }
-        bar.inc(1);
-    };
-    let (evaluator, fit, out) = if let Some(folder) = &args.live {
+    let tick = |_: &_| bar.inc(1);
+    let (evaluator, fit, outcome) = if let Some(folder) = &args.live {
         let data = train_and_validation(folder, args.resolution)?;
         let cfg = TrainConfig {
-            epochs: args.epochs,
+            epochs: args.epochs as usize,
             batch_size: 64,
             learning_rate: 0.05,
             label_smoothing: 0.1,
-            seed: args.seed,
+            seed: args.search.seed,
             ..TrainConfig::default()
         };
-        let live = MbV3LiveEvaluator::mbv3(space, data.train, data.test, cfg, dev.clone())?;
-        let out = dsm.search(
-            &space,
-            &mut Observed::new(live, &mut record),
-            budget,
-            &mut rng,
-        )?;
-        ("live", None, out)
+        let live = MbV3LiveEvaluator::mbv3(space, data.train, data.test, cfg, dev)?;
+        ("live", None, search.run(live, tick)?)
     } else {
-        let (predictor, fit) = match (&args.predictor, &args.predictor_data) {
-            (Some(path), _) => (AccuracyPredictor::load(path, &dev)?, None),
-            (None, Some(data)) => {
-                let pairs = read_pairs(data, &space)?;
-                let cfg = PredictorConfig {
-                    epochs: args.predictor_epochs,
-                    seed: args.seed,
-                    ..PredictorConfig::default()
-                };
-                let (p, report) = AccuracyPredictor::fit(&space, &pairs, &cfg, &dev)?;
-                let saved = args.out.join("predictor.bin");
-                p.save(&saved)?;
-                eprintln!(
-                    "predictor: {} pairs, training Spearman {:.3}; saved to {}",
-                    report.pairs,
-                    report.train_spearman,
-                    saved.display()
-                );
-                (p, Some(serde_json::to_value(&report)?))
-            }
-            (None, None) => {
-                bail!("choose an evaluator: --predictor-data FILE, --predictor FILE or --live DIR")
-            }
+        let (predictor, fit) = if let Some(path) = &args.predictor {
+            (AccuracyPredictor::load(path, &dev)?, None)
+        } else {
+            let pairs = read_pairs(args.predictor_data.as_deref().expect("checked"), &space)?;
+            let cfg = PredictorConfig {
+                epochs: args.predictor_epochs as usize,
+                seed: args.search.seed,
+                ..PredictorConfig::default()
+            };
+            let (p, report) = AccuracyPredictor::fit(&space, &pairs, &cfg, &dev)?;
+            let saved = args.out.join("predictor.bin");
+            p.save(&saved)?;
+            eprintln!(
+                "predictor: {} pairs, training Spearman {:.3}; saved to {}",
+                report.pairs,
+                report.train_spearman,
+                saved.display()
+            );
+            (p, Some(serde_json::to_value(&report)?))
         };
-        let mut evaluator = Observed::new(predictor.evaluator(&space)?, &mut record);
-        let out = dsm.search(&space, &mut evaluator, budget, &mut rng)?;
-        ("predictor", fit, out)
+        let outcome = search.run(predictor.evaluator(&space)?, tick)?;
+        ("predictor", fit, outcome)
     };
     bar.finish_and_clear();
-
-    let cost = space.cost_at(&out.best, 224)?;
-    let front = pareto::front(&points);
-    let summary = serde_json::json!({
-        "arch": out.best.to_string(),
-        "madds": cost.madds,
-        "params": cost.params,
-        "score": out.best_score,
-        "madds_limit": limit,
-        "evaluator": evaluator,
-        "evaluations": out.evaluations,
-        "pareto_points": front.len(),
-        "seed": args.seed,
-    });
-    let results = serde_json::json!({
-        "args": &args,
-        "version": env!("CARGO_PKG_VERSION"),
-        "space": {"name": space.name(), "width": space.width_mult()},
-        "dsm": &dsm.config,
-        "budget": budget,
-        "predictor_fit": fit,
-        "best": &summary,
-        "final_anchors": out.final_anchors.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        "evaluated": &points,
-    });
-    let write = |name: &str, text: String| -> Result<()> {
-        let path = args.out.join(name);
-        dsm_nas::space::io::write_atomic(&path, text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))
-    };
-    write("pareto.json", serde_json::to_string_pretty(&front)?)?;
-    write(
-        "best.svg",
-        dsm_nas::draw::mbv3_subnet(
-            &out.best,
-            &space,
-            224,
-            &format!("found under {:.0} M MAdds", args.madds_limit),
-        )?,
-    )?;
-    pareto::svg(&args.out.join("pareto.svg"), &points, &front, limit)?;
-    write("results.json", serde_json::to_string_pretty(&results)?)?;
+    let summary = search.summary(&outcome, evaluator);
+    search.write(&args.out, &outcome, &summary, &args, fit)?;
     println!("{summary}");
     Ok(())
 }

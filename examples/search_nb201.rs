@@ -72,7 +72,7 @@ fn run() -> Result<()> {
         restored,
         progress: Some(&progress),
     };
-    let threads = exec.resolved_threads();
+    let threads = exec.threads_for(jobs);
     let start = Instant::now();
     let results = protocol.run_methods(methods, exec)?;
     bar.finish_and_clear();

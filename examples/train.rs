@@ -44,8 +44,8 @@ struct Args {
     #[arg(long)]
     data: String,
     /// Epochs.
-    #[arg(long, default_value_t = 10)]
-    epochs: usize,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    epochs: u64,
     /// Output folder.
     #[arg(long)]
     #[serde(skip)]
@@ -59,10 +59,10 @@ struct Args {
     #[serde(skip)]
     resume: bool,
     /// Batch size.
-    #[arg(long, default_value_t = 256)]
-    batch: usize,
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: u64,
     /// Initial learning rate (cosine-annealed to 0).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = dsm_nas::args::learning_rate)]
     lr: f64,
     /// Crop padding (default: 4, or 1 for the builtin digits).
     #[arg(long)]
@@ -74,7 +74,7 @@ struct Args {
     #[arg(long, default_value_t = 32)]
     resolution: u32,
     /// Label smoothing of the loss (0 = none).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = dsm_nas::args::fraction)]
     label_smoothing: f64,
     /// Epochs of linear learning-rate warm-up before the cosine schedule.
     #[arg(long, default_value_t = 0)]
@@ -108,8 +108,8 @@ fn run() -> Result<()> {
         builtin,
     } = load_train_test(&args.data, args.resolution, args.seed)?;
     let cfg = TrainConfig {
-        epochs: args.epochs,
-        batch_size: args.batch,
+        epochs: args.epochs as usize,
+        batch_size: args.batch as usize,
         learning_rate: args.lr,
         crop_padding: args.crop_padding.unwrap_or(if builtin { 1 } else { 4 }),
         flip: !(builtin || args.no_flip),

@@ -9,7 +9,7 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum BenchError {
     /// A table file could not be read.
-    #[error("cannot read benchmark table {path}: {source}")]
+    #[error("cannot read benchmark table {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,

@@ -22,9 +22,15 @@
 //! assert_eq!(svg.matches("class=\"layer\"").count(), 10);
 //! # Ok::<(), dsm_space::SpaceError>(())
 //! ```
+//!
+//! With the feature `plot`, [`chart`] holds the plotters layout every chart of the workspace
+//! shares (the protocol's curves and Pareto front, the trainer's curves).
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+
+#[cfg(feature = "plot")]
+pub mod chart;
 
 use std::fmt::Write;
 

@@ -26,7 +26,7 @@ use crate::simd::vectorised;
 
 /// `act(conv(x))` for a dense convolution (one group, square kernel and stride, symmetric
 /// padding, no dilation) with `x` and the parameters on plain `flex`: a 1x1 stride-1
-/// convolution is [`pointwise`] on the input itself, any other one [`pointwise`] on each
+/// convolution is `pointwise` on the input itself, any other one `pointwise` on each
 /// image's im2col columns (laid out in parallel, one input channel per task). `None` when
 /// any of that does not hold.
 pub fn dense_conv2d(conv: &Conv2d, x: &Tensor<4>, act: Act) -> Option<Tensor<4>> {

@@ -81,7 +81,7 @@ impl<S: SearchSpace> Searcher<S> for RegularizedEvolution {
     }
 
     fn settings(&self) -> String {
-        format!("{self:?}")
+        serde_json::to_string(self).expect("settings serialise")
     }
 
     fn strategy<'a>(&'a self, _space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError> {
@@ -214,7 +214,7 @@ impl<S: SearchSpace> Searcher<S> for Reinforce {
     }
 
     fn settings(&self) -> String {
-        format!("{self:?}")
+        serde_json::to_string(self).expect("settings serialise")
     }
 
     fn strategy<'a>(&'a self, _space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError> {

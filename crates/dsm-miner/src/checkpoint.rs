@@ -44,6 +44,51 @@ struct Identity {
     version: String,
 }
 
+impl Identity {
+    /// Every field (and, for the JSON settings and the budget, every key) where `self` (the
+    /// checkpoint's) and `now` differ: `name: <self> in the checkpoint, <now> here`.
+    fn differences(&self, now: &Identity) -> Vec<String> {
+        fn json(s: &impl Serialize) -> serde_json::Value {
+            serde_json::to_value(s).unwrap_or(serde_json::Value::Null)
+        }
+        fn diff(
+            out: &mut Vec<String>,
+            name: &str,
+            old: &serde_json::Value,
+            new: &serde_json::Value,
+        ) {
+            if let (Some(o), Some(n)) = (old.as_object(), new.as_object()) {
+                let mut keys: Vec<&String> = o.keys().chain(n.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                let null = serde_json::Value::Null;
+                for k in keys {
+                    let (a, b) = (o.get(k).unwrap_or(&null), n.get(k).unwrap_or(&null));
+                    diff(out, &format!("{name}.{k}"), a, b);
+                }
+            } else if old != new {
+                out.push(format!("{name}: {old} in the checkpoint, {new} here"));
+            }
+        }
+        let mut out = Vec::new();
+        let mut diff = |name: &str, old: serde_json::Value, new: serde_json::Value| {
+            diff(&mut out, name, &old, &new)
+        };
+        let settings = |s: &str| serde_json::from_str(s).unwrap_or(serde_json::Value::from(s));
+        diff("method", json(&self.method), json(&now.method));
+        diff(
+            "settings",
+            settings(&self.settings),
+            settings(&now.settings),
+        );
+        diff("space", json(&self.space), json(&now.space));
+        diff("budget", json(&self.budget), json(&now.budget));
+        diff("label", json(&self.label), json(&now.label));
+        diff("version", json(&self.version), json(&now.version));
+        out
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(bound(deserialize = "A: DeserializeOwned"))]
 struct File<A> {
@@ -191,10 +236,10 @@ impl SearchCheckpoint {
         let (start_rng, log) = match self.read::<S::Arch>()? {
             Some(file) => {
                 if file.identity != identity {
-                    return Err(self.error(format!(
-                        "it belongs to another search (checkpoint: {:?}; this search: {:?}); start over without it",
-                        file.identity, identity
-                    )));
+                    return Err(MinerError::CheckpointMismatch {
+                        path: self.path.clone(),
+                        differences: file.identity.differences(&identity).join("; "),
+                    });
                 }
                 let start: SearchRng = serde_json::from_str(&file.rng)
                     .map_err(|e| self.error(format!("corrupt RNG state: {e}")))?;

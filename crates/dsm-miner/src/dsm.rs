@@ -104,8 +104,14 @@ impl DsmConfig {
         if self.hidden == 0 {
             return Err(MinerError::config("hidden", self.hidden, "at least 1"));
         }
+        if !(pos(self.learning_rate) && self.learning_rate <= 10.0) {
+            return Err(MinerError::config(
+                "learning_rate",
+                self.learning_rate,
+                "a finite number in (0, 10] (Adam's step size; larger steps diverge)",
+            ));
+        }
         for (field, v) in [
-            ("learning_rate", self.learning_rate),
             ("anchor_tanh", self.anchor_tanh),
             ("edit_tanh", self.edit_tanh),
             ("init_range", self.init_range),
@@ -228,11 +234,12 @@ impl<S: SearchSpace> Searcher<S> for DsmNas<S::Arch> {
                 .collect::<Vec<_>>()
                 .join(" ")
         });
-        format!(
-            "{:?} anchors={anchors:?} constrained={}",
-            self.config,
-            self.constraint.is_some()
-        )
+        serde_json::json!({
+            "config": self.config,
+            "anchors": anchors,
+            "constrained": self.constraint.is_some(),
+        })
+        .to_string()
     }
 
     fn constraint(&self) -> Option<Constraint<S::Arch>> {

@@ -6,8 +6,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum MinerError {
-    /// The evaluator failed on an architecture.
-    #[error("evaluating {arch} failed: {source}")]
+    /// The evaluator failed on an architecture (its error is the
+    /// [`source`](std::error::Error::source), not repeated in the message).
+    #[error("evaluating {arch} failed")]
     Evaluator {
         /// The architecture being evaluated.
         arch: String,
@@ -46,6 +47,17 @@ pub enum MinerError {
         path: std::path::PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// A search checkpoint belongs to another search (another method, setting, space,
+    /// budget, label or library version): resuming it would not give this search's result.
+    #[error(
+        "search checkpoint {} belongs to another search: {differences}; to start over, delete it or choose another checkpoint path", path.display()
+    )]
+    CheckpointMismatch {
+        /// The checkpoint file.
+        path: std::path::PathBuf,
+        /// Every differing setting, `name: <checkpoint's> in the checkpoint, <this one's> here`.
+        differences: String,
     },
     /// The ask/tell loop was used out of order: a result told for a proposal that is not in
     /// flight, or a strategy that waits with nothing in flight.

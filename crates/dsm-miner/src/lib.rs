@@ -87,8 +87,9 @@ pub trait Searcher<S: SearchSpace> {
     /// `reinforce`).
     fn name(&self) -> &str;
 
-    /// Every setting that changes the method's results, as text: a [`SearchCheckpoint`] of
-    /// other settings is refused. The default, for methods without settings, is empty.
+    /// Every setting that changes the method's results, as text (a JSON object, so that a
+    /// [`SearchCheckpoint`] of other settings is refused naming each differing one; any
+    /// other text is compared whole). The default, for methods without settings, is empty.
     fn settings(&self) -> String {
         String::new()
     }

@@ -270,7 +270,8 @@ fn bad_evaluators_and_configs_are_typed_errors() {
         .search(&Nb201Space, &mut Broken(-1.0), b, &mut rng)
         .unwrap_err();
     assert!(
-        matches!(e, MinerError::Evaluator { .. }) && e.to_string().contains("caught fire"),
+        matches!(&e, MinerError::Evaluator { source, .. } if source.to_string().contains("caught fire"))
+            && !e.to_string().contains("caught fire"),
         "{e}"
     );
     let bad_k = DsmNas::new(DsmConfig {

@@ -1,7 +1,6 @@
 //! The one error type of this crate.
 
 use std::fmt;
-use std::path::PathBuf;
 
 use thiserror::Error;
 
@@ -91,34 +90,12 @@ impl fmt::Display for StateDictReport {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ModelError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A file could not be written.
-    #[error("cannot write {path}: {source}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    File(#[from] dsm_space::io::FileError),
     /// A weights file is not a valid safetensors or PyTorch file.
-    #[error("{source_name} is not a valid {format} file: {reason}")]
-    Format {
-        /// The file.
-        source_name: String,
-        /// `safetensors` or `PyTorch`.
-        format: &'static str,
-        /// What the parser said.
-        reason: String,
-    },
+    #[error(transparent)]
+    Format(#[from] dsm_space::io::FormatError),
     /// A tensor has an element type the model cannot use.
     #[error("tensor {name} in {source_name} has element type {dtype}; expected float32 or float64")]
     Dtype {
@@ -138,7 +115,7 @@ pub enum ModelError {
         report: StateDictReport,
     },
     /// An input tensor has the wrong shape or contains NaN / infinite values.
-    #[error("bad input {what}: {reason}")]
+    #[error("bad {what}: {reason}")]
     Input {
         /// Which input.
         what: String,

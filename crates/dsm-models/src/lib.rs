@@ -10,6 +10,9 @@
 //!   eps 1e-5). A missing, extra or mis-shaped tensor is a [`ModelError::StateDict`] that
 //!   lists every offender; nothing is loaded partially.
 //!
+//! [`zoo`]: models by name (`dsm_nas`, `nb201:<cell>`, `mbv3:<arch>`) with their weights, as
+//! the command-line tools take them.
+//!
 //! Training, data sets and evaluation live in `dsm-train`; the hand-written CPU kernels the
 //! models run on live in `dsm-kernels`.
 //!
@@ -42,6 +45,7 @@ pub mod layers;
 mod mbv3;
 mod nb201;
 mod weights;
+pub mod zoo;
 
 pub use dsm_kernels::keep_freed_memory;
 pub use error::{ModelError, ShapeMismatch, StateDictReport};

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use dsm_space::io::FormatError;
+
 use crate::ModelError;
 
 /// One tensor of a state dict, as f32 (f64 is narrowed; integer tensors such as BatchNorm's
@@ -62,27 +64,32 @@ impl StateDict {
     /// by its content.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ModelError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = dsm_space::io::read(path)?;
         let name = path.display().to_string();
         // torch.save writes a zip (PK..) or, in the legacy format, a pickle (0x80 0x02).
         if bytes.starts_with(b"PK") || bytes.starts_with(&[0x80, 0x02]) {
             Self::from_pytorch_file(path)
         } else {
-            Self::from_safetensors_bytes(&bytes, &name)
+            Self::from_safetensors_bytes(&bytes, &name).map_err(|e| match e {
+                ModelError::Format(f) => ModelError::Format(FormatError::new(
+                    f.source_name,
+                    "safetensors",
+                    format!(
+                        "{}; weights are read from safetensors files or PyTorch checkpoints \
+                         (torch.save, .pt / .pth), recognised by their content",
+                        f.reason
+                    ),
+                )),
+                other => other,
+            })
         }
     }
 
     /// Parses a safetensors file from memory; `source_name` names it in errors.
     pub fn from_safetensors_bytes(bytes: &[u8], source_name: &str) -> Result<Self, ModelError> {
         use safetensors::Dtype;
-        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| ModelError::Format {
-            source_name: source_name.to_string(),
-            format: "safetensors",
-            reason: e.to_string(),
-        })?;
+        let st = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| FormatError::new(source_name, "safetensors", e.to_string()))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
             let layout = match view.dtype() {
@@ -109,11 +116,8 @@ impl StateDict {
     pub fn from_pytorch_file(path: impl AsRef<Path>) -> Result<Self, ModelError> {
         let path = path.as_ref();
         let source_name = path.display().to_string();
-        let format_err = |reason: String| ModelError::Format {
-            source_name: source_name.clone(),
-            format: "PyTorch",
-            reason,
-        };
+        let format_err =
+            |reason: String| ModelError::Format(FormatError::new(&source_name, "PyTorch", reason));
         let reader = match pytorch_reader::PytorchReader::new(path) {
             Ok(r) => r,
             Err(first) => {
@@ -195,10 +199,7 @@ impl StateDict {
     pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
         let path = path.as_ref();
         let bytes = self.to_safetensors()?;
-        dsm_space::io::write_atomic(path, &bytes).map_err(|source| ModelError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+        Ok(dsm_space::io::save(path, &bytes)?)
     }
 
     /// Writes the state dict as safetensors (f32, integer tensors as i64).
@@ -230,11 +231,8 @@ impl StateDict {
                 )
             })
             .collect();
-        safetensors::serialize(views, None).map_err(|e| ModelError::Format {
-            source_name: "<memory>".into(),
-            format: "safetensors",
-            reason: e.to_string(),
-        })
+        safetensors::serialize(views, None)
+            .map_err(|e| FormatError::new("<memory>", "safetensors", e.to_string()).into())
     }
 }
 

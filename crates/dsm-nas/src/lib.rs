@@ -11,6 +11,7 @@
 //! | [`train`](mod@train) | `dsm-train` | the resumable generic trainer, data sets, top-k evaluation, live evaluators, the accuracy predictor |
 //! | [`kernels`] | `dsm-kernels` | our CPU kernels on Burn's `flex` backend, as backend extensions (all raw-pointer and SIMD-intrinsic code of the workspace) |
 //! | [`miner`] | `dsm-miner` | the ask/tell search driver; DSM-NAS (Burn controller, REINFORCE) and the random / REA / REINFORCE baselines as strategies |
+//! | [`args`] | (here) | parsers of command-line values the tools share (a learning rate) |
 //! | [`protocol`] | `dsm-protocol` | search protocols: job grids, parallel checkpointed trials, typed results, statistics (sem, 95 % CI, Mann-Whitney U), curves; the published NAS-Bench-201 protocol |
 //!
 //! ```
@@ -26,6 +27,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod args;
 pub use dsm_bench as bench;
 pub use dsm_draw as draw;
 pub use dsm_kernels as kernels;

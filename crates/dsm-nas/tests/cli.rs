@@ -224,6 +224,30 @@ fn search_nb201_writes_reproducible_results() {
     );
     assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
     assert_eq!(std::fs::read_dir(&pics).unwrap().count(), 9);
+    // The same pictures as the search's, which it never replaces silently.
+    let pic = "best_dsm-nas+_cifar100.svg";
+    assert_eq!(
+        std::fs::read(pics.join(pic)).unwrap(),
+        std::fs::read(dir.join("a").join(pic)).unwrap()
+    );
+    let from = dir.join("a/results.json").display().to_string();
+    let before = std::fs::metadata(dir.join("a").join(pic))
+        .unwrap()
+        .modified()
+        .unwrap();
+    fails_cleanly(&run("draw_arch", &["--from", &from]), "pass --force");
+    assert_eq!(
+        std::fs::metadata(dir.join("a").join(pic))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before
+    );
+    assert!(
+        run("draw_arch", &["--from", &from, "--force"])
+            .status
+            .success()
+    );
     // Same arguments, same results (except wall times).
     let b = run(
         "search_nb201",
@@ -1036,4 +1060,64 @@ fn a_backend_not_built_in_is_a_clear_error() {
         );
     }
     let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn refusals_name_their_cause_once_and_write_nothing() {
+    let dir = std::env::temp_dir().join(format!("dsm-refusals-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A missing file: the OS error once, after the file's name.
+    let o = run(
+        "query_nb201",
+        &["--arch", RESNET, "--table", "/nonexistent/t.csv"],
+    );
+    fails_cleanly(&o, "/nonexistent/t.csv");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // A cell with missing nodes says that, not that a node lacks edges.
+    let o = run("query_nb201", &["--arch", "|nor_conv_3x3~0|"]);
+    fails_cleanly(&o, "has 1 node(s)");
+    // search_mbv3 refuses its settings before it trains or writes anything.
+    let pairs = dir.join("pairs.json");
+    std::fs::write(&pairs, "[]").unwrap();
+    for (flag, value, needle) in [
+        ("--k", "1", "at least 2"),
+        ("--madds-limit", "10", "smallest subnet"),
+    ] {
+        let out = dir.join(format!("run{flag}"));
+        let o = run(
+            "search_mbv3",
+            &[
+                "--predictor-data",
+                &pairs.display().to_string(),
+                flag,
+                value,
+                "--out",
+                &out.display().to_string(),
+            ],
+        );
+        fails_cleanly(&o, needle);
+        assert!(!out.exists(), "{flag} {value}: wrote {}", out.display());
+    }
+    // More threads than searches: the run says how many it used.
+    let o = run(
+        "search_nb201",
+        &[
+            "--trials",
+            "1",
+            "--max-iters",
+            "5",
+            "--methods",
+            "random",
+            "--threads",
+            "1000",
+            "--out",
+            &dir.join("threads").display().to_string(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 threads)"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -81,7 +81,7 @@ fn the_predictor_ranks_held_out_subnets_and_survives_save_and_load() {
     std::fs::write(dir.join("cut.bin"), &bytes[..bytes.len() - 10]).unwrap();
     let err = AccuracyPredictor::load(&dir.join("cut.bin"), &dev).unwrap_err();
     assert!(
-        matches!(err, TrainError::Format { .. }) && err.to_string().contains("cut.bin"),
+        matches!(err, TrainError::Format(_)) && err.to_string().contains("cut.bin"),
         "{err}"
     );
     let nan = vec![(train[0].0.clone(), f64::NAN), train[1].clone()];

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use dsm_draw::chart::{legend, line_key, xy_chart};
 use plotters::prelude::*;
 
 use crate::ProtocolError;
@@ -83,15 +84,12 @@ fn draw<C>(
         } else {
             (0.0, 100.0)
         };
-        let mut chart = ChartBuilder::on(area)
-            .caption(
-                format!("{} (best-so-far test accuracy)", panel.title),
-                ("sans-serif", 18),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.0..budget_s, lo..hi)?;
+        let mut chart = xy_chart(
+            area,
+            &format!("{} (best-so-far test accuracy)", panel.title),
+            0.0..budget_s,
+            lo..hi,
+        )?;
         chart
             .configure_mesh()
             .x_desc("simulated search time (s)")
@@ -112,16 +110,9 @@ fn draw<C>(
                     color.stroke_width(2),
                 ))?
                 .label(name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+                .legend(line_key(color.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart)?;
     }
     root.present()?;
     Ok(())

@@ -35,6 +35,9 @@ pub enum ProtocolError {
         #[source]
         source: dsm_miner::MinerError,
     },
+    /// An architecture or a search space is invalid.
+    #[error(transparent)]
+    Space(#[from] dsm_space::SpaceError),
     /// A method's settings were refused before any search started.
     #[error(transparent)]
     Miner(#[from] dsm_miner::MinerError),

@@ -15,6 +15,9 @@
 //!   architecture by the search signal;
 //! - `curves` (feature `plot`, on by default): best-so-far curves as SVG; [`pareto`]: the
 //!   accuracy / MAdds trade-off of a hardware-aware search (points, front, picture);
+//! - [`mbv3`]: the hardware-aware search of DSM-NAS over the MobileNetV3 space under a
+//!   MAdds limit, with any evaluator (unchecked [`Mbv3Config`](mbv3::Mbv3Config) ->
+//!   `check()` -> [`Mbv3Search`](mbv3::Mbv3Search)), what `search_mbv3` runs;
 //! - [`nb201`]: the published NAS-Bench-201 protocol of DSM-NAS (unchecked
 //!   [`Nb201Config`](nb201::Nb201Config) -> `check()` -> [`Nb201Protocol`](nb201::Nb201Protocol)),
 //!   what the `search_nb201` example runs.
@@ -66,6 +69,7 @@
 #[cfg(feature = "plot")]
 pub mod curves;
 mod error;
+pub mod mbv3;
 pub mod nb201;
 pub mod pareto;
 mod results;

@@ -193,6 +193,13 @@ impl Nb201Config {
             }
         };
         if let Some(lr) = self.lr {
+            if !(lr.is_finite() && lr > 0.0 && lr <= 10.0) {
+                return Err(ProtocolError::config(
+                    "--lr",
+                    lr,
+                    "a finite number in (0, 10] (the controller's Adam step; larger steps diverge)",
+                ));
+            }
             dsm.learning_rate = lr;
         }
         dsm.check()?;
@@ -438,36 +445,58 @@ impl Nb201Protocol {
         dir: &Path,
     ) -> Result<Vec<PathBuf>, ProtocolError> {
         let mut written = Vec::new();
-        for dataset in &self.datasets {
-            for method in &results.config.methods {
-                let Some(t) = results.best_trial(dataset.name(), method) else {
-                    continue;
-                };
-                let cell: Nb201Cell = t.best_arch.parse().map_err(|e| ProtocolError::Draw {
-                    path: dir.into(),
-                    reason: format!("{e}"),
-                })?;
-                let title = format!(
-                    "{method} on {}: best of {} trials (signal {:.2}, test {:.2})",
-                    dataset.name(),
-                    self.config.trials,
-                    t.signal_acc,
-                    t.test_acc
-                );
-                let svg = dsm_draw::nb201_cell(
-                    &cell,
-                    &dsm_draw::CellOptions {
-                        skeleton: true,
-                        title: Some(title),
-                    },
-                );
-                let path = dir.join(format!("best_{method}_{}.svg", dataset.name()));
-                run::write_atomic(&path, svg.as_bytes())?;
-                written.push(path);
-            }
+        for (name, svg) in best_cell_pictures(results, true)? {
+            let path = dir.join(name);
+            run::write_atomic(&path, svg.as_bytes())?;
+            written.push(path);
         }
         Ok(written)
     }
+}
+
+/// A picture of the best NAS-Bench-201 cell (by the search signal) of every method on every
+/// task of `results`, tasks and methods in the order of the trials: the file name
+/// `best_<method>_<task>.svg` and the SVG (with the macro skeleton when `skeleton`).
+pub fn best_cell_pictures<C>(
+    results: &Results<C>,
+    skeleton: bool,
+) -> Result<Vec<(String, String)>, ProtocolError> {
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for t in &results.trials {
+        if !pairs.contains(&(t.dataset.as_str(), t.method.as_str())) {
+            pairs.push((t.dataset.as_str(), t.method.as_str()));
+        }
+    }
+    let mut tasks: Vec<&str> = Vec::new();
+    for (task, _) in &pairs {
+        if !tasks.contains(task) {
+            tasks.push(task);
+        }
+    }
+    let mut out = Vec::new();
+    for task in tasks {
+        for (_, method) in pairs.iter().filter(|(t, _)| *t == task) {
+            let Some(t) = results.best_trial(task, method) else {
+                continue;
+            };
+            let cell: Nb201Cell = t.best_arch.parse()?;
+            let title = format!(
+                "{method} on {task}: best of {} trials (signal {:.2}, test {:.2})",
+                results.trials_of(task, method).count(),
+                t.signal_acc,
+                t.test_acc
+            );
+            let options = dsm_draw::CellOptions {
+                skeleton,
+                title: Some(title),
+            };
+            out.push((
+                format!("best_{method}_{task}.svg"),
+                dsm_draw::nb201_cell(&cell, &options),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Where a run writes and how it treats what is already there.

@@ -63,6 +63,7 @@ fn draw(
     front: &[CostPoint],
     limit: u64,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    use dsm_draw::chart::{legend, line_key, xy_chart};
     use plotters::prelude::*;
     let m = |p: &CostPoint| p.madds as f64 / 1e6;
     let xmax = points.iter().map(m).fold(limit as f64 / 1e6, f64::max) * 1.05;
@@ -75,15 +76,12 @@ fn draw(
     let pad = ((ymax - ymin) * 0.05).max(0.1);
     let root = SVGBackend::new(path, (720, 480)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "evaluated subnets: score vs MAdds (224 x 224)",
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(55)
-        .build_cartesian_2d(xmin..xmax, (ymin - pad)..(ymax + pad))?;
+    let mut chart = xy_chart(
+        &root,
+        "evaluated subnets: score vs MAdds (224 x 224)",
+        xmin..xmax,
+        (ymin - pad)..(ymax + pad),
+    )?;
     chart
         .configure_mesh()
         .x_desc("MAdds (M)")
@@ -103,7 +101,7 @@ fn draw(
             RED.stroke_width(2),
         ))?
         .label("Pareto front")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
+        .legend(line_key(RED.stroke_width(2)));
     let l = limit as f64 / 1e6;
     chart
         .draw_series(DashedLineSeries::new(
@@ -113,13 +111,8 @@ fn draw(
             BLUE.stroke_width(1),
         ))?
         .label("MAdds limit")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE.stroke_width(1)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+        .legend(line_key(BLUE.stroke_width(1)));
+    legend(&mut chart)?;
     root.present()?;
     Ok(())
 }

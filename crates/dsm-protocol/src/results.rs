@@ -169,7 +169,7 @@ pub fn summarise(
                 trials: rows.len(),
                 mean_test_acc: mean,
                 std_test_acc: std,
-                sem_test_acc: std / n.sqrt(),
+                sem_test_acc: stats::sem(&acc),
                 mean_signal_acc: rows.iter().map(|t| t.signal_acc).sum::<f64>() / n,
                 mean_queries: rows.iter().map(|t| t.queries as f64).sum::<f64>() / n,
                 mean_cost_s: rows.iter().map(|t| t.cost_s).sum::<f64>() / n,

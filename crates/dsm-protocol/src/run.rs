@@ -137,6 +137,17 @@ impl Execution<'_> {
             self.threads
         }
     }
+
+    /// The threads a run of `jobs` trials uses: [`resolved_threads`](Self::resolved_threads),
+    /// at most one per trial (and at least 1).
+    ///
+    /// ```
+    /// let exec = dsm_protocol::Execution { threads: 1000, ..Default::default() };
+    /// assert_eq!(exec.threads_for(80), 80);
+    /// ```
+    pub fn threads_for(&self, jobs: usize) -> usize {
+        self.resolved_threads().min(jobs).max(1)
+    }
 }
 
 /// Runs one job: the search and its record.
@@ -249,7 +260,7 @@ pub fn run_trials<B: Benchmark>(
         return Err(ProtocolError::config("trials", 0, "at least 1"));
     }
     let jobs = plan.jobs(methods);
-    let threads = exec.resolved_threads();
+    let threads = exec.threads_for(jobs.len());
     let mut slots: Vec<Option<Result<TrialRecord, ProtocolError>>> =
         (0..jobs.len()).map(|_| None).collect();
     for (i, r) in exec.restored {

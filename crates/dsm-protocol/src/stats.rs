@@ -23,6 +23,34 @@ pub fn mean_std(xs: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// The standard error of the mean, `std / sqrt(n)` (0 for a single value).
+///
+/// ```
+/// let sem = dsm_protocol::stats::sem(&[1.0, 3.0, 5.0, 7.0]);
+/// assert!((sem - (20.0f64 / 3.0).sqrt() / 2.0).abs() < 1e-15);
+/// ```
+pub fn sem(xs: &[f64]) -> f64 {
+    mean_std(xs).1 / (xs.len() as f64).sqrt()
+}
+
+/// Two methods' results side by side in one line: each mean with its standard error, and
+/// the two-sided [`mann_whitney_u`] p-value between them.
+///
+/// ```
+/// let line = dsm_protocol::stats::compare(("mine", &[3.0, 4.0, 5.0]), ("random", &[1.0, 2.0, 3.0]));
+/// assert!(line.starts_with("mine 4.00 (sem 0.58), random 2.00 (sem 0.58); mann-whitney-u p = "), "{line}");
+/// ```
+pub fn compare(a: (&str, &[f64]), b: (&str, &[f64])) -> String {
+    let one =
+        |(name, xs): (&str, &[f64])| format!("{name} {:.2} (sem {:.2})", mean_std(xs).0, sem(xs));
+    format!(
+        "{}, {}; {TEST_NAME} p = {:.2e}",
+        one(a),
+        one(b),
+        mann_whitney_u(a.1, b.1)
+    )
+}
+
 /// The 95 % confidence interval of the mean, `mean +- t(0.975, n - 1) * sem` (Student's t);
 /// a single value's interval is the value itself.
 ///

@@ -47,14 +47,24 @@ pub enum SpaceError {
         /// The source index this edge must have.
         expected: usize,
     },
-    /// The cell does not have 3 nodes with 1, 2 and 3 incoming edges.
+    /// The cell does not have 3 nodes (groups separated by `+`).
     #[error(
-        "wrong number of edges in {input:?}: node {node} has {found} incoming edges, expected {expected} (a cell has 3 nodes with 1, 2 and 3 edges)"
+        "{input:?} has {found} node(s) separated by '+'; a NAS-Bench-201 cell has 3, written |op~0|+|op~0|op~1|+|op~0|op~1|op~2| (ops: none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3)"
+    )]
+    Nb201NodeCount {
+        /// The whole string given.
+        input: String,
+        /// Nodes found.
+        found: usize,
+    },
+    /// A node of the cell does not have its 1, 2 or 3 incoming edges.
+    #[error(
+        "wrong number of edges in {input:?}: node {node} has {found} incoming edge(s), expected {expected} (nodes 1, 2 and 3 have 1, 2 and 3)"
     )]
     Nb201EdgeCount {
         /// The whole string given.
         input: String,
-        /// The node (1..=3, or the number of nodes found when that is wrong).
+        /// The node (1..=3).
         node: usize,
         /// Edges found.
         found: usize,
@@ -89,8 +99,8 @@ pub enum SpaceError {
         /// The rule broken, with unit and layer.
         reason: String,
     },
-    /// A width multiplier or resolution outside what the space supports.
-    #[error("invalid {what} {value}: {expected}")]
+    /// A setting (a width multiplier, a resolution, a model name) outside what is supported.
+    #[error("invalid {what} {value:?}: expected {expected}")]
     InvalidSetting {
         /// Which setting.
         what: &'static str,

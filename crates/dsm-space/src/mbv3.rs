@@ -585,24 +585,9 @@ impl SearchSpace for MbV3Space {
     }
 
     fn arch_from_choices(&self, choices: &[usize]) -> Result<MbV3Arch, SpaceError> {
-        if choices.len() != NUM_SLOTS {
-            return Err(SpaceError::WrongLength {
-                what: "MobileNet choice vector",
-                found: choices.len(),
-                expected: NUM_SLOTS,
-            });
-        }
+        self.check_choices("MobileNet choice vector", choices)?;
         let mut codes = [0u8; NUM_SLOTS];
         for (p, (&c, code)) in choices.iter().zip(codes.iter_mut()).enumerate() {
-            let n = self.num_choices(p);
-            if c >= n {
-                return Err(SpaceError::InvalidEdit {
-                    position: p,
-                    choice: c,
-                    positions: NUM_SLOTS,
-                    choices: n,
-                });
-            }
             *code = (if p % MAX_DEPTH < 2 { c + 1 } else { c }) as u8;
         }
         MbV3Arch::from_codes(&codes)

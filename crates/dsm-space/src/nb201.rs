@@ -271,12 +271,16 @@ impl FromStr for Nb201Cell {
                 })
                 .collect()
         };
+        if input.is_empty() {
+            return Err(syntax(
+                0,
+                "empty cell; expected |op~0|+|op~0|op~1|+|op~0|op~1|op~2|".into(),
+            ));
+        }
         if groups.len() != 3 {
-            return Err(SpaceError::Nb201EdgeCount {
+            return Err(SpaceError::Nb201NodeCount {
                 input: input.to_string(),
-                node: groups.len(),
                 found: groups.len(),
-                expected: 3,
             });
         }
         let mut ops = [Nb201Op::None; NUM_EDGES];
@@ -365,21 +369,10 @@ impl SearchSpace for Nb201Space {
     }
 
     fn arch_from_choices(&self, choices: &[usize]) -> Result<Nb201Cell, SpaceError> {
-        if choices.len() != NUM_EDGES {
-            return Err(SpaceError::WrongLength {
-                what: "NAS-Bench-201 choice vector",
-                found: choices.len(),
-                expected: NUM_EDGES,
-            });
-        }
+        self.check_choices("NAS-Bench-201 choice vector", choices)?;
         let mut ops = [Nb201Op::None; NUM_EDGES];
-        for (p, (&c, slot)) in choices.iter().zip(ops.iter_mut()).enumerate() {
-            *slot = Nb201Op::from_index(c).ok_or(SpaceError::InvalidEdit {
-                position: p,
-                choice: c,
-                positions: NUM_EDGES,
-                choices: NUM_OPS,
-            })?;
+        for (&c, slot) in choices.iter().zip(ops.iter_mut()) {
+            *slot = Nb201Op::from_index(c).expect("checked against num_choices");
         }
         Ok(Nb201Cell { ops })
     }

@@ -85,8 +85,34 @@ pub trait SearchSpace {
     /// The choice vector of an architecture (one entry per position).
     fn choices_of(&self, arch: &Self::Arch) -> Vec<usize>;
 
-    /// Builds an architecture from a choice vector, checking every entry.
+    /// Builds an architecture from a choice vector, checking every entry (an implementation
+    /// can start with [`check_choices`](Self::check_choices)).
     fn arch_from_choices(&self, choices: &[usize]) -> Result<Self::Arch, SpaceError>;
+
+    /// Checks that `choices` has one entry per position, each within that position's
+    /// options; `what` names the vector in the error (`"width stack"`).
+    fn check_choices(&self, what: &'static str, choices: &[usize]) -> Result<(), SpaceError> {
+        if choices.len() != self.num_positions() {
+            return Err(SpaceError::WrongLength {
+                what,
+                found: choices.len(),
+                expected: self.num_positions(),
+            });
+        }
+        match choices
+            .iter()
+            .enumerate()
+            .find(|&(p, &c)| c >= self.num_choices(p))
+        {
+            Some((position, &choice)) => Err(SpaceError::InvalidEdit {
+                position,
+                choice,
+                positions: self.num_positions(),
+                choices: self.num_choices(position),
+            }),
+            None => Ok(()),
+        }
+    }
 
     /// Parses the canonical string form of an architecture.
     fn parse(&self, text: &str) -> Result<Self::Arch, SpaceError>;

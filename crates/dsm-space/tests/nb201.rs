@@ -83,12 +83,21 @@ fn malformed_strings_give_distinct_typed_errors_quoting_the_input() {
     ));
     assert!(matches!(
         err(cases[3]),
-        SpaceError::Nb201EdgeCount {
-            found: 2,
-            expected: 3,
-            ..
-        }
+        SpaceError::Nb201NodeCount { found: 2, .. }
     ));
+    // A cell with missing nodes says so, not that a node lacks edges.
+    for (case, nodes) in [
+        ("resnet", 1),
+        ("|nor_conv_3x3~0|", 1),
+        ("|none~0|+|none~0|none~1|", 2),
+    ] {
+        let msg = err(case).to_string();
+        assert!(
+            msg.contains(&format!("has {nodes} node(s)")) && !msg.contains("incoming"),
+            "{msg}"
+        );
+    }
+    assert!(err("").to_string().contains("empty cell"));
     assert!(matches!(
         err(cases[4]),
         SpaceError::Nb201Syntax { position: 47, .. }

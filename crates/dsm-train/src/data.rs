@@ -165,10 +165,7 @@ pub fn cifar_binary(files: &[&Path], format: Cifar) -> Result<ImageSet, TrainErr
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     for path in files {
-        let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = dsm_space::io::read(path)?;
         if bytes.is_empty() || bytes.len() % rec != 0 {
             return Err(TrainError::Image {
                 path: path.to_path_buf(),
@@ -205,6 +202,7 @@ pub fn cifar_binary(files: &[&Path], format: Cifar) -> Result<ImageSet, TrainErr
 /// Reads an ImageFolder tree (class folders of PNG/JPEG files), each image resized to
 /// `size` x `size`.
 pub fn image_folder(root: &Path, size: u32) -> Result<ImageSet, TrainError> {
+    check_resolution(size)?;
     let folder = crate::imagenet::ImageFolder::open(root)?;
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
@@ -259,6 +257,7 @@ pub struct TrainTest {
 /// # Ok::<(), dsm_train::TrainError>(())
 /// ```
 pub fn load_train_test(data: &str, resolution: u32, seed: u64) -> Result<TrainTest, TrainError> {
+    check_resolution(resolution)?;
     if data == "builtin" {
         let (train, test) = digits().split(0.2, seed);
         return Ok(TrainTest {
@@ -337,4 +336,16 @@ pub fn train_and_validation(root: &Path, resolution: u32) -> Result<TrainTest, T
         test: image_folder(&valid, resolution)?,
         builtin: false,
     })
+}
+
+/// Images are resized to at least 1 x 1 pixel.
+fn check_resolution(size: u32) -> Result<(), TrainError> {
+    if size == 0 {
+        return Err(TrainError::Input {
+            what: "--resolution 0".into(),
+            reason: "images must be resized to at least 1 x 1 pixel (32 for CIFAR-sized networks)"
+                .into(),
+        });
+    }
+    Ok(())
 }

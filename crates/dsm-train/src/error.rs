@@ -8,36 +8,14 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum TrainError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A file could not be written.
-    #[error("cannot write {path}: {source}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A saved predictor is not a valid predictor file.
-    #[error("{source_name} is not a valid {format} file: {reason}")]
-    Format {
-        /// The file.
-        source_name: String,
-        /// What the file should have been.
-        format: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    File(#[from] dsm_space::io::FileError),
+    /// A saved predictor or checkpoint is not a valid file of its format.
+    #[error(transparent)]
+    Format(#[from] dsm_space::io::FormatError),
     /// A setting or an input (a training config, a data set, a batch) is not usable.
-    #[error("bad input {what}: {reason}")]
+    #[error("bad {what}: {reason}")]
     Input {
         /// Which input.
         what: String,
@@ -45,7 +23,7 @@ pub enum TrainError {
         reason: String,
     },
     /// An image could not be decoded, or an image folder or data set is malformed.
-    #[error("bad image data {path}: {reason}")]
+    #[error("bad image data {path:?}: {reason}")]
     Image {
         /// The file or folder.
         path: PathBuf,

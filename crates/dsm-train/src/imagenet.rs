@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use dsm_space::io::FileError;
 use image::imageops::FilterType;
 
 use crate::TrainError;
@@ -34,12 +35,8 @@ impl ImageFolder {
     /// Lists an ImageFolder tree.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, TrainError> {
         let root = root.as_ref();
-        let io = |source| TrainError::Io {
-            path: root.to_path_buf(),
-            source,
-        };
         let mut classes: Vec<String> = std::fs::read_dir(root)
-            .map_err(io)?
+            .map_err(|e| FileError::read(root, e))?
             .filter_map(|e| e.ok())
             .filter(|e| e.path().is_dir())
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -55,10 +52,7 @@ impl ImageFolder {
         for (c, name) in classes.iter().enumerate() {
             let dir = root.join(name);
             let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .map_err(|source| TrainError::Io {
-                    path: dir.clone(),
-                    source,
-                })?
+                .map_err(|e| FileError::read(&dir, e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| is_image(p))
                 .collect();
@@ -79,6 +73,7 @@ impl ImageFolder {
 /// shorter side to `resize` (bilinear), center crop `crop` x `crop`, scale to [0, 1],
 /// normalise with [`MEAN`] / [`STD`]. Returns CHW values.
 pub fn preprocess(path: &Path, resize: u32, crop: u32) -> Result<Vec<f32>, TrainError> {
+    Transform { resize, crop }.check()?;
     let img = image::open(path)
         .map_err(|e| TrainError::Image {
             path: path.to_path_buf(),
@@ -150,6 +145,46 @@ pub struct Transform {
     pub crop: u32,
 }
 
+impl Transform {
+    /// Checks the sizes: both at least 1, the crop no larger than the resized shorter side.
+    ///
+    /// ```
+    /// use dsm_train::imagenet::Transform;
+    /// assert!(Transform::default().check().is_ok());
+    /// let e = Transform { resize: 256, crop: 0 }.check().unwrap_err();
+    /// assert_eq!(e.to_string(), "bad --crop 0: the center crop must be at least 1 pixel (224 for ImageNet models)");
+    /// ```
+    pub fn check(&self) -> Result<(), TrainError> {
+        let bad = |what: &str, reason: String| TrainError::Input {
+            what: what.to_string(),
+            reason,
+        };
+        if self.resize == 0 {
+            return Err(bad(
+                "--resize 0",
+                "the shorter side must be resized to at least 1 pixel (256 for ImageNet models)"
+                    .into(),
+            ));
+        }
+        if self.crop == 0 {
+            return Err(bad(
+                "--crop 0",
+                "the center crop must be at least 1 pixel (224 for ImageNet models)".into(),
+            ));
+        }
+        if self.crop > self.resize {
+            return Err(bad(
+                &format!("--crop {}", self.crop),
+                format!(
+                    "the center crop cannot be larger than the resized shorter side (--resize {})",
+                    self.resize
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Transform {
     /// The standard ImageNet evaluation transform: 256, then 224.
     fn default() -> Self {
@@ -170,9 +205,16 @@ pub fn evaluate(
     device: &Device,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EvalReport, TrainError> {
+    transform.check()?;
+    if batch_size == 0 {
+        return Err(TrainError::Input {
+            what: "--batch 0".into(),
+            reason: "a batch holds at least 1 image".into(),
+        });
+    }
     let mut acc = TopK::new();
     let total = folder.samples.len();
-    for chunk in folder.samples.chunks(batch_size.max(1)) {
+    for chunk in folder.samples.chunks(batch_size) {
         let paths: Vec<&Path> = chunk.iter().map(|(p, _)| p.as_path()).collect();
         let logits = forward(batch(&paths, transform.resize, transform.crop, device)?);
         let labels: Vec<usize> = chunk.iter().map(|(_, l)| *l).collect();

@@ -36,6 +36,7 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use burn::tensor::activation::relu;
+use dsm_space::io::FormatError;
 use dsm_space::{Evaluation, Evaluator, SearchSpace};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
@@ -349,11 +350,7 @@ impl AccuracyPredictor {
     /// Saves the predictor (settings, target scaling and weights, with a checksum) to
     /// `path`, atomically.
     pub fn save(&self, path: &Path) -> Result<(), TrainError> {
-        let bad = |reason: String| TrainError::Format {
-            source_name: path.display().to_string(),
-            format: "predictor",
-            reason,
-        };
+        let bad = |reason: String| bad_predictor(path, reason);
         let header = serde_json::to_vec(&self.header).map_err(|e| bad(e.to_string()))?;
         let weights = self
             .mlp
@@ -362,23 +359,13 @@ impl AccuracyPredictor {
             .into_bytes()
             .map_err(|e| bad(format!("{e:?}")))?;
         let bytes = container::pack(MAGIC, FORMAT, &[&header, &weights]);
-        dsm_space::io::write_atomic(path, &bytes).map_err(|source| TrainError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+        Ok(dsm_space::io::save(path, &bytes)?)
     }
 
     /// Loads a predictor saved by [`save`](Self::save) onto `device`.
     pub fn load(path: &Path, device: &Device) -> Result<Self, TrainError> {
-        let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let bad = |reason: String| TrainError::Format {
-            source_name: path.display().to_string(),
-            format: "predictor",
-            reason,
-        };
+        let bytes = dsm_space::io::read(path)?;
+        let bad = |reason: String| bad_predictor(path, reason);
         let mut sections =
             container::unpack(&bytes, MAGIC, FORMAT, &["header", "weights"]).map_err(bad)?;
         let weights = sections.pop().expect("2 sections");
@@ -452,10 +439,7 @@ pub fn read_pairs<S: SearchSpace>(
     path: &Path,
     space: &S,
 ) -> Result<Vec<(S::Arch, f64)>, TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = dsm_space::io::read_to_string(path)?;
     let bad = |what: String, reason: String| TrainError::Input { what, reason };
     let pairs: Vec<MeasuredPair> = serde_json::from_str(&text).map_err(|e| {
         bad(
@@ -515,6 +499,11 @@ fn ranks(v: &[f64]) -> Vec<f64> {
         i = j + 1;
     }
     r
+}
+
+/// `path` is not a valid predictor file because of `reason`.
+fn bad_predictor(path: &Path, reason: String) -> TrainError {
+    FormatError::new(path.display().to_string(), "predictor", reason).into()
 }
 
 #[cfg(test)]

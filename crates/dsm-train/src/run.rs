@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
+use dsm_space::io::FileError;
 use serde::Serialize;
 
 use crate::TrainError;
@@ -80,7 +81,7 @@ impl RunFolder {
     pub fn prepare(&self, config: &impl Serialize) -> Result<MetricsLog, TrainError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| TrainError::Write { path, source }
+            move |e| TrainError::File(FileError::write(&path, e))
         };
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         let config_path = self.dir.join("config.json");
@@ -125,8 +126,7 @@ impl RunFolder {
                 what: "the trained weights".into(),
                 reason: format!("cannot serialise them: {e:?}"),
             })?;
-        dsm_space::io::write_atomic(&path, &bytes)
-            .map_err(|source| TrainError::Write { path, source })
+        Ok(dsm_space::io::save(&path, &bytes)?)
     }
 }
 
@@ -159,10 +159,7 @@ impl MetricsLog {
     /// The first write error, if any.
     pub fn finish(&mut self) -> Result<(), TrainError> {
         match self.error.take() {
-            Some(source) => Err(TrainError::Write {
-                path: self.path.clone(),
-                source,
-            }),
+            Some(e) => Err(FileError::write(&self.path, e).into()),
             None => Ok(()),
         }
     }

@@ -17,6 +17,7 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
+use dsm_space::io::FileError;
 use dsm_space::{MbV3Arch, MbV3Space, Nb201Cell};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
@@ -103,8 +104,14 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1");
         }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return bad("learning_rate", "must be a finite number > 0");
+        if !(self.learning_rate.is_finite()
+            && self.learning_rate > 0.0
+            && self.learning_rate <= 10.0)
+        {
+            return bad(
+                "learning_rate",
+                "must be a finite number in (0, 10] (larger steps diverge)",
+            );
         }
         if !(0.0..1.0).contains(&self.momentum) {
             return bad("momentum", "must be in [0, 1)");
@@ -715,22 +722,14 @@ impl TrainCheckpoint {
         let json = serde_json::to_vec(state)
             .map_err(|e| self.corrupt(format!("serialising the state: {e}")))?;
         let bytes = container::pack(CHECKPOINT_MAGIC, CHECKPOINT_FORMAT, &[&json, model, optim]);
-        dsm_space::io::write_atomic(&self.path, &bytes).map_err(|source| TrainError::Write {
-            path: self.path.clone(),
-            source,
-        })
+        Ok(dsm_space::io::save(&self.path, &bytes)?)
     }
 
     fn load(&self) -> Result<Option<SavedCheckpoint>, TrainError> {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(TrainError::Io {
-                    path: self.path.clone(),
-                    source,
-                });
-            }
+            Err(e) => return Err(FileError::read(&self.path, e).into()),
         };
         let mut sections = container::unpack(
             &bytes,

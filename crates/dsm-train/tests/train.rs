@@ -7,6 +7,26 @@ use dsm_train::TrainError;
 use dsm_train::data::{Cifar, cifar_binary, digits, image_folder};
 use dsm_train::{EpochMetrics, TrainCheckpoint, TrainConfig, train_nb201, train_nb201_resumable};
 
+/// The first `n_train` and `n_test` images (all test images for `None`) of the digits,
+/// split with `seed`, as RGB.
+fn rgb_digits(
+    seed: u64,
+    n_train: usize,
+    n_test: Option<usize>,
+) -> (dsm_train::data::ImageSet, dsm_train::data::ImageSet) {
+    let (train, test) = digits().split(0.25, seed);
+    let first = |s: &dsm_train::data::ImageSet, n: usize| s.subset(&(0..n).collect::<Vec<_>>());
+    let test = match n_test {
+        Some(n) => first(&test, n),
+        None => test,
+    };
+    (first(&train, n_train).to_rgb(), test.to_rgb())
+}
+
+/// A cell with 3x3 and 1x1 convolutions, average pooling, a skip and a `none` edge.
+const MIXED_CELL: &str =
+    "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|";
+
 fn tmp(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("dsm-train-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -72,7 +92,7 @@ fn cifar_binaries_are_read_back_exactly_and_bad_files_are_errors() {
     );
     assert!(matches!(
         cifar_binary(&[Path::new("/nonexistent.bin")], Cifar::Ten),
-        Err(TrainError::Io { .. })
+        Err(TrainError::File(_))
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -108,11 +128,7 @@ fn strip(m: &[EpochMetrics]) -> Vec<(f64, f64, f64)> {
 
 #[test]
 fn training_learns_the_digits_and_is_reproducible() {
-    let (train, test) = digits().split(0.25, 3);
-    let (train, test) = (
-        train.subset(&(0..600).collect::<Vec<_>>()).to_rgb(),
-        test.to_rgb(),
-    );
+    let (train, test) = rgb_digits(3, 600, None);
     let cell = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
         .parse()
         .unwrap();
@@ -197,15 +213,8 @@ fn weights<M: burn::module::Module>(net: M) -> Vec<Vec<u32>> {
 #[test]
 fn a_resumed_training_ends_with_the_weights_of_an_uninterrupted_one() {
     let dir = tmp("resume");
-    let (train, test) = digits().split(0.25, 4);
-    let (train, test) = (
-        train.subset(&(0..256).collect::<Vec<_>>()).to_rgb(),
-        test.subset(&(0..128).collect::<Vec<_>>()).to_rgb(),
-    );
-    let cell =
-        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
-            .parse()
-            .unwrap();
+    let (train, test) = rgb_digits(4, 256, Some(128));
+    let cell = MIXED_CELL.parse().unwrap();
     let cfg = TrainConfig {
         epochs: 3,
         batch_size: 64,
@@ -466,15 +475,8 @@ fn a_trained_network_saved_by_its_run_folder_reloads_to_identical_logits() {
     use dsm_models::{Nb201Network, StateDict};
     use dsm_train::{Existing, Nb201Builder, RunFolder, Trainer};
     let dir = tmp("saved");
-    let (train, test) = digits().split(0.25, 2);
-    let (train, test) = (
-        train.subset(&(0..128).collect::<Vec<_>>()).to_rgb(),
-        test.subset(&(0..64).collect::<Vec<_>>()).to_rgb(),
-    );
-    let cell =
-        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
-            .parse()
-            .unwrap();
+    let (train, test) = rgb_digits(2, 128, Some(64));
+    let cell = MIXED_CELL.parse().unwrap();
     let cfg = TrainConfig {
         epochs: 1,
         batch_size: 64,

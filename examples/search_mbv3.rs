@@ -78,6 +78,9 @@ fn run() -> Result<()> {
     if args.live.is_none() && args.predictor.is_none() && args.predictor_data.is_none() {
         bail!("choose an evaluator: --predictor-data FILE, --predictor FILE or --live DIR");
     }
+    if args.live.is_some() {
+        space.with_resolution(args.resolution)?; // live training's image size
+    }
     search.prepare_dir(&args.out, args.force)?;
     let bar = indicatif::ProgressBar::new(search.evaluations() as u64);
     bar.set_style(

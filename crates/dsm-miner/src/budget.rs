@@ -76,6 +76,11 @@ pub type Constraint<A> = Arc<dyn Fn(&A) -> bool + Send + Sync>;
 pub struct HistoryPoint<A> {
     /// Accumulated charged cost after this query.
     pub cost_s: f64,
+    /// The (simulated) wall-clock time when this result arrived: the sum of every
+    /// evaluation's cost so far in a sequential search (the free initial ones included), the
+    /// event time on [`run_simulated`](crate::SearchDriver::run_simulated)'s workers.
+    #[serde(default)]
+    pub clock_s: f64,
     /// The best admissible architecture so far.
     pub best: A,
     /// Its score.

@@ -171,6 +171,7 @@ pub struct SearchDriver<'s, S: SearchSpace> {
     evaluating: HashMap<S::Arch, ProposalId>,
     next_id: ProposalId,
     cost_s: f64,
+    clock_s: f64,
     evaluations: usize,
     queries: usize,
     iterations: usize,
@@ -199,6 +200,7 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
             evaluating: HashMap::new(),
             next_id: 0,
             cost_s: 0.0,
+            clock_s: 0.0,
             evaluations: 0,
             queries: 0,
             iterations: 0,
@@ -252,6 +254,11 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
     /// Accumulated charged cost so far.
     pub fn cost_s(&self) -> f64 {
         self.cost_s
+    }
+
+    /// The wall-clock time of the latest result told ([`tell_at`](Self::tell_at)).
+    pub fn clock_s(&self) -> f64 {
+        self.clock_s
     }
 
     /// Iterations asked so far.
@@ -325,9 +332,22 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
         }
     }
 
-    /// The result of proposal `id`. Refused (and nothing recorded) for an unknown id, a
-    /// score that is not finite, or a cost that is not finite and >= 0.
+    /// The result of proposal `id`, arriving one evaluation's cost after the previous result
+    /// (the clock of a sequential search). Refused (and nothing recorded) for an unknown id,
+    /// a score that is not finite, or a cost that is not finite and >= 0.
     pub fn tell(&mut self, id: ProposalId, evaluation: Evaluation) -> Result<(), MinerError> {
+        let clock = self.clock_s + evaluation.cost_s;
+        self.tell_at(id, evaluation, clock)
+    }
+
+    /// The result of proposal `id`, arriving at wall-clock time `clock_s` (not before the
+    /// previous result: a clock never runs backwards). Refused as [`tell`](Self::tell) is.
+    pub fn tell_at(
+        &mut self,
+        id: ProposalId,
+        evaluation: Evaluation,
+        clock_s: f64,
+    ) -> Result<(), MinerError> {
         let Some(p) = self.pending.get(&id) else {
             return Err(MinerError::Driver {
                 reason: format!("proposal {id} is not in flight (never asked, or already told)"),
@@ -350,6 +370,9 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
             }
         }
         let p = self.pending.remove(&id).expect("checked above");
+        if clock_s.is_finite() && clock_s > self.clock_s {
+            self.clock_s = clock_s;
+        }
         self.evaluations += 1;
         let charged = !p.initial;
         if charged {
@@ -390,6 +413,7 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
         if let Some((best, best_score)) = &self.best {
             self.history.push(HistoryPoint {
                 cost_s: self.cost_s,
+                clock_s: self.clock_s,
                 best: best.clone(),
                 best_score: *best_score,
             });
@@ -422,6 +446,70 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
             self.tell(p.id, e)?;
         }
         self.finish()
+    }
+
+    /// Runs the search to its end on `workers` simulated workers: an event-driven clock where
+    /// each evaluation occupies its worker for its cost (`Evaluation::cost_s`, a table's
+    /// training time). A free worker gets the next proposal (up to `max_in_flight`, which is
+    /// set to `workers`); the earliest-finishing evaluation is told next, at its finishing
+    /// time (ties in the order asked). The budget is unchanged (total compute), so only the
+    /// parallelism differs from [`run`](Self::run), and with one worker the results are
+    /// exactly `run`'s. Evaluations are computed when handed out (a table answers at once).
+    ///
+    /// ```
+    /// use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
+    /// use dsm_miner::{seeded_rng, Budget, RegularizedEvolution, SearchDriver, Searcher};
+    /// use dsm_space::Nb201Space;
+    ///
+    /// let rea = RegularizedEvolution::default();
+    /// let eval = || Nb201Evaluator::new(Nb201Table::embedded(), Dataset::Cifar10, Signal::Valid200);
+    /// let run = |w| {
+    ///     let driver = SearchDriver::new(&Nb201Space, rea.strategy(&Nb201Space)?, Budget::default())?;
+    ///     driver.run_simulated(&mut eval(), w, &mut seeded_rng(7))
+    /// };
+    /// let (one, eight) = (run(1)?, run(8)?);
+    /// assert_eq!(one, rea.search(&Nb201Space, &mut eval(), Budget::default(), &mut seeded_rng(7))?);
+    /// // The same compute, in about an eighth of the wall-clock time.
+    /// let end = |o: &dsm_miner::SearchOutcome<_>| o.history.last().unwrap().clock_s;
+    /// assert!(end(&eight) < end(&one) / 6.0);
+    /// # Ok::<(), dsm_miner::MinerError>(())
+    /// ```
+    pub fn run_simulated<E: Evaluator<S::Arch>>(
+        self,
+        evaluator: &mut E,
+        workers: usize,
+        rng: &mut dyn Rng,
+    ) -> Result<SearchOutcome<S::Arch>, MinerError> {
+        let mut driver = self.with_max_in_flight(workers)?;
+        // (finishing time, proposal id, its evaluation), earliest first.
+        let mut running: Vec<(f64, ProposalId, Evaluation)> = Vec::new();
+        loop {
+            while let Some(p) = driver.ask(rng)? {
+                let e = evaluator
+                    .evaluate(&p.arch)
+                    .map_err(|e| MinerError::Evaluator {
+                        arch: p.arch.to_string(),
+                        source: Box::new(e),
+                    })?;
+                let cost = if e.cost_s.is_finite() {
+                    e.cost_s.max(0.0)
+                } else {
+                    0.0
+                };
+                running.push((driver.clock_s + cost, p.id, e));
+            }
+            let Some(next) = running
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.0.total_cmp(&b.1.0).then(a.1.1.cmp(&b.1.1)))
+                .map(|(i, _)| i)
+            else {
+                break;
+            };
+            let (at, id, e) = running.swap_remove(next);
+            driver.tell_at(id, e, at)?;
+        }
+        driver.finish()
     }
 
     /// The outcome: the strategy's answer (or the best admissible architecture told), the
@@ -465,4 +553,25 @@ where
     SearchDriver::new(space, method.strategy(space)?, budget)?
         .with_constraint(method.constraint())
         .run(evaluator, rng)
+}
+
+/// Runs one trial of `method` on `workers` simulated workers
+/// ([`SearchDriver::run_simulated`]); with one worker, exactly [`search`]'s result.
+pub fn search_on_workers<S, M, E, R>(
+    method: &M,
+    space: &S,
+    evaluator: &mut E,
+    budget: Budget,
+    workers: usize,
+    rng: &mut R,
+) -> Result<SearchOutcome<S::Arch>, MinerError>
+where
+    S: SearchSpace,
+    M: Searcher<S> + ?Sized,
+    E: Evaluator<S::Arch>,
+    R: Rng,
+{
+    SearchDriver::new(space, method.strategy(space)?, budget)?
+        .with_constraint(method.constraint())
+        .run_simulated(evaluator, workers, rng)
 }

@@ -315,12 +315,8 @@ impl<S: SearchSpace> Strategy<S> for DsmStrategy<'_, S::Arch> {
                                 break;
                             }
                         }
-                        drawn.push(found.ok_or_else(|| {
-                            MinerError::config(
-                                "constraint",
-                                "rejects 10,000 random architectures",
-                                "a constraint that random architectures can meet",
-                            )
+                        drawn.push(found.ok_or(MinerError::ConstraintUnmet {
+                            draws: MAX_INIT_DRAWS,
                         })?);
                     }
                     drawn

@@ -66,8 +66,17 @@ pub enum MinerError {
         /// What went wrong.
         reason: String,
     },
+    /// The constraint rejected every one of `draws` random architectures, so the search
+    /// cannot draw its initial ones.
+    #[error(
+        "the constraint rejected all {draws} random architectures drawn for the initial anchors; loosen it (a higher MAdds limit) or give the initial anchors"
+    )]
+    ConstraintUnmet {
+        /// Architectures drawn.
+        draws: usize,
+    },
     /// A configuration value is out of range.
-    #[error("invalid configuration: {field} = {value}: {expected}")]
+    #[error("invalid configuration: {field} = {value}: expected {expected}")]
     Config {
         /// The field.
         field: &'static str,

@@ -155,13 +155,11 @@ fn a_constraint_is_never_violated_by_anchors_or_the_answer() {
             &mut seeded_rng(0),
         )
         .unwrap_err();
-    assert!(matches!(
-        err,
-        MinerError::Config {
-            field: "constraint",
-            ..
-        }
-    ));
+    assert!(
+        matches!(err, MinerError::ConstraintUnmet { draws: 10_000 })
+            && err.to_string().contains("loosen it"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -91,6 +91,12 @@ pub struct Nb201Config {
     /// Base seed.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 23555))]
     pub seed: u64,
+    /// Simulated workers per trial: an event-driven clock where each evaluation occupies its
+    /// worker for the table's training time of the cell, the budget unchanged (total
+    /// compute); records `history.clock_s` (default: the sequential search, no clock).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<usize>,
 }
 
 impl Default for Nb201Config {
@@ -110,6 +116,7 @@ impl Default for Nb201Config {
             reference_compat: false,
             accounting: "repeated".into(),
             seed: 23555,
+            workers: None,
         }
     }
 }
@@ -126,6 +133,13 @@ impl Nb201Config {
     /// # Ok::<(), dsm_protocol::ProtocolError>(())
     /// ```
     pub fn check(&self) -> Result<Nb201Protocol, ProtocolError> {
+        if self.workers == Some(0) {
+            return Err(ProtocolError::config(
+                "--workers",
+                0,
+                "at least 1 simulated worker",
+            ));
+        }
         let signal: Signal = self.signal.parse()?;
         let accounting = match self.accounting.as_str() {
             "repeated" => Accounting::Repeated,
@@ -301,6 +315,7 @@ impl Nb201Protocol {
             trials: self.config.trials,
             seed: self.config.seed,
             budget: self.budget,
+            workers: self.config.workers,
         }
     }
 

@@ -16,6 +16,10 @@ pub const RESULTS_FORMAT: &str = "1";
 pub struct History {
     /// Accumulated charged cost after each evaluation (simulated seconds).
     pub cost_s: Vec<f64>,
+    /// The simulated wall-clock time of each evaluation's result, on a run with simulated
+    /// workers (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_s: Option<Vec<f64>>,
     /// The best signal so far.
     pub best_signal: Vec<f64>,
     /// The reported accuracy of the best-so-far architecture.

@@ -78,6 +78,11 @@ pub struct Plan<T> {
     pub seed: u64,
     /// The budget of every trial.
     pub budget: Budget,
+    /// Simulated workers per trial (`None`: the sequential search, no clock recorded): each
+    /// trial runs on an event-driven clock with this many evaluations in flight
+    /// ([`dsm_miner::SearchDriver::run_simulated`]), the budget unchanged, and records
+    /// `history.clock_s`.
+    pub workers: Option<usize>,
 }
 
 /// One `(task, method, trial)` job.
@@ -168,10 +173,14 @@ pub fn run_job<B: Benchmark>(
     let space = bench.space();
     let mut eval = bench.evaluator(job.task);
     let start = Instant::now();
-    let out = match method {
-        Method::Plain(m) => {
-            dsm_miner::search(m, space, &mut eval, plan.budget, &mut seeded_rng(seed))
+    let search = |m: &BoxedSearcher<B::Space>, eval: &mut B::Evaluator<'_>| match plan.workers {
+        Some(w) => {
+            dsm_miner::search_on_workers(m, space, eval, plan.budget, w, &mut seeded_rng(seed))
         }
+        None => dsm_miner::search(m, space, eval, plan.budget, &mut seeded_rng(seed)),
+    };
+    let out = match method {
+        Method::Plain(m) => search(m, &mut eval),
         Method::Transfer {
             source_task,
             source,
@@ -179,28 +188,17 @@ pub fn run_job<B: Benchmark>(
             ..
         } => {
             let mut source_eval = bench.evaluator(*source_task);
-            dsm_miner::search(
-                source,
-                space,
-                &mut source_eval,
-                plan.budget,
-                &mut seeded_rng(seed),
-            )
-            .and_then(|s| {
-                let target = target(s.final_anchors);
-                dsm_miner::search(
-                    &target,
-                    space,
-                    &mut eval,
-                    plan.budget,
-                    &mut seeded_rng(seed),
-                )
-            })
+            search(source, &mut source_eval)
+                .and_then(|s| search(&target(s.final_anchors), &mut eval))
         }
     }
     .map_err(fail)?;
     let wall_s = start.elapsed().as_secs_f64();
-    Ok(record(bench, method.name(), job.task, seed, &out, wall_s))
+    let mut r = record(bench, method.name(), job.task, seed, &out, wall_s);
+    if plan.workers.is_some() {
+        r.history.clock_s = Some(out.history.iter().map(|h| h.clock_s).collect());
+    }
+    Ok(r)
 }
 
 /// The record of one finished search.
@@ -237,6 +235,7 @@ pub fn record<B: Benchmark>(
         wall_s,
         history: History {
             cost_s: out.history.iter().map(|h| h.cost_s).collect(),
+            clock_s: None,
             best_signal: out.history.iter().map(|h| h.best_score).collect(),
             best_test_acc: out
                 .history

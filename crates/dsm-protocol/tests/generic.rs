@@ -175,6 +175,7 @@ fn plan() -> Plan<Task> {
         tasks: vec![Task::Easy, Task::Hard],
         trials: 6,
         seed: 100,
+        workers: None,
         budget: dsm_miner::Budget {
             time_s: 400.0,
             max_iters: 60,

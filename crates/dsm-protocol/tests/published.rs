@@ -97,3 +97,43 @@ fn reference_compat_matches_main() {
         },
     );
 }
+
+#[test]
+fn one_simulated_worker_gives_the_sequential_trials_and_eight_finish_sooner() {
+    let run = |workers| {
+        let config = Nb201Config {
+            trials: 2,
+            methods: vec!["dsm-nas".into(), "rea".into(), "random".into()],
+            workers,
+            ..Nb201Config::default()
+        };
+        config.check().unwrap().run(Execution::default()).unwrap()
+    };
+    let (plain, one, eight) = (run(None), run(Some(1)), run(Some(8)));
+    for (p, o) in plain.trials.iter().zip(&one.trials) {
+        assert!(p.history.clock_s.is_none());
+        let clock = o.history.clock_s.clone().expect("a clock with workers");
+        assert_eq!(clock.len(), o.history.cost_s.len());
+        assert!(clock.windows(2).all(|w| w[0] <= w[1]));
+        let mut o = o.clone();
+        o.history.clock_s = None;
+        assert_eq!(
+            p.fingerprint(),
+            o.fingerprint(),
+            "{} seed {}",
+            p.method,
+            p.seed
+        );
+    }
+    for (o, e) in one.trials.iter().zip(&eight.trials) {
+        let end =
+            |t: &dsm_protocol::TrialRecord| *t.history.clock_s.as_ref().unwrap().last().unwrap();
+        assert!(
+            end(e) < end(o) / 5.0,
+            "{}: {} vs {}",
+            o.method,
+            end(e),
+            end(o)
+        );
+    }
+}

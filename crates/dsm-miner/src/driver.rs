@@ -550,9 +550,7 @@ where
     E: Evaluator<S::Arch>,
     R: Rng,
 {
-    SearchDriver::new(space, method.strategy(space)?, budget)?
-        .with_constraint(method.constraint())
-        .run(evaluator, rng)
+    driver_for(method, space, budget)?.run(evaluator, rng)
 }
 
 /// Runs one trial of `method` on `workers` simulated workers
@@ -571,7 +569,19 @@ where
     E: Evaluator<S::Arch>,
     R: Rng,
 {
-    SearchDriver::new(space, method.strategy(space)?, budget)?
-        .with_constraint(method.constraint())
-        .run_simulated(evaluator, workers, rng)
+    driver_for(method, space, budget)?.run_simulated(evaluator, workers, rng)
+}
+
+/// A driver for one trial of `method`: its strategy and its constraint.
+fn driver_for<'s, S, M>(
+    method: &'s M,
+    space: &'s S,
+    budget: Budget,
+) -> Result<SearchDriver<'s, S>, MinerError>
+where
+    S: SearchSpace,
+    M: Searcher<S> + ?Sized,
+{
+    Ok(SearchDriver::new(space, method.strategy(space)?, budget)?
+        .with_constraint(method.constraint()))
 }

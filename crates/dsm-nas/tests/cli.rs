@@ -2,25 +2,10 @@
 //!
 //! `cargo test` builds the examples next to the test binaries; these tests run them.
 
+mod common;
+use common::{RESNET, example};
 use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>");
-    let path = dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} not built; run the tests through `cargo test`",
-        path.display()
-    );
-    path
-}
 
 fn run(name: &str, args: &[&str]) -> Output {
     Command::new(example(name))
@@ -58,9 +43,6 @@ fn nb201_fixtures() -> PathBuf {
         "/../../../shared/fixtures/nb201"
     ))
 }
-
-const RESNET: &str =
-    "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|";
 
 #[test]
 fn query_nb201_prints_the_documented_object() {

@@ -7,29 +7,19 @@
 //! `DSM_FUZZ_ONLY=<example>` runs one example's cases; the counts go to stderr (and are
 //! recorded in docs/RELIABILITY.md).
 
+mod common;
+use common::{RESNET, example};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const RESNET: &str =
-    "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|";
 const MBV3: &str =
     "2,2,2,2,2:3,3,0,0,5,5,0,0,7,7,0,0,3,5,0,0,5,7,0,0:3,4,0,0,6,6,0,0,3,3,0,0,4,4,0,0,6,6,0,0";
 
 /// How long one run may take before it counts as a hang.
 const LIMIT: Duration = Duration::from_secs(120);
-
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>");
-    dir.join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
-}
 
 /// The examples, by their files (a new example without a base invocation fails the test).
 fn examples() -> Vec<String> {

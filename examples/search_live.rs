@@ -6,16 +6,28 @@
 //! cargo run --release --example search_live                 # 16 queries each, 1 epoch per query (~2-3 min on 2 cores)
 //! cargo run --release --example search_live -- --queries 40 --epochs 2
 //! cargo run --release --example search_live -- --checkpoint runs/live   # resumable
+//! cargo run --release --example search_live -- --executor local --workers 2
+//! cargo run --release --example search_live -- --executor slurm --workers 8 --checkpoint runs/live-slurm
 //! ```
 //!
 //! With `--checkpoint DIR`, each search logs every training result to `DIR/<method>.json`
 //! (atomically) and a rerun with the same arguments continues where a killed one stopped,
 //! to the same result (see `dsm_miner::SearchCheckpoint`).
+//!
+//! With `--executor local` or `slurm`, every training is a worker process or a Slurm job
+//! (this same program, started with `DSM_TASK` naming its task), `--workers` at once; the
+//! searches journal into `DIR/<method>/` (`--checkpoint DIR`, else a new `runs/` folder),
+//! and a rerun continues them, re-attaching to jobs still running (see `dsm_cluster`).
+//! Results are told in the order asked, so for the same `--workers` the outcome is the same
+//! on either executor, and with `--workers 1` it is `--executor inline`'s.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
+use dsm_nas::cluster::{
+    Cluster, ExecutorArgs, WorkerCommand, serve, stop_on_signals, task_from_env,
+};
 use dsm_nas::miner::{
     Budget, DsmConfig, DsmNas, MinerError, RandomSearch, SearchCheckpoint, SearchOutcome, Searcher,
     seeded_rng,
@@ -49,6 +61,8 @@ struct Args {
     /// Discard the checkpoints in --checkpoint and start the searches afresh.
     #[arg(long, requires = "checkpoint")]
     start_over: bool,
+    #[command(flatten)]
+    exec: ExecutorArgs,
 }
 
 fn main() {
@@ -60,7 +74,8 @@ fn main() {
     }
 }
 
-/// Runs `method` on `eval` with a progress bar, through a checkpoint in `dir` when given.
+/// Runs `method` on `eval` with a progress bar, through a checkpoint in `dir` when given;
+/// or through the executor's workers, journaled in `jobs/<method>`.
 fn search<M: Searcher<Nb201Space>>(
     method: &M,
     eval: &mut Nb201LiveEvaluator,
@@ -68,7 +83,24 @@ fn search<M: Searcher<Nb201Space>>(
     budget: Budget,
     seed: u64,
     dir: Option<&PathBuf>,
+    exec: Option<(&ExecutorArgs, &PathBuf)>,
 ) -> Result<SearchOutcome<Nb201Cell>> {
+    let mut rng = seeded_rng(seed);
+    if let Some((exec, jobs)) = exec {
+        let launcher = exec.launcher()?.expect("checked: not inline");
+        let fingerprint = format!("{} seed {seed} {budget:?}", method.settings());
+        let config = exec.config(
+            jobs.join(method.name()),
+            &format!("live-{}", method.name()),
+            &fingerprint,
+            true,
+        );
+        let mut cluster = Cluster::new(config, launcher, WorkerCommand::this_process()?)?
+            .with_stop(stop_on_signals()?);
+        let done = cluster.search_method(method, &Nb201Space, budget, &mut rng)?;
+        println!("{:>8}: {}", method.name(), done.report);
+        return Ok(done.outcome);
+    }
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -81,7 +113,6 @@ fn search<M: Searcher<Nb201Space>>(
         bar.inc(1);
         bar.set_message(format!("last {:.1} %", e.score));
     });
-    let mut rng = seeded_rng(seed);
     let out = match dir {
         Some(dir) => SearchCheckpoint::new(dir.join(format!("{}.json", method.name())), 1)
             .with_label(format!("seed {seed}"))
@@ -97,16 +128,7 @@ fn search<M: Searcher<Nb201Space>>(
 }
 fn run() -> Result<()> {
     let args = Args::parse();
-    if let Some(dir) = &args.checkpoint {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the --checkpoint folder {}", dir.display()))?;
-        for method in ["dsm-nas", "random"].iter().filter(|_| args.start_over) {
-            let path = dir.join(format!("{method}.json"));
-            if path.exists() {
-                std::fs::remove_file(&path)?;
-            }
-        }
-    }
+    let remote = args.exec.launcher()?.is_some();
     let dev = args
         .backend
         .parse::<dsm_nas::models::backend::Backend>()?
@@ -130,6 +152,29 @@ fn run() -> Result<()> {
         quick.clone(),
         dev.clone(),
     )?;
+    if let Some(task) = task_from_env() {
+        // A worker of a search run with --executor local or slurm: one training, then exit.
+        serve::<Nb201Cell, _>(&task, &mut eval)?;
+        return Ok(());
+    }
+    if let Some(dir) = &args.checkpoint {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the --checkpoint folder {}", dir.display()))?;
+        for method in ["dsm-nas", "random"].iter().filter(|_| args.start_over) {
+            let path = dir.join(format!("{method}.json"));
+            if path.exists() {
+                std::fs::remove_file(&path)?;
+            }
+            if dir.join(method).is_dir() {
+                std::fs::remove_dir_all(dir.join(method))?;
+            }
+        }
+    }
+    let jobs = match &args.checkpoint {
+        Some(dir) => dir.clone(),
+        None => dsm_nas::protocol::timestamped_dir("search_live"),
+    };
+    let exec = remote.then_some((&args.exec, &jobs));
     // Bounded by queries (reproducible), not by the measured seconds.
     let budget = Budget {
         time_s: f64::MAX,
@@ -148,6 +193,7 @@ fn run() -> Result<()> {
         budget,
         args.seed,
         ckpt,
+        exec,
     )?;
     let r = search(
         &RandomSearch,
@@ -156,6 +202,7 @@ fn run() -> Result<()> {
         budget,
         args.seed,
         ckpt,
+        exec,
     )?;
     let full = TrainConfig {
         epochs: args.final_epochs as usize,

@@ -110,6 +110,9 @@ pub struct LoggedEvaluation<A> {
     pub cost_s: f64,
     /// Whether it was charged to the budget.
     pub charged: bool,
+    /// Whether the evaluation failed ([`tell_failed`](SearchDriver::tell_failed)); its
+    /// score is then the floor the strategy was told.
+    pub failed: bool,
 }
 
 struct Pending<A> {
@@ -389,11 +392,69 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
             score: evaluation.score,
             cost_s: evaluation.cost_s,
             charged,
+            failed: false,
         });
         let followers = p.followers;
         self.answer(id, p.arch.clone(), evaluation.score, p.initial)?;
         for f in followers {
             self.answer(f, p.arch.clone(), evaluation.score, false)?;
+        }
+        Ok(())
+    }
+
+    /// Proposal `id` failed for good (an executor gave up on it after its retries): `cost_s`
+    /// is charged as for a result (the compute was spent), the strategy is told the lowest
+    /// score told so far (0 when none) as a result that is not admissible (so it never
+    /// becomes an anchor or the answer), and the architecture is not cached, so a later
+    /// proposal of it is evaluated again. Refused for an unknown id or a cost that is not
+    /// finite and >= 0.
+    pub fn tell_failed(&mut self, id: ProposalId, cost_s: f64) -> Result<(), MinerError> {
+        let Some(p) = self.pending.get(&id) else {
+            return Err(MinerError::Driver {
+                reason: format!("proposal {id} is not in flight (never asked, or already told)"),
+            });
+        };
+        if !(cost_s.is_finite() && cost_s >= 0.0) {
+            return Err(MinerError::NotFinite {
+                what: "cost",
+                value: cost_s,
+                arch: p.arch.to_string(),
+            });
+        }
+        let p = self.pending.remove(&id).expect("checked above");
+        self.clock_s += cost_s;
+        self.evaluations += 1;
+        if !p.initial {
+            self.cost_s += cost_s;
+            self.queries += 1;
+        }
+        if self.budget.accounting == Accounting::Distinct {
+            self.evaluating.remove(&p.arch);
+        }
+        let floor = self
+            .log
+            .iter()
+            .map(|l| l.score)
+            .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.min(s))));
+        let floor = floor.unwrap_or(0.0);
+        self.log.push(LoggedEvaluation {
+            id,
+            arch: p.arch.clone(),
+            score: floor,
+            cost_s,
+            charged: !p.initial,
+            failed: true,
+        });
+        for (i, f) in std::iter::once(id).chain(p.followers).enumerate() {
+            let told = Told {
+                id: f,
+                arch: p.arch.clone(),
+                score: floor,
+                admissible: false,
+                initial: p.initial && i == 0,
+                iteration: self.iterations,
+            };
+            self.strategy.tell(self.space, told)?;
         }
         Ok(())
     }
@@ -572,8 +633,9 @@ where
     driver_for(method, space, budget)?.run_simulated(evaluator, workers, rng)
 }
 
-/// A driver for one trial of `method`: its strategy and its constraint.
-fn driver_for<'s, S, M>(
+/// A driver for one trial of `method`: its strategy and its constraint (what [`search`]
+/// runs; hand it to an executor to run the evaluations elsewhere).
+pub fn driver_for<'s, S, M>(
     method: &'s M,
     space: &'s S,
     budget: Budget,

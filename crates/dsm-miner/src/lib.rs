@@ -60,8 +60,8 @@ pub use baselines::{RandomSearch, RegularizedEvolution, Reinforce};
 pub use budget::{Accounting, Budget, Constraint, HistoryPoint, SearchOutcome};
 pub use checkpoint::{CheckpointProgress, SearchCheckpoint};
 pub use driver::{
-    Ask, AskContext, LoggedEvaluation, Proposal, ProposalId, SearchDriver, Strategy, Told, search,
-    search_on_workers,
+    Ask, AskContext, LoggedEvaluation, Proposal, ProposalId, SearchDriver, Strategy, Told,
+    driver_for, search, search_on_workers,
 };
 pub use dsm::{ControllerEngine, DsmConfig, DsmNas};
 pub use error::MinerError;

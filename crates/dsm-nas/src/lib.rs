@@ -29,6 +29,7 @@
 
 pub mod args;
 pub use dsm_bench as bench;
+pub use dsm_cluster as cluster;
 pub use dsm_draw as draw;
 pub use dsm_kernels as kernels;
 pub use dsm_miner as miner;

@@ -248,6 +248,13 @@ fn base(name: &str, i: &Inputs) -> Vec<(String, Option<String>)> {
             ("--methods", "dsm-nas,random"),
             ("--out", "{out}/run"),
         ]),
+        "scale_workers" => kv(&[
+            ("--trials", "1"),
+            ("--max-iters", "10"),
+            ("--methods", "random"),
+            ("--worker-counts", "1,2"),
+            ("--out", "{out}/run"),
+        ]),
         "train" => kv(&[
             ("--arch", RESNET),
             ("--data", "builtin"),

@@ -74,6 +74,7 @@ pub mod nb201;
 pub mod pareto;
 mod results;
 mod run;
+pub mod scaling;
 pub mod stats;
 
 pub use error::ProtocolError;

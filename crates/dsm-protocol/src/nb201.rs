@@ -574,24 +574,27 @@ pub fn write_results<C: Serialize>(results: &Results<C>, path: &Path) -> Result<
 
 #[cfg(feature = "plot")]
 impl Nb201Protocol {
+    /// One plot panel per dataset searched.
+    pub fn panels(&self) -> Vec<crate::curves::Panel<'static>> {
+        self.datasets
+            .iter()
+            .map(|d| crate::curves::Panel {
+                task: d.name(),
+                title: d.benchmark_name().to_string(),
+            })
+            .collect()
+    }
+
     /// Writes the best-so-far curves of every method, one panel per dataset (SVG).
     pub fn write_curves(
         &self,
         results: &Results<Nb201RunConfig>,
         path: &Path,
     ) -> Result<(), ProtocolError> {
-        let panels: Vec<crate::curves::Panel<'_>> = self
-            .datasets
-            .iter()
-            .map(|d| crate::curves::Panel {
-                task: d.name(),
-                title: d.benchmark_name().to_string(),
-            })
-            .collect();
         crate::curves::write(
             path,
             results,
-            &panels,
+            &self.panels(),
             &results.config.methods,
             self.config.budget_s,
         )

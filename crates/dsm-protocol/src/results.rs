@@ -82,6 +82,14 @@ impl TrialRecord {
         let n = h.cost_s.partition_point(|&c| c <= t);
         (n > 0).then(|| h.best_test_acc[n - 1])
     }
+
+    /// The reported accuracy of the best-so-far at simulated wall-clock time `t` (`None`
+    /// before the first result, or for a trial run without simulated workers).
+    pub fn best_test_acc_at_clock(&self, t: f64) -> Option<f64> {
+        let h = &self.history;
+        let n = h.clock_s.as_ref()?.partition_point(|&c| c <= t);
+        (n > 0).then(|| h.best_test_acc[n - 1])
+    }
 }
 
 /// The statistics of one method on one task.

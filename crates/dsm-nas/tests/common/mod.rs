@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 /// The ResNet-like NAS-Bench-201 cell.
+#[allow(dead_code)] // not every test binary uses it
 pub const RESNET: &str =
     "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|";
 

@@ -1,5 +1,5 @@
-//! DSM-NAS without a benchmark table: every queried cell is trained for real on the vendored
-//! 8x8 digits and scored by its validation accuracy; random search gets the same number of
+//! DSM-NAS without a benchmark table: every queried cell is trained for real (on the vendored
+//! 8x8 digits by default, `--data`) and scored by its validation accuracy; random search gets the same number of
 //! queries. The found cells are then trained longer and tested on held-out digits.
 //!
 //! ```text
@@ -7,7 +7,7 @@
 //! cargo run --release --example search_live -- --queries 40 --epochs 2
 //! cargo run --release --example search_live -- --checkpoint runs/live   # resumable
 //! cargo run --release --example search_live -- --executor local --workers 2
-//! cargo run --release --example search_live -- --executor slurm --workers 8 --checkpoint runs/live-slurm
+//! cargo run --release --example search_live -- --executor slurm --workers 8 --data builtin --checkpoint runs/live-slurm
 //! ```
 //!
 //! With `--checkpoint DIR`, each search logs every training result to `DIR/<method>.json`
@@ -25,15 +25,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
-use dsm_nas::cluster::{
-    Cluster, ExecutorArgs, WorkerCommand, serve, stop_on_signals, task_from_env,
-};
+use dsm_nas::cluster::{ExecutorArgs, serve, task_from_env};
 use dsm_nas::miner::{
     Budget, DsmConfig, DsmNas, MinerError, RandomSearch, SearchCheckpoint, SearchOutcome, Searcher,
     seeded_rng,
 };
 use dsm_nas::space::{Evaluation, Nb201Cell, Nb201Space, Observed};
-use dsm_nas::train::data::digits;
+use dsm_nas::train::data::load_train_test;
 use dsm_nas::train::{LiveEvaluator, Nb201Builder, Nb201LiveEvaluator, TrainConfig, train_nb201};
 
 #[derive(Parser)]
@@ -43,6 +41,11 @@ struct Args {
     /// cargo feature of the same name).
     #[arg(long, default_value = "flex")]
     backend: String,
+    /// `builtin` (the vendored 8x8 digits, 20 % held out for the test) or a data folder
+    /// (CIFAR-10/100 binaries or an ImageFolder at 32 x 32); the search trains on 75 % of the
+    /// training images and scores on the other 25 %.
+    #[arg(long, default_value = "builtin")]
+    data: String,
     /// Charged queries per method (the initial K anchors of DSM-NAS are extra).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
     queries: u64,
@@ -87,19 +90,13 @@ fn search<M: Searcher<Nb201Space>>(
 ) -> Result<SearchOutcome<Nb201Cell>> {
     let mut rng = seeded_rng(seed);
     if let Some((exec, jobs)) = exec {
-        let launcher = exec.launcher()?.expect("checked: not inline");
         let fingerprint = format!("{} seed {seed} {budget:?}", method.settings());
-        let config = exec.config(
-            jobs.join(method.name()),
-            &format!("live-{}", method.name()),
-            &fingerprint,
-            true,
-        );
-        let mut cluster = Cluster::new(config, launcher, WorkerCommand::this_process()?)?
-            .with_stop(stop_on_signals()?);
-        let done = cluster.search_method(method, &Nb201Space, budget, &mut rng)?;
-        println!("{:>8}: {}", method.name(), done.report);
-        return Ok(done.outcome);
+        let run = format!("live-{}", method.name());
+        let config = exec.config(jobs.join(method.name()), &run, &fingerprint, true);
+        if let Some(done) = exec.search_method(method, &Nb201Space, budget, &mut rng, config)? {
+            println!("{:>8}: {}", method.name(), done.report);
+            return Ok(done.outcome);
+        }
     }
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
@@ -134,9 +131,9 @@ fn run() -> Result<()> {
         .parse::<dsm_nas::models::backend::Backend>()?
         .device()?;
     // 60 % search-train, 20 % validation (the search signal), 20 % held-out test.
-    let (rest, test) = digits().split(0.2, args.seed);
-    let (train, valid) = rest.split(0.25, args.seed + 1);
-    let (train, valid, test) = (train.to_rgb(), valid.to_rgb(), test.to_rgb());
+    let data = load_train_test(&args.data, 32, args.seed)?;
+    let (train, valid) = data.train.split(0.25, args.seed + 1);
+    let test = data.test;
     let quick = TrainConfig {
         epochs: args.epochs as usize,
         batch_size: 64,

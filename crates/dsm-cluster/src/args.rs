@@ -17,9 +17,10 @@ use crate::slurm::{SlurmLauncher, SlurmOptions};
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct ExecutorArgs {
     /// Where evaluations run: inline (in this process, one at a time), local (worker
-    /// processes on this machine) or slurm (batch jobs on the cluster SLURM_CONF names).
-    #[cfg_attr(feature = "cli", arg(long, default_value = "inline"))]
-    pub executor: String,
+    /// processes on this machine) or slurm (batch jobs on the cluster SLURM_CONF names);
+    /// default: inline for one worker, local for more.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub executor: Option<String>,
     /// Evaluations in flight at once (local and slurm).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 1,
         value_parser = clap::value_parser!(u64).range(1..=4096)))]
@@ -44,6 +45,9 @@ pub struct ExecutorArgs {
     /// Slurm: one more sbatch argument, passed as given (repeatable: --sbatch-arg=--qos=short).
     #[cfg_attr(feature = "cli", arg(long = "sbatch-arg", allow_hyphen_values = true))]
     pub sbatch_args: Vec<String>,
+    /// An environment variable for every worker, KEY=VALUE (repeatable).
+    #[cfg_attr(feature = "cli", arg(long = "job-env", value_name = "KEY=VALUE"))]
+    pub job_env: Vec<String>,
     /// Seconds between polls of the results and the scheduler.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 1.0))]
     pub poll_s: f64,
@@ -56,7 +60,7 @@ pub struct ExecutorArgs {
 impl Default for ExecutorArgs {
     fn default() -> Self {
         Self {
-            executor: "inline".into(),
+            executor: None,
             workers: 1,
             partition: None,
             time: None,
@@ -64,6 +68,7 @@ impl Default for ExecutorArgs {
             gpus_per_task: None,
             mem: None,
             sbatch_args: Vec::new(),
+            job_env: Vec::new(),
             poll_s: 1.0,
             retries: 2,
         }
@@ -71,6 +76,51 @@ impl Default for ExecutorArgs {
 }
 
 impl ExecutorArgs {
+    /// The `--job-env` variables as pairs (an error for one without `=` or with an empty
+    /// name).
+    pub fn env(&self) -> Result<Vec<(String, String)>, ClusterError> {
+        self.job_env
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if !k.is_empty() && !k.contains(char::is_whitespace) => {
+                    Ok((k.to_string(), v.to_string()))
+                }
+                _ => Err(ClusterError::Config {
+                    field: "--job-env",
+                    value: format!("{kv:?}"),
+                    expected: "KEY=VALUE with a non-empty KEY",
+                }),
+            })
+            .collect()
+    }
+
+    /// Runs one search of `method` through the executor these flags ask for, the worker being
+    /// this very program with the same arguments (it must call [`serve`](crate::serve) when
+    /// [`task_from_env`](crate::task_from_env) names a task), under `config` (see
+    /// [`config`](Self::config)); SIGTERM and Ctrl-C cancel its jobs. `None`
+    /// for `inline`: the caller evaluates in process.
+    pub fn search_method<S, M>(
+        &self,
+        method: &M,
+        space: &S,
+        budget: dsm_miner::Budget,
+        rng: &mut dyn rand::Rng,
+        config: ClusterConfig,
+    ) -> Result<Option<crate::ClusterOutcome<S::Arch>>, ClusterError>
+    where
+        S: dsm_space::SearchSpace,
+        M: dsm_miner::Searcher<S> + ?Sized,
+    {
+        let Some(launcher) = self.launcher()? else {
+            return Ok(None);
+        };
+        let mut command = crate::WorkerCommand::this_process()?;
+        command.env = self.env()?;
+        let mut cluster =
+            crate::Cluster::new(config, launcher, command)?.with_stop(crate::stop_on_signals()?);
+        cluster.search_method(method, space, budget, rng).map(Some)
+    }
+
     /// The cluster settings these flags give for a search journaled in `dir`, its jobs named
     /// `dsm-<run>-<id>`, continued when `dir` holds its journal (`resume`).
     pub fn config(
@@ -97,9 +147,9 @@ impl ExecutorArgs {
     /// ```
     /// use dsm_cluster::ExecutorArgs;
     /// assert!(ExecutorArgs::default().launcher()?.is_none());
-    /// let local = ExecutorArgs { executor: "local".into(), workers: 2, ..Default::default() };
-    /// assert_eq!(local.launcher()?.expect("a pool").slots(), 2);
-    /// let bad = ExecutorArgs { executor: "k8s".into(), ..Default::default() };
+    /// let local = ExecutorArgs { workers: 2, ..Default::default() }; // a local pool
+    /// assert_eq!(local.launcher()?.expect("a pool").name(), "local");
+    /// let bad = ExecutorArgs { executor: Some("k8s".into()), ..Default::default() };
     /// assert!(bad.launcher().err().expect("refused").to_string().contains("--executor"));
     /// # Ok::<(), dsm_cluster::ClusterError>(())
     /// ```
@@ -122,7 +172,13 @@ impl ExecutorArgs {
         .into_iter()
         .find(|f| f.1);
         let slots = self.workers as usize;
-        match self.executor.as_str() {
+        self.env()?;
+        let executor = match &self.executor {
+            Some(e) => e.as_str(),
+            None if slots > 1 => "local",
+            None => "inline",
+        };
+        match executor {
             "slurm" => Ok(Some(Box::new(SlurmLauncher::new(SlurmOptions {
                 slots,
                 partition: self.partition.clone(),
@@ -135,7 +191,7 @@ impl ExecutorArgs {
             })?))),
             _ if slurm_flag.is_some() => Err(ClusterError::Config {
                 field: slurm_flag.expect("found").0,
-                value: format!("given with --executor {}", self.executor),
+                value: format!("given with --executor {executor}"),
                 expected: "--executor slurm (it sets a Slurm job's resources)",
             }),
             "local" => Ok(Some(Box::new(LocalLauncher::new(slots)?))),

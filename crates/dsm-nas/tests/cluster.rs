@@ -135,6 +135,45 @@ fn a_local_pool_gives_the_in_process_search_and_resumes_without_resubmitting() {
 }
 
 #[test]
+fn results_told_as_they_finish_and_journals_of_other_searches_are_refused() {
+    let d = dir("finished");
+    let cfg = ClusterConfig {
+        order: dsm_nas::cluster::TellOrder::Finished,
+        ..config(&d, "finished")
+    };
+    // Proposal 0 is slow: with results told as they finish, the others overtake it.
+    let slow_first = r#"if grep -q '"id": 0,' "$DSM_TASK"; then sleep 0.5; fi; exec "$@""#;
+    let done = search(
+        cfg.clone(),
+        LocalLauncher::new(3).unwrap(),
+        worker(slow_first),
+    )
+    .unwrap();
+    assert_eq!((done.outcome.evaluations, done.report.submissions), (8, 8));
+    let j = journal(&cfg);
+    let told: Vec<u64> = j
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            dsm_nas::cluster::journal::Event::Told { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_ne!(
+        told[0], 0,
+        "proposal 0 was told first although it finished last: {told:?}"
+    );
+    // Another search's settings cannot continue this journal.
+    let other = ClusterConfig {
+        resume: true,
+        fingerprint: "another search".into(),
+        ..cfg
+    };
+    let e = search(other, LocalLauncher::new(3).unwrap(), worker("exit 1")).unwrap_err();
+    assert!(e.to_string().contains("journal.json belongs to run"), "{e}");
+}
+
+#[test]
 fn failed_workers_are_recorded_retried_and_finally_told_as_failed() {
     // Every first attempt fails: all retried once, the same results.
     let d = dir("retry");

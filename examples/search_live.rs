@@ -41,8 +41,9 @@ struct Args {
     /// cargo feature of the same name).
     #[arg(long, default_value = "flex")]
     backend: String,
-    /// `builtin` (the vendored 8x8 digits, 20 % held out for the test) or a data folder
-    /// (CIFAR-10/100 binaries or an ImageFolder at 32 x 32); the search trains on 75 % of the
+    /// `builtin` (the vendored 8x8 digits, 20 % held out for the test), `cifar10-5k` (the
+    /// vendored CIFAR-10 slice, its 1,000 test images held out) or a data folder (CIFAR-10/100
+    /// binaries or an ImageFolder at 32 x 32); the search trains on 75 % of the
     /// training images and scores on the other 25 %.
     #[arg(long, default_value = "builtin")]
     data: String,

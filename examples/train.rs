@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! cargo run --release --example train -- --arch '|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|' --data builtin --epochs 10 --out runs/digits
+//! cargo run --release --example train -- --arch '<cell>' --data cifar10-5k --epochs 30 --batch 128 --out runs/c10-5k
 //! cargo run --release --example train -- --arch '<cell>' --data /data/cifar-10-batches-bin --epochs 200 --out runs/c10
 //! ```
 //! `--data builtin` is the vendored 8x8 handwritten digits (80 % train, 20 % held-out test;
-//! crops padded by 1 pixel and no flips, since mirrored digits change meaning). A folder is
+//! crops padded by 1 pixel and no flips, since mirrored digits change meaning); `--data
+//! cifar10-5k` the vendored real CIFAR-10 slice (4,000 training, 1,000 test images, checked
+//! by size and sha256 on load; `crates/dsm-train/data/cifar10-5k/README.md`). A folder is
 //! read as CIFAR-10 binaries (`data_batch_*.bin` + `test_batch.bin`), CIFAR-100 binaries
 //! (`train.bin` + `test.bin`) or an ImageFolder with `train/` and `test/` (or `val/`).
 //! ImageNet16-120 as NAS-Bench-201 ships it (pickled numpy batches) is recognised and refused
@@ -40,7 +43,8 @@ struct Args {
     /// The cell.
     #[arg(long)]
     arch: String,
-    /// `builtin` (the vendored digits) or a data folder.
+    /// `builtin` (the vendored digits), `cifar10-5k` (the vendored CIFAR-10 slice) or a data
+    /// folder.
     #[arg(long)]
     data: String,
     /// Epochs.

@@ -1,7 +1,7 @@
 //! Image data sets in their real formats: CIFAR-10 / CIFAR-100 binaries, ImageFolder trees,
 //! and the vendored 8x8 digits.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -243,8 +243,89 @@ pub struct TrainTest {
     pub builtin: bool,
 }
 
+/// The built-in name of the vendored CIFAR-10 slice ([`cifar10_5k`]).
+pub const CIFAR10_5K: &str = "cifar10-5k";
+
+/// The files of the CIFAR-10 slice: name, size in bytes, sha256.
+const CIFAR10_5K_FILES: [(&str, usize, &str); 2] = [
+    (
+        "data_batch_1_first4000.bin",
+        4000 * 3073,
+        "0993cf8b8e43bc207603aef9787006995746513f5e3fa5a52e06d1b069926330",
+    ),
+    (
+        "test_batch_first1000.bin",
+        1000 * 3073,
+        "8314c96d7cd65618193bab23acdd5d4c4af15bf6dd00a1781d55beedf3be1ef5",
+    ),
+];
+
+/// Where the vendored CIFAR-10 slice is: `DSM_CIFAR10_5K` when set, else `data/cifar10-5k`
+/// of this crate in the project's repository (absent from the published crate).
+pub fn cifar10_5k_dir() -> PathBuf {
+    std::env::var_os("DSM_CIFAR10_5K")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("data/cifar10-5k"))
+}
+
+/// The vendored CIFAR-10 slice: the first 4,000 training and 1,000 test images of the
+/// official files ([`cifar10_5k_in`] of [`cifar10_5k_dir`]).
+///
+/// ```
+/// let d = dsm_train::data::cifar10_5k()?;
+/// assert_eq!((d.train.len(), d.test.len(), d.train.classes), (4000, 1000, 10));
+/// # Ok::<(), dsm_train::TrainError>(())
+/// ```
+pub fn cifar10_5k() -> Result<TrainTest, TrainError> {
+    cifar10_5k_in(&cifar10_5k_dir())
+}
+
+/// The CIFAR-10 slice in `dir`, each file checked (its size and sha256) before it is read: a
+/// missing, truncated or altered file is an error naming it.
+pub fn cifar10_5k_in(dir: &Path) -> Result<TrainTest, TrainError> {
+    use sha2::{Digest, Sha256};
+    let mut sets = Vec::with_capacity(2);
+    for (name, size, sha) in CIFAR10_5K_FILES {
+        let path = dir.join(name);
+        if !path.is_file() {
+            return Err(TrainError::Image {
+                path,
+                reason: "is missing: the CIFAR-10 slice ships with the project's repository (crates/dsm-train/data/cifar10-5k), not with the published crate; set DSM_CIFAR10_5K to a folder holding it".into(),
+            });
+        }
+        let bytes = dsm_space::io::read(&path)?;
+        let bad = |reason: String| {
+            TrainError::Format(dsm_space::io::FormatError::new(
+                path.display().to_string(),
+                "CIFAR-10 slice",
+                reason,
+            ))
+        };
+        if bytes.len() != size {
+            return Err(bad(format!("{} bytes, expected {size}", bytes.len())));
+        }
+        let got: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if got != sha {
+            return Err(bad(format!(
+                "sha256 {got}, expected {sha} (the file was altered)"
+            )));
+        }
+        sets.push(cifar_binary(&[&path], Cifar::Ten)?);
+    }
+    let test = sets.pop().expect("two files");
+    let train = sets.pop().expect("two files");
+    Ok(TrainTest {
+        train,
+        test,
+        builtin: false,
+    })
+}
+
 /// The one data-format detection of the examples: `builtin` (the vendored digits, split
-/// 80 / 20 with `seed`), a folder of CIFAR-10 binaries (`data_batch_*.bin`,
+/// 80 / 20 with `seed`), `cifar10-5k` (the vendored CIFAR-10 slice, [`cifar10_5k`]), a folder of CIFAR-10 binaries (`data_batch_*.bin`,
 /// `test_batch.bin`), of CIFAR-100 binaries (`train.bin`, `test.bin`), or an ImageFolder
 /// (`train/` and `test/` or `val/`, one folder per class; images resized to `resolution`).
 /// Anything else is an error that names what was found and what is read.
@@ -253,11 +334,14 @@ pub struct TrainTest {
 /// let d = dsm_train::data::load_train_test("builtin", 8, 0)?;
 /// assert!(d.builtin && d.train.len() > 4 * d.test.len() - 10);
 /// let err = dsm_train::data::load_train_test("/no/such/folder", 32, 0).unwrap_err();
-/// assert!(err.to_string().contains("neither `builtin` nor a folder"));
+/// assert!(err.to_string().contains("neither `builtin`, `cifar10-5k` nor a folder"));
 /// # Ok::<(), dsm_train::TrainError>(())
 /// ```
 pub fn load_train_test(data: &str, resolution: u32, seed: u64) -> Result<TrainTest, TrainError> {
     check_resolution(resolution)?;
+    if data == CIFAR10_5K {
+        return cifar10_5k();
+    }
     if data == "builtin" {
         let (train, test) = digits().split(0.2, seed);
         return Ok(TrainTest {
@@ -272,7 +356,7 @@ pub fn load_train_test(data: &str, resolution: u32, seed: u64) -> Result<TrainTe
         reason: reason.to_string(),
     };
     if !dir.is_dir() {
-        return Err(bad("is neither `builtin` nor a folder"));
+        return Err(bad("is neither `builtin`, `cifar10-5k` nor a folder"));
     }
     if dir.join("train_data_batch_1").exists() || dir.join("val_data").exists() {
         return Err(bad(

@@ -51,6 +51,11 @@ use dsm_space::{Evaluation, Evaluator, Nb201Cell, Nb201Space, SearchSpace};
 use serde::{Deserialize, Serialize};
 
 pub use error::BenchError;
+
+/// The default cells of `rank_nb201` (one a line, with the reason for each as a comment):
+/// 16 cells spread over the table's whole CIFAR-10 accuracy range, cheap ones preferred
+/// (parse with `dsm_space::nb201::parse_cell_list`).
+pub const RANK_CELLS: &str = include_str!("../data/rank_cells.txt");
 pub use table::Nb201Table;
 use table::col;
 

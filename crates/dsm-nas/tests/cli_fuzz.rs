@@ -151,6 +151,12 @@ impl Inputs {
             serde_json::to_string(&pairs).unwrap(),
         )
         .unwrap();
+        let cells = [
+            "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+            RESNET,
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+        ];
+        std::fs::write(dir.join("cells.txt"), cells.join("\n")).unwrap();
         Self { dir }
     }
 
@@ -246,6 +252,12 @@ fn base(name: &str, i: &Inputs) -> Vec<(String, Option<String>)> {
             ("--trials", "2"),
             ("--max-iters", "10"),
             ("--methods", "dsm-nas,random"),
+            ("--out", "{out}/run"),
+        ]),
+        "rank_nb201" => kv(&[
+            ("--cells", &i.path("cells.txt")),
+            ("--epochs", "1"),
+            ("--data", "builtin"),
             ("--out", "{out}/run"),
         ]),
         "scale_workers" => kv(&[

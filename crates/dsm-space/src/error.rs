@@ -9,6 +9,16 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum SpaceError {
+    /// A list of cells (one a line) has a bad line or no cell.
+    #[error("{source_name}{}: {reason}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    CellList {
+        /// The file (or other name of the text).
+        source_name: String,
+        /// The 1-based line, when one line is at fault.
+        line: Option<u32>,
+        /// What is wrong (the line quoted and the parser's reason, or what is missing).
+        reason: String,
+    },
     /// A NAS-Bench-201 cell string does not have the `|op~i|+|op~i|op~i|+|...|` shape.
     #[error(
         "malformed NAS-Bench-201 cell {input:?}: {reason} (at byte {position}); expected `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`"

@@ -245,6 +245,44 @@ impl fmt::Display for Nb201Cell {
     }
 }
 
+/// Parses a list of cells, one a line; blank lines and `#` comments (whole lines, or after a
+/// cell) are skipped. A bad line is an error quoting it with its line number; a list without
+/// a cell is an error too. `source_name` names the text in errors (its file).
+///
+/// ```
+/// use dsm_space::nb201::parse_cell_list;
+/// let cells = parse_cell_list("# two cells\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n\n|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|  # a skip\n", "cells.txt")?;
+/// assert_eq!(cells.len(), 2);
+/// let e = parse_cell_list("|none~0|+|bogus~0|\n", "cells.txt").unwrap_err().to_string();
+/// assert!(e.starts_with("cells.txt, line 1: \"|none~0|+|bogus~0|\""), "{e}");
+/// # Ok::<(), dsm_space::SpaceError>(())
+/// ```
+pub fn parse_cell_list(text: &str, source_name: &str) -> Result<Vec<Nb201Cell>, SpaceError> {
+    let mut cells = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let cell = line
+            .parse::<Nb201Cell>()
+            .map_err(|e| SpaceError::CellList {
+                source_name: source_name.to_string(),
+                line: Some(u32::try_from(i + 1).unwrap_or(u32::MAX)),
+                reason: format!("{line:?}: {e}"),
+            })?;
+        cells.push(cell);
+    }
+    if cells.is_empty() {
+        return Err(SpaceError::CellList {
+            source_name: source_name.to_string(),
+            line: None,
+            reason: "holds no cell; expected one NAS-Bench-201 cell string a line".into(),
+        });
+    }
+    Ok(cells)
+}
+
 impl FromStr for Nb201Cell {
     type Err = SpaceError;
 

@@ -39,6 +39,7 @@ mod live;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod predictor;
+pub mod rank;
 mod run;
 mod train;
 

@@ -77,37 +77,13 @@ pub fn kendall_tau(a: &[f64], b: &[f64]) -> Option<f64> {
     (denom > 0.0).then(|| (concordant - discordant) / denom)
 }
 
-/// Spearman's rho (the Pearson correlation of the average ranks); `None` as for
-/// [`kendall_tau`].
+/// Spearman's rho ([`predictor::spearman`](crate::predictor::spearman), the Pearson
+/// correlation of the average ranks); `None` as for [`kendall_tau`].
 pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
     if a.len() != b.len() || a.len() < 3 {
         return None;
     }
-    let (ra, rb) = (ranks(a), ranks(b));
-    let n = a.len() as f64;
-    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
-    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
-    (va > 0.0 && vb > 0.0).then(|| cov / (va * vb).sqrt())
-}
-
-fn ranks(x: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..x.len()).collect();
-    idx.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
-    let mut r = vec![0.0; x.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && x[idx[j + 1]] == x[idx[i]] {
-            j += 1;
-        }
-        for &k in &idx[i..=j] {
-            r[k] = (i + j) as f64 / 2.0 + 1.0;
-        }
-        i = j + 1;
-    }
-    r
+    Some(crate::predictor::spearman(a, b)).filter(|r| r.is_finite())
 }
 
 /// The summary of `cells`: an error naming the problem for fewer than 3 cells or accuracies

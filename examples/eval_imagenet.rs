@@ -64,7 +64,7 @@ fn run() -> Result<()> {
     bar.finish_and_clear();
     println!(
         "{}: {} images in {} classes: top-1 {:.2} %, top-5 {:.2} %, {:.1} images/s",
-        args.model.model,
+        args.model.model.as_deref().unwrap_or("the model"),
         report.images,
         folder.classes.len(),
         report.top1,

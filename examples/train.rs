@@ -16,7 +16,8 @@
 //! Writes `DIR/config.json`, `DIR/metrics.jsonl` (one JSON object per epoch),
 //! `DIR/checkpoint.bin` (after every epoch, atomically), the trained weights as
 //! `DIR/model.safetensors` (PyTorch's `TinyNetwork` names, which `forward --weights` and
-//! PyTorch's `load_state_dict` read) and `DIR/model.bpk` (Burn's burnpack format), and
+//! PyTorch's `load_state_dict` read), `DIR/arch.json` (the cell, classes, C and N: `forward`,
+//! `infer` and `eval_imagenet` take `--model DIR`) and `DIR/model.bpk` (Burn's burnpack format), and
 //! `DIR/curves.svg` (loss and accuracy per epoch), and prints, as
 //! its last line, `{"test_acc": .., "test_top5": .., "epochs": .., "wall_s": .., ...}`.
 //!
@@ -147,8 +148,7 @@ fn run() -> Result<()> {
     bar.finish_and_clear();
     log.finish()?;
     curves_svg(&folder.dir().join("curves.svg"), &history)?;
-    let state_dict = model.state_dict();
-    folder.save_model(model, &state_dict)?;
+    folder.save_nb201(model, &cell, train.classes)?;
     let last = history.last().expect("at least one epoch");
     println!(
         "{}",

@@ -41,6 +41,7 @@ mod executor;
 pub mod journal;
 mod launcher;
 mod slurm;
+mod store;
 mod task;
 
 pub use args::ExecutorArgs;
@@ -52,4 +53,5 @@ pub use launcher::{JobSpec, JobState, Launcher, LocalLauncher, WorkerCommand};
 pub use slurm::{
     SlurmLauncher, SlurmOptions, batch_script, find_program, job_state, parse_scontrol,
 };
+pub use store::{SearchRun, SearchStore};
 pub use task::{ATTEMPT_ENV, TASK_ENV, Task, TaskResult, serve, task_from_env};

@@ -118,6 +118,11 @@ const C: usize = 16;
 const N: usize = 5;
 
 impl Nb201Network {
+    /// Channels of the first stage (xautodl's `C`).
+    pub const CHANNELS: usize = C;
+    /// Cells per stage (xautodl's `N`).
+    pub const CELLS_PER_STAGE: usize = N;
+
     /// A randomly initialised network for `cell` with `num_classes` classes.
     pub fn new(cell: &Nb201Cell, num_classes: usize, device: &Device) -> Self {
         Self::build(cell, num_classes, &mut Loader::new(None, device))

@@ -674,6 +674,43 @@ fn train_writes_metrics_and_a_final_json_line() {
     let lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 1);
     assert!(dir.join("config.json").exists() && dir.join("curves.svg").exists());
+    // The trained network, taken away: `forward --model <run folder>` reads arch.json and
+    // model.safetensors, and gives the logits of the network named in full.
+    let mut io = dsm_nas::models::StateDict::new();
+    let pixels = (0..2 * 3 * 8 * 8).map(|i| ((i * 37) % 11) as f32 / 11.0 - 0.5);
+    io.insert(
+        "input",
+        dsm_nas::models::NamedTensor {
+            shape: vec![2, 3, 8, 8],
+            data: pixels.collect(),
+            is_int: false,
+        },
+    );
+    let input = dir.join("io.safetensors");
+    io.save_safetensors(&input).unwrap();
+    let logits = |model: &[&str]| {
+        let result = dir.join("logits.json");
+        let o = run(
+            "forward",
+            &[
+                model,
+                &[
+                    "--input",
+                    &input.display().to_string(),
+                    "--output",
+                    &result.display().to_string(),
+                ],
+            ]
+            .concat(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        read_json(&result)["logits"].clone()
+    };
+    let weights = dir.join("model.safetensors").display().to_string();
+    let named = logits(&["--model", &format!("nb201:{RESNET}"), "--weights", &weights]);
+    assert_eq!(logits(&["--model", &out]), named);
+    assert_eq!(logits(&["--weights", &weights]), named); // arch.json beside the weights
+    assert_eq!(named.as_array().map(Vec::len), Some(2));
     fails_cleanly(
         &run("train", &[&args[..], &[out.as_str()]].concat()),
         "--resume",

@@ -35,7 +35,7 @@ pub mod data;
 mod error;
 mod eval;
 pub mod imagenet;
-mod live;
+pub mod live;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod predictor;

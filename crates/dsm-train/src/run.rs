@@ -130,6 +130,24 @@ impl RunFolder {
     }
 }
 
+impl RunFolder {
+    /// Saves a trained NAS-Bench-201 network for users to take away: `model.safetensors`
+    /// (PyTorch's `TinyNetwork` names, [`save_model`](Self::save_model)), `model.bpk`, and
+    /// `arch.json` ([`ArchFile`](dsm_models::zoo::ArchFile): the cell, classes, C and N),
+    /// which `forward`, `infer` and `eval_imagenet` read with `--model <this folder>`.
+    pub fn save_nb201(
+        &self,
+        model: dsm_models::Nb201Network,
+        cell: &dsm_space::Nb201Cell,
+        classes: usize,
+    ) -> Result<(), TrainError> {
+        let state_dict = model.state_dict();
+        self.save_model(model, &state_dict)?;
+        Ok(dsm_models::zoo::ArchFile::nb201(cell, classes)
+            .save(&self.dir.join(dsm_models::zoo::ARCH_FILE))?)
+    }
+}
+
 /// `metrics.jsonl`, one line per epoch. [`MetricsLog::record`] fits the trainer's per-epoch
 /// callback; a write error is kept and returned by [`MetricsLog::finish`].
 #[derive(Debug)]

@@ -492,10 +492,28 @@ fn a_trained_network_saved_by_its_run_folder_reloads_to_identical_logits() {
     log.finish().unwrap();
     let x = Tensor::<4>::random([3, 3, 8, 8], burn::tensor::Distribution::Default, &dev);
     let want = net.forward(x.clone()).into_data();
-    run.save_model(net.clone(), &net.state_dict()).unwrap();
+    run.save_nb201(net.clone(), &cell, 10).unwrap();
     let sd = StateDict::from_file(run.dir().join("model.safetensors")).unwrap();
     let back = Nb201Network::from_state_dict(&cell, 10, &sd, &dev).unwrap();
-    assert_eq!(back.forward(x).into_data(), want);
+    assert_eq!(back.forward(x.clone()).into_data(), want);
+    // What the model tools load from `--model <run folder>`: the cell and classes from
+    // arch.json, the weights from model.safetensors.
+    let args = dsm_models::zoo::ModelArgs {
+        backend: "flex".into(),
+        model: Some(run.dir().display().to_string()),
+        weights: None,
+        classes: None,
+        width: 1.2,
+    };
+    let (loaded, _) = args.load().unwrap();
+    assert_eq!(loaded.forward(x).into_data(), want);
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.dir().join("arch.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        card,
+        serde_json::json!({"space": "nas-bench-201", "cell": MIXED_CELL, "classes": 10, "C": 16, "N": 5})
+    );
     assert_eq!(
         std::fs::read_to_string(run.dir().join("metrics.jsonl"))
             .unwrap()

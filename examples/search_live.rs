@@ -30,7 +30,7 @@ use dsm_nas::bench::{Dataset, Nb201Table};
 use dsm_nas::cluster::{ExecutorArgs, SearchStore, serve, task_from_env};
 use dsm_nas::miner::{Budget, DsmConfig, DsmNas, MinerError, RandomSearch, Searcher, seeded_rng};
 use dsm_nas::space::{Evaluation, Nb201Cell, Nb201Space, Observed};
-use dsm_nas::train::live::{LiveData, LiveTrial, summarise_trials};
+use dsm_nas::train::live::{LiveData, LiveTrial, summarise_trials, write_study};
 use serde::Serialize;
 
 /// The worker's seed, set by the driver for each search.
@@ -141,24 +141,19 @@ fn run() -> Result<()> {
         (None, false) => None,
     };
     // Bounded by queries (reproducible), not by the measured seconds.
-    let budget = Budget {
-        time_s: f64::MAX,
-        max_iters: args.queries as usize - 1,
-        ..Budget::default()
-    };
+    let budget = Budget::queries(args.queries as usize);
     let table = Nb201Table::embedded();
     let mut trials = Vec::new();
     for &seed in &args.seeds {
         let data = LiveData::load(&args.data, 32, 0.25, seed)?;
         let quick = data.config(args.epochs as usize, args.batch as usize, seed);
         let mut eval = data.evaluator(quick, dev.clone())?;
-        let store = match &root {
-            Some(dir) => {
-                SearchStore::new(dir.join(format!("seed-{seed}")), format!("live-s{seed}"))
-                    .with_env(SEED_ENV, seed.to_string())
-            }
-            None => SearchStore::none(),
-        };
+        let store = SearchStore::under(
+            root.as_deref(),
+            &format!("seed-{seed}"),
+            format!("live-s{seed}"),
+        )
+        .with_env(SEED_ENV, seed.to_string());
         let full = data.config(args.final_epochs as usize, args.batch as usize, seed);
         let cache = store.dir.as_ref().map(|d| d.join("held_out.json"));
         for method in &methods {
@@ -208,13 +203,13 @@ fn run() -> Result<()> {
             trials.push(trial);
         }
     }
-    let summary = summarise_trials(&trials);
+    let config = serde_json::json!({"args": &args, "version": env!("CARGO_PKG_VERSION")});
+    let summary = match &results {
+        Some(path) => write_study(path, &config, &trials)?,
+        None => summarise_trials(&trials),
+    };
     for s in &summary {
         println!("{}", serde_json::to_string(s)?);
-    }
-    if let Some(path) = results {
-        let doc = serde_json::json!({"config": {"args": &args, "version": env!("CARGO_PKG_VERSION")}, "summary": summary, "trials": trials});
-        dsm_nas::space::io::save(&path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())
 }

@@ -47,6 +47,14 @@ impl SearchStore {
         }
     }
 
+    /// Searches kept in `root/<name>` when there is a root, else nowhere.
+    pub fn under(root: Option<&std::path::Path>, name: &str, run: impl Into<String>) -> Self {
+        match root {
+            Some(root) => Self::new(root.join(name), run),
+            None => Self::none(),
+        }
+    }
+
     /// Searches kept nowhere (in process only).
     pub fn none() -> Self {
         Self::default()

@@ -54,6 +54,21 @@ impl Default for Budget {
 }
 
 impl Budget {
+    /// A budget of `queries` charged evaluations and no time limit: reproducible, since it
+    /// does not depend on the measured seconds (for live evaluators).
+    ///
+    /// ```
+    /// let b = dsm_miner::Budget::queries(12);
+    /// assert_eq!((b.max_iters, b.time_s), (11, f64::MAX));
+    /// ```
+    pub fn queries(queries: usize) -> Self {
+        Self {
+            time_s: f64::MAX,
+            max_iters: queries.saturating_sub(1),
+            ..Self::default()
+        }
+    }
+
     /// Checks the values.
     pub fn check(&self) -> Result<(), MinerError> {
         if !(self.time_s.is_finite() && self.time_s >= 0.0) {

@@ -326,3 +326,17 @@ pub fn summarise_trials(trials: &[LiveTrial]) -> Vec<LiveSummary> {
         })
         .collect()
 }
+
+/// Writes a live-search study to `path` (pretty JSON, atomically): `{"config": config,
+/// "summary": [`LiveSummary`...], "trials": [`LiveTrial`...]}`; returns the summary.
+pub fn write_study(
+    path: &std::path::Path,
+    config: &impl serde::Serialize,
+    trials: &[LiveTrial],
+) -> Result<Vec<LiveSummary>, TrainError> {
+    let summary = summarise_trials(trials);
+    let doc = serde_json::json!({"config": config, "summary": summary, "trials": trials});
+    let text = serde_json::to_string_pretty(&doc).expect("a study serialises");
+    dsm_space::io::save(path, text.as_bytes())?;
+    Ok(summary)
+}

@@ -7,10 +7,21 @@
 //! `madds` follows the reference code's counter (every convolution including the
 //! squeeze-excite 1x1 convs, classifier excluded); the DSM-NAS paper prints 597 M for this
 //! architecture, the reference counter gives 586.32 M. A bad string exits with status 2.
+//!
+//! With Once-for-All's predictor and latency tables (not shipped: fetch `ofa/acc_predictor.pth`
+//! and `ofa/note10/` from `han-cai/files`), the predicted accuracy and latency too:
+//! ```text
+//! cargo run --release --example cost_mbv3 -- --legacy '3,3,3,4,4:...' --resolution 224 --ofa-predictor acc_predictor.pth --latency-table note10
+//! {"madds":586320560,"params":8939576,"madds_with_classifier":587856560,"predicted_acc":83.42409133911133,"latency_ms":57.801997745689434}
+//! ```
 
-use anyhow::{Context, Result};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
 use clap::Parser;
-use dsm_nas::space::{MbV3Arch, MbV3Space};
+use dsm_nas::bench::latency::LatencyTable;
+use dsm_nas::space::{MbV3Arch, MbV3Space, MbV3Subnet};
+use dsm_nas::train::ofa::{OFA_WIDTH, OfaPredictor};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -28,6 +39,14 @@ struct Args {
     /// Number of classes of the classifier.
     #[arg(long, default_value_t = 1000)]
     classes: usize,
+    /// Once-for-All's accuracy predictor (acc_predictor.pth, width 1.2): adds
+    /// `predicted_acc` (percent).
+    #[arg(long)]
+    ofa_predictor: Option<PathBuf>,
+    /// Per-layer latency tables (`<r>_lookup_table.yaml`, e.g. OFA's note10/): adds
+    /// `latency_ms`.
+    #[arg(long)]
+    latency_table: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -35,6 +54,10 @@ struct Output {
     madds: u64,
     params: u64,
     madds_with_classifier: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predicted_acc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<f64>,
 }
 
 fn run() -> Result<()> {
@@ -46,10 +69,33 @@ fn run() -> Result<()> {
     let cost = space
         .cost_at(&arch, args.resolution)
         .context("bad --resolution")?;
+    let subnet = MbV3Subnet {
+        arch,
+        resolution: args.resolution,
+    };
+    let latency_ms = match &args.latency_table {
+        Some(dir) => Some(LatencyTable::load_dir(dir)?.latency_ms(&space, &subnet)?),
+        None => None,
+    };
+    let predicted_acc = match &args.ofa_predictor {
+        Some(path) => {
+            if args.width != OFA_WIDTH {
+                bail!(
+                    "--ofa-predictor describes the width-{OFA_WIDTH} supernet; got --width {}",
+                    args.width
+                );
+            }
+            let p = OfaPredictor::load(path, &burn::prelude::Device::flex())?;
+            Some(100.0 * p.predict(&[subnet])?[0])
+        }
+        None => None,
+    };
     let out = Output {
         madds: cost.madds,
         params: cost.params,
         madds_with_classifier: cost.madds_with_classifier,
+        predicted_acc,
+        latency_ms,
     };
     println!("{}", serde_json::to_string(&out)?);
     Ok(())

@@ -24,11 +24,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 use dsm_nas::bench::{Dataset, Nb201Table};
 use dsm_nas::cluster::{ExecutorArgs, SearchStore, serve, task_from_env};
-use dsm_nas::miner::{Budget, DsmConfig, DsmNas, MinerError, RandomSearch, Searcher, seeded_rng};
+use dsm_nas::miner::{Budget, DsmConfig, searchers, seeded_rng};
 use dsm_nas::space::{Evaluation, Nb201Cell, Nb201Space, Observed};
 use dsm_nas::train::live::{LiveData, LiveTrial, summarise_trials, write_study};
 use serde::Serialize;
@@ -49,8 +49,8 @@ struct Args {
     /// training images and scores on the other 25 %.
     #[arg(long, default_value = "builtin")]
     data: String,
-    /// Methods, comma-separated: dsm-nas, random.
-    #[arg(long, value_delimiter = ',', default_value = "dsm-nas,random")]
+    /// Methods, comma-separated: dsm-nas, random, rea, reinforce, ofa-evolution.
+    #[arg(long, value_delimiter = ',', default_value = "dsm-nas,random", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     methods: Vec<String>,
     /// Charged queries per method (the initial K anchors of DSM-NAS are extra).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
@@ -95,18 +95,11 @@ fn main() {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let dsm = DsmNas::new(DsmConfig {
+    let dsm = DsmConfig {
         n_steps: 2,
         ..DsmConfig::default()
-    });
-    let mut methods: Vec<&dyn Searcher<Nb201Space>> = Vec::new();
-    for m in &args.methods {
-        match m.as_str() {
-            "dsm-nas" => methods.push(&dsm),
-            "random" => methods.push(&RandomSearch),
-            other => bail!("--methods: unknown method {other:?}; expected dsm-nas or random"),
-        }
-    }
+    };
+    let methods = searchers::<Nb201Space>(&args.methods, &dsm)?;
     let results = args.out.as_ref().map(|d| d.join("results.json"));
     if let Some(path) = results.as_ref().filter(|p| p.exists() && !args.force) {
         bail!(
@@ -121,13 +114,10 @@ fn run() -> Result<()> {
         .device()?;
     if let Some(task) = task_from_env() {
         // A worker of a search run with --executor local or slurm: one training, then exit.
-        let seed = std::env::var(SEED_ENV).ok().and_then(|s| s.parse().ok());
-        let data = LiveData::load(&args.data, 32, 0.25, seed.unwrap_or(args.seeds[0]))?;
-        let quick = data.config(
-            args.epochs as usize,
-            args.batch as usize,
-            seed.unwrap_or(args.seeds[0]),
-        );
+        let env_seed = std::env::var(SEED_ENV).ok().and_then(|s| s.parse().ok());
+        let seed = env_seed.unwrap_or(args.seeds[0]);
+        let data = LiveData::load(&args.data, 32, 0.25, seed)?;
+        let quick = data.config(args.epochs as usize, args.batch as usize, seed);
         serve::<Nb201Cell, _>(&task, &mut data.evaluator(quick, dev)?)?;
         return Ok(());
     }
@@ -170,22 +160,14 @@ fn run() -> Result<()> {
                 bar.inc(1);
                 bar.set_message(format!("last {:.1} %", e.score));
             });
-            let run = args
-                .exec
-                .run_search(
-                    *method,
-                    &Nb201Space,
-                    &mut observed,
-                    budget,
-                    &mut seeded_rng(seed),
-                    &store,
-                )
-                .map_err(|e| match e {
-                    dsm_nas::cluster::ClusterError::Miner(MinerError::CheckpointMismatch {
-                        ..
-                    }) => anyhow!("{e} (or pass --start-over)"),
-                    e => e.into(),
-                })?;
+            let run = args.exec.run_search(
+                &**method,
+                &Nb201Space,
+                &mut observed,
+                budget,
+                &mut seeded_rng(seed),
+                &store,
+            )?;
             bar.finish_and_clear();
             let out = run.outcome;
             let held_out_acc = data.held_out_acc(&out.best, &full, &dev, cache.as_deref())?;

@@ -9,7 +9,16 @@
 //! cargo run --release --example search_mbv3 -- --predictor runs/mbv3/predictor.bin --out runs/mbv3b
 //! # (b) live training on your ImageFolder (train/ and val/) at a small resolution:
 //! cargo run --release --example search_mbv3 -- --live /data/imagenette --resolution 64 --epochs 1 --iters 20 --out runs/live
+//! # (c) Once-for-All's published predictor and Note10 latency tables (not shipped: fetch
+//! #     ofa/acc_predictor.pth and ofa/note10/ from han-cai/files), the resolution searched
+//! #     too, DSM-NAS against OFA's evolution, REA and random search, 10 seeds:
+//! cargo run --release --example search_mbv3 -- --ofa-predictor acc_predictor.pth --latency-table note10 --latency-limit 25 --methods dsm-nas,ofa-evolution,rea,random --iters 2000 --trials 10 --seed 0 --out runs/ofa25
 //! ```
+//! In (c), `--iters` counts every evaluation (free initial ones included; each method gets
+//! as many), `--madds-limit` counts MAdds at each subnet's own resolution, and
+//! `DIR/results.json` lists `"trials": [{"method", "seed", "best_arch", "resolution",
+//! "predicted_acc" (%), "latency_ms", "madds", "queries"}]` with a per-method `"summary"`
+//! and the published models as `"references"`.
 //! `pairs.json` is a JSON array of `{"arch": "<legacy depths:ks:ratios string>", "accuracy": 77.1}`.
 //!
 //! Writes `DIR/results.json` (configuration, seed, versions, the answer, every evaluation),
@@ -22,8 +31,11 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Parser;
+use dsm_nas::models::backend::Backend;
+use dsm_nas::protocol::hardware::{Limit, OfaArgs};
 use dsm_nas::protocol::mbv3::Mbv3Config;
 use dsm_nas::train::data::train_and_validation;
+use dsm_nas::train::ofa::OfaPredictor;
 use dsm_nas::train::predictor::{AccuracyPredictor, PredictorConfig, read_pairs};
 use dsm_nas::train::{MbV3LiveEvaluator, TrainConfig};
 use serde::Serialize;
@@ -53,6 +65,15 @@ struct Args {
     /// Epochs of predictor training.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     predictor_epochs: u64,
+    /// Score subnets with Once-for-All's published predictor (acc_predictor.pth, width 1.2)
+    /// and compare --methods over --trials seeds, the resolution searched too.
+    #[arg(long, conflicts_with_all = ["predictor_data", "predictor", "live"])]
+    ofa_predictor: Option<PathBuf>,
+    /// Latency limit in ms (instead of --madds-limit; needs --latency-table).
+    #[arg(long, requires = "latency_table", conflicts_with = "madds_limit")]
+    latency_limit: Option<f64>,
+    #[command(flatten)]
+    ofa: OfaArgs,
     #[command(flatten)]
     #[serde(flatten)]
     search: Mbv3Config,
@@ -68,13 +89,13 @@ struct Args {
 
 fn run() -> Result<()> {
     let args = Args::parse();
+    if let Some(path) = &args.ofa_predictor {
+        return run_ofa(&args, path);
+    }
     // Every setting is checked before any work starts or any file is written.
     let search = args.search.check()?;
     let space = *search.space();
-    let dev = args
-        .backend
-        .parse::<dsm_nas::models::backend::Backend>()?
-        .device()?;
+    let dev = args.backend.parse::<Backend>()?.device()?;
     if args.live.is_none() && args.predictor.is_none() && args.predictor_data.is_none() {
         bail!("choose an evaluator: --predictor-data FILE, --predictor FILE or --live DIR");
     }
@@ -130,6 +151,33 @@ fn run() -> Result<()> {
     let summary = search.summary(&outcome, evaluator);
     search.write(&args.out, &outcome, &summary, &args, fit)?;
     println!("{summary}");
+    Ok(())
+}
+
+/// DSM-NAS and the baselines with OFA's predictor, under a latency or MAdds limit.
+fn run_ofa(args: &Args, predictor: &std::path::Path) -> Result<()> {
+    let limit = match args.latency_limit {
+        Some(ms) => Limit::Latency { ms },
+        None => Limit::Madds {
+            millions: args.search.madds_limit,
+        },
+    };
+    let cfg = args.ofa.config(limit, &args.search);
+    let dev = args.backend.parse::<Backend>()?.device()?;
+    let predictor = OfaPredictor::load(predictor, &dev)?;
+    let study = cfg.check(args.ofa.latency()?.as_ref())?;
+    let mut eval = predictor.evaluator(study.space())?;
+    study.prepare_dir(&args.out, args.force)?;
+    let bar = indicatif::ProgressBar::new((cfg.trials * cfg.methods.len()) as u64);
+    let trials = study.run(&mut eval, |t| {
+        bar.inc(1);
+        bar.println(serde_json::to_string(t).expect("trials serialise"));
+    })?;
+    bar.finish_and_clear();
+    let results = study.write(&args.out, &trials, args, &mut eval)?;
+    for s in results["summary"].as_array().into_iter().flatten() {
+        println!("{s}");
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(shared_fixtures)");
     println!("cargo::rustc-check-cfg=cfg(slurm_cluster)");
+    println!("cargo::rustc-check-cfg=cfg(shared_ofa)");
     println!("cargo::rerun-if-env-changed=SLURM_CONF");
     println!("cargo::rerun-if-env-changed=PATH");
     // The Slurm tests run where a cluster is configured (SLURM_CONF names an existing file,
@@ -23,5 +24,11 @@ fn main() {
     if path.exists() {
         println!("cargo::rerun-if-changed={}", path.display());
         println!("cargo::rustc-cfg=shared_fixtures");
+    }
+    // OFA's predictor and Note10 tables (not redistributable: never vendored).
+    let ofa = dir.join("../../../shared/data/ofa");
+    if ofa.join("acc_predictor.pth").exists() && ofa.join("note10").exists() {
+        println!("cargo::rerun-if-changed={}", ofa.display());
+        println!("cargo::rustc-cfg=shared_ofa");
     }
 }

@@ -81,4 +81,38 @@ pub enum BenchError {
         /// The value found.
         value: f64,
     },
+    /// A latency table is unreadable or malformed.
+    #[error("bad latency table {source_name}: {reason}")]
+    LatencyTable {
+        /// The file (or folder).
+        source_name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No latency table for a subnet's resolution.
+    #[error(
+        "no {device} latency table for resolution {resolution}; the tables cover {available}: search those resolutions or add <resolution>_lookup_table.yaml"
+    )]
+    NoLatencyTable {
+        /// The device.
+        device: String,
+        /// The resolution asked for.
+        resolution: u32,
+        /// The resolutions with a table.
+        available: String,
+    },
+    /// A latency table lacks a layer a subnet needs.
+    #[error(
+        "the {device} latency table for resolution {resolution} has no entry {key:?} (needed for {layer}); add it to the table"
+    )]
+    MissingLatency {
+        /// The device.
+        device: String,
+        /// The resolution.
+        resolution: u32,
+        /// The key looked up.
+        key: String,
+        /// Which layer needed it.
+        layer: String,
+    },
 }

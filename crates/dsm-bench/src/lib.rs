@@ -42,6 +42,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod latency;
 mod table;
 
 use std::fmt;

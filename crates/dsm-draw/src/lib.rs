@@ -245,18 +245,9 @@ fn skeleton(s: &mut String, y: f64, w: f64) {
     let _ = writeln!(s, "</g>");
 }
 
-/// The two published ImageNet architectures of DSM-NAS (width multiplier 1.2), as
-/// `(name, legacy string)`.
-pub const PUBLISHED: [(&str, &str); 2] = [
-    (
-        "dsm_nas",
-        "3,3,3,4,4:5,5,7,0,5,5,7,0,5,7,5,0,5,5,5,7,5,7,7,7:6,6,3,0,6,4,6,0,6,6,6,0,6,6,6,4,6,6,4,4",
-    ),
-    (
-        "dsm_nas_plus",
-        "4,4,3,4,4:3,5,5,5,7,7,3,7,5,3,7,0,5,5,7,7,3,5,5,3:6,6,3,3,3,6,3,6,6,3,6,0,6,3,6,4,6,6,4,6",
-    ),
-];
+/// The two published ImageNet architectures of DSM-NAS, as `(name, legacy string)`
+/// (defined in [`dsm_space::mbv3::PUBLISHED`]).
+pub use dsm_space::mbv3::PUBLISHED;
 
 /// The pictures of [`PUBLISHED`] at 224 x 224, as `(file name, svg)`: what
 /// `cargo xtask draw` writes to `docs/img/`.

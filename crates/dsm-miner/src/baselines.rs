@@ -41,7 +41,9 @@ struct RandomStrategy;
 
 impl<S: SearchSpace> Strategy<S> for RandomStrategy {
     fn ask(&mut self, ctx: &mut AskContext<'_, S>) -> Result<Ask<S::Arch>, MinerError> {
-        Ok(Ask::Query(ctx.space.sample(ctx.rng)))
+        Ok(Ask::Query(
+            ctx.admissible_draw(|space, rng| space.sample(rng))?,
+        ))
     }
 
     fn tell(&mut self, _space: &S, _told: Told<S::Arch>) -> Result<(), MinerError> {
@@ -80,6 +82,10 @@ impl<S: SearchSpace> Searcher<S> for RegularizedEvolution {
         "rea"
     }
 
+    fn free_evaluations(&self) -> usize {
+        self.population
+    }
+
     fn settings(&self) -> String {
         serde_json::to_string(self).expect("settings serialise")
     }
@@ -115,7 +121,7 @@ struct ReaStrategy<A> {
 impl<S: SearchSpace> Strategy<S> for ReaStrategy<S::Arch> {
     fn ask(&mut self, ctx: &mut AskContext<'_, S>) -> Result<Ask<S::Arch>, MinerError> {
         if !self.asked_initial {
-            let arch = ctx.space.sample(ctx.rng);
+            let arch = ctx.admissible_draw(|space, rng| space.sample(rng))?;
             self.initial.push((ctx.id, arch.clone(), None));
             self.asked_initial = self.initial.len() == self.population;
             return Ok(Ask::Initial(arch));
@@ -131,7 +137,10 @@ impl<S: SearchSpace> Strategy<S> for ReaStrategy<S::Arch> {
                 parent = k;
             }
         }
-        Ok(Ask::Query(ctx.space.mutate(&self.pop[parent].0, rng)))
+        let parent = &self.pop[parent].0;
+        Ok(Ask::Query(
+            ctx.admissible_draw(|space, rng| space.mutate(parent, rng))?,
+        ))
     }
 
     fn tell(&mut self, _space: &S, told: Told<S::Arch>) -> Result<(), MinerError> {
@@ -303,5 +312,210 @@ impl<S: SearchSpace> Strategy<S> for ReinforceStrategy {
             }
         }
         Ok(())
+    }
+}
+
+/// Once-for-All's evolutionary search (Cai et al., ICLR 2020; `EvolutionFinder` of OFA's
+/// tutorial), on the positions of any space. A population of `population` random
+/// architectures (free initial evaluations, like REA's); then, each generation, the best
+/// `round(parent_ratio * population)` members survive as parents and
+/// `population` children are made: `round(mutation_ratio * population)` by mutating a
+/// random parent (each position redrawn uniformly among its choices with probability
+/// `mutate_prob`, the current choice included, as OFA's `random_resample`) and the rest by
+/// crossing two random parents (each position from either, with equal chance). Children
+/// are drawn again until they satisfy the search's constraint (OFA's efficiency loop), so
+/// no evaluation is spent outside it. The next population is the parents and the children.
+///
+/// OFA's defaults: population 100, parent ratio 0.25, mutation ratio 0.5, mutate probability
+/// 0.1. OFA mutates kernel size, expand ratio and depth as separate genes; here a position
+/// is whatever the space makes it (for [`MbV3Space`](dsm_space::MbV3Space) a layer slot
+/// whose choices are the (kernel, expand) pairs and, past a unit's second layer, absence;
+/// a searched resolution is one more position, mutated with the same probability).
+///
+/// With several proposals in flight, the children of a generation are asked as soon as
+/// asked for, and the next generation starts when all of them are told.
+///
+/// ```
+/// use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
+/// use dsm_miner::{seeded_rng, Budget, OfaEvolution, Searcher};
+/// use dsm_space::Nb201Space;
+///
+/// let mut eval = Nb201Evaluator::new(Nb201Table::embedded(), Dataset::Cifar10, Signal::Valid200);
+/// let evo = OfaEvolution { population: 20, ..OfaEvolution::default() };
+/// let out = evo.search(&Nb201Space, &mut eval, Budget::queries(100), &mut seeded_rng(1))?;
+/// assert_eq!(out.queries, 100);
+/// # Ok::<(), dsm_miner::MinerError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfaEvolution {
+    /// Population size (100).
+    pub population: usize,
+    /// Share of the population kept as parents each generation (0.25).
+    pub parent_ratio: f64,
+    /// Share of each generation's children made by mutation; the rest by crossover (0.5).
+    pub mutation_ratio: f64,
+    /// Probability of redrawing each position in a mutation (0.1).
+    pub mutate_prob: f64,
+}
+
+impl Default for OfaEvolution {
+    fn default() -> Self {
+        Self {
+            population: 100,
+            parent_ratio: 0.25,
+            mutation_ratio: 0.5,
+            mutate_prob: 0.1,
+        }
+    }
+}
+
+impl OfaEvolution {
+    /// Parents kept each generation (at least 1).
+    pub fn parents(&self) -> usize {
+        ((self.parent_ratio * self.population as f64).round() as usize).max(1)
+    }
+
+    /// Children made by mutation each generation.
+    pub fn mutations(&self) -> usize {
+        (self.mutation_ratio * self.population as f64).round() as usize
+    }
+}
+
+impl<S: SearchSpace> Searcher<S> for OfaEvolution {
+    fn name(&self) -> &str {
+        "ofa-evolution"
+    }
+
+    fn free_evaluations(&self) -> usize {
+        self.population
+    }
+
+    fn settings(&self) -> String {
+        serde_json::to_string(self).expect("settings serialise")
+    }
+
+    fn strategy<'a>(&'a self, _space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError> {
+        let ratio = |r: f64| r.is_finite() && (0.0..=1.0).contains(&r);
+        if self.population < 2 {
+            return Err(MinerError::config(
+                "ofa-evolution.population",
+                self.population,
+                "at least 2",
+            ));
+        }
+        if !(ratio(self.parent_ratio) && ratio(self.mutation_ratio) && ratio(self.mutate_prob)) {
+            return Err(MinerError::config(
+                "ofa-evolution.parent_ratio/mutation_ratio/mutate_prob",
+                format!(
+                    "{}/{}/{}",
+                    self.parent_ratio, self.mutation_ratio, self.mutate_prob
+                ),
+                "each a number in [0, 1]",
+            ));
+        }
+        Ok(Box::new(OfaStrategy::<S::Arch> {
+            method: self.clone(),
+            members: Vec::new(),
+            parents: Vec::new(),
+            asked: 0,
+        }))
+    }
+}
+
+/// OFA evolution's state: the members of the generation being evaluated (initial population
+/// first), in asking order, with their scores once told, and the parents they came from.
+struct OfaStrategy<A> {
+    method: OfaEvolution,
+    members: Vec<(ProposalId, A, Option<f64>)>,
+    parents: Vec<(A, f64)>,
+    /// Members of the current generation asked so far.
+    asked: usize,
+}
+
+impl<A: Clone> OfaStrategy<A> {
+    /// When every member of the generation is told: the next parents, from the old parents
+    /// and the new members (best first; ties keep the older first).
+    fn advance(&mut self) {
+        if self.asked < self.method.population || self.members.iter().any(|m| m.2.is_none()) {
+            return;
+        }
+        let mut pool: Vec<(A, f64)> = std::mem::take(&mut self.parents);
+        pool.extend(
+            self.members
+                .drain(..)
+                .map(|(_, a, s)| (a, s.expect("all told"))),
+        );
+        pool.sort_by(|a, b| b.1.total_cmp(&a.1));
+        pool.truncate(self.method.parents());
+        self.parents = pool;
+        self.asked = 0;
+    }
+}
+
+impl<S: SearchSpace> Strategy<S> for OfaStrategy<S::Arch> {
+    fn ask(&mut self, ctx: &mut AskContext<'_, S>) -> Result<Ask<S::Arch>, MinerError> {
+        if self.asked == self.method.population {
+            return Ok(Ask::Wait);
+        }
+        let initial = self.parents.is_empty();
+        let arch = if initial {
+            ctx.admissible_draw(|space, rng| space.sample(rng))?
+        } else if self.asked < self.method.mutations() {
+            let p = ctx.rng.random_range(0..self.parents.len());
+            let parent = ctx.space.choices_of(&self.parents[p].0);
+            let prob = self.method.mutate_prob;
+            ctx.admissible_draw(|space, rng| {
+                let mut c = parent.clone();
+                for (pos, choice) in c.iter_mut().enumerate() {
+                    if rng.random_bool(prob) {
+                        *choice = rng.random_range(0..space.num_choices(pos));
+                    }
+                }
+                space
+                    .arch_from_choices(&c)
+                    .expect("choices drawn within num_choices are valid")
+            })?
+        } else {
+            let a = ctx.rng.random_range(0..self.parents.len());
+            let b = ctx.rng.random_range(0..self.parents.len());
+            let (a, b) = (
+                ctx.space.choices_of(&self.parents[a].0),
+                ctx.space.choices_of(&self.parents[b].0),
+            );
+            ctx.admissible_draw(|space, rng| {
+                let c: Vec<usize> = a
+                    .iter()
+                    .zip(&b)
+                    .map(|(&x, &y)| if rng.random_bool(0.5) { x } else { y })
+                    .collect();
+                space
+                    .arch_from_choices(&c)
+                    .expect("choices of two valid parents are valid")
+            })?
+        };
+        self.members.push((ctx.id, arch.clone(), None));
+        self.asked += 1;
+        Ok(if initial {
+            Ask::Initial(arch)
+        } else {
+            Ask::Query(arch)
+        })
+    }
+
+    fn tell(&mut self, _space: &S, told: Told<S::Arch>) -> Result<(), MinerError> {
+        if let Some(slot) = self.members.iter_mut().find(|m| m.0 == told.id) {
+            // Only admissible members may become parents (the driver's rule for answers).
+            slot.2 = Some(if told.admissible {
+                told.score
+            } else {
+                f64::NEG_INFINITY
+            });
+        }
+        self.advance();
+        Ok(())
+    }
+
+    fn final_anchors(&self) -> Vec<S::Arch> {
+        self.parents.iter().map(|(a, _)| a.clone()).collect()
     }
 }

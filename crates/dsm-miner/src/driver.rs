@@ -53,7 +53,30 @@ impl<S: SearchSpace> AskContext<'_, S> {
     pub fn admissible(&self, arch: &S::Arch) -> bool {
         self.constraint.is_none_or(|c| c(arch))
     }
+
+    /// Draws architectures with `draw` until one satisfies the search's constraint (the
+    /// first, without one: no extra random numbers are used), so a method spends no
+    /// evaluation on an architecture it could never return. After
+    /// [`MAX_CONSTRAINED_DRAWS`] rejections in a row, [`MinerError::ConstraintUnmet`].
+    pub fn admissible_draw(
+        &mut self,
+        mut draw: impl FnMut(&S, &mut dyn Rng) -> S::Arch,
+    ) -> Result<S::Arch, MinerError> {
+        for _ in 0..MAX_CONSTRAINED_DRAWS {
+            let arch = draw(self.space, &mut *self.rng);
+            if self.admissible(&arch) {
+                return Ok(arch);
+            }
+        }
+        Err(MinerError::ConstraintUnmet {
+            draws: MAX_CONSTRAINED_DRAWS,
+        })
+    }
 }
+
+/// How many architectures in a row [`AskContext::admissible_draw`] may find outside the
+/// constraint before the search stops with [`MinerError::ConstraintUnmet`].
+pub const MAX_CONSTRAINED_DRAWS: usize = 10_000;
 
 /// A result told to a strategy.
 #[derive(Debug, Clone, PartialEq)]

@@ -45,6 +45,14 @@ pub struct DsmConfig {
     /// not, while the anchor's score and features stay those of the accepted architecture.
     /// Off by default (edits copy the anchor).
     pub reference_compat: bool,
+    /// Draw the edits again when they leave the anchor unchanged (every edit sets a
+    /// position to the choice it has, or only touches positions that do not change the
+    /// architecture), so no evaluation is spent on the anchor itself. Off by default (the
+    /// published protocol charges such repeats); on for spaces with positions that can be
+    /// inactive, as the MobileNet space's kernel and expand genes past a unit's depth.
+    // Left out of the settings when off, so checkpoints of earlier versions still match.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redraw_unchanged: bool,
     /// Which implementation of the controller runs (same model, same results up to float
     /// rounding).
     pub engine: ControllerEngine,
@@ -78,6 +86,7 @@ impl Default for DsmConfig {
             edit_tanh: 1.5 / 2.5,
             init_range: 0.1,
             reference_compat: false,
+            redraw_unchanged: false,
             engine: ControllerEngine::Native,
         }
     }
@@ -228,6 +237,8 @@ const MAX_INIT_DRAWS: usize = 10_000;
 
 /// Draws of the policy for a child that is not already in flight (see [`DsmNas`]).
 const IN_FLIGHT_DRAWS: usize = 8;
+/// Draws of a child before one outside the constraint is evaluated anyway.
+const CONSTRAINED_CHILD_DRAWS: usize = 64;
 
 impl<S: SearchSpace> Searcher<S> for DsmNas<S::Arch> {
     fn name(&self) -> &str {
@@ -256,6 +267,12 @@ impl<S: SearchSpace> Searcher<S> for DsmNas<S::Arch> {
 
     fn constraint(&self) -> Option<Constraint<S::Arch>> {
         self.constraint.clone()
+    }
+
+    fn free_evaluations(&self) -> usize {
+        self.initial_anchors
+            .as_ref()
+            .map_or(self.config.k, |a| a.len())
     }
 
     fn strategy<'a>(&'a self, space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError> {
@@ -377,9 +394,13 @@ impl<S: SearchSpace> Strategy<S> for DsmStrategy<'_, S::Arch> {
             let parent = space.arch_from_choices(parent_choices)?;
             let child = space.apply(&parent, &edits)?;
             let choices = space.choices_of(&child);
-            if draws >= IN_FLIGHT_DRAWS
-                || !self.in_flight.values().any(|f| f.child_choices == choices)
-            {
+            let fresh = draws >= IN_FLIGHT_DRAWS
+                || !self.in_flight.values().any(|f| f.child_choices == choices);
+            // Under a constraint, a child outside it is drawn again (at most
+            // CONSTRAINED_CHILD_DRAWS draws): no evaluation is spent on a child that could
+            // never become an anchor. Without one, nothing changes.
+            let changed = !cfg.redraw_unchanged || child != parent;
+            if fresh && (draws >= CONSTRAINED_CHILD_DRAWS || (changed && ctx.admissible(&child))) {
                 break (pending, a, child);
             }
         };

@@ -66,10 +66,10 @@ pub enum MinerError {
         /// What went wrong.
         reason: String,
     },
-    /// The constraint rejected every one of `draws` random architectures, so the search
-    /// cannot draw its initial ones.
+    /// The constraint rejected every one of `draws` architectures drawn in a row (initial
+    /// anchors, random samples, mutations), so the search cannot go on.
     #[error(
-        "the constraint rejected all {draws} random architectures drawn for the initial anchors; loosen it (a higher MAdds limit) or give the initial anchors"
+        "the constraint rejected all {draws} architectures drawn in a row; loosen it (a higher MAdds or latency limit) or give initial anchors that meet it"
     )]
     ConstraintUnmet {
         /// Architectures drawn.

@@ -52,21 +52,23 @@ mod native;
 mod pareto;
 #[cfg(test)]
 mod parity_tests;
+mod registry;
 
 use dsm_space::{Evaluator, SearchSpace};
 use rand::{Rng, SeedableRng};
 
-pub use baselines::{RandomSearch, RegularizedEvolution, Reinforce};
+pub use baselines::{OfaEvolution, RandomSearch, RegularizedEvolution, Reinforce};
 pub use budget::{Accounting, Budget, Constraint, HistoryPoint, SearchOutcome};
 pub use checkpoint::{CheckpointProgress, SearchCheckpoint};
 pub use driver::{
-    Ask, AskContext, LoggedEvaluation, Proposal, ProposalId, SearchDriver, Strategy, Told,
-    driver_for, search, search_on_workers,
+    Ask, AskContext, LoggedEvaluation, MAX_CONSTRAINED_DRAWS, Proposal, ProposalId, SearchDriver,
+    Strategy, Told, driver_for, search, search_on_workers,
 };
 pub use dsm::{ControllerEngine, DsmConfig, DsmNas};
 pub use error::MinerError;
 pub use graph::{Anchor, CandidateGraph};
 pub use pareto::pareto_front;
+pub use registry::{SEARCHERS, searcher, searchers};
 
 /// The random number generator of every search: PCG-64, a portable algorithm (the same seed
 /// gives the same numbers on every platform and version), serialisable for checkpoints.
@@ -101,6 +103,13 @@ pub trait Searcher<S: SearchSpace> {
         None
     }
 
+    /// How many free initial evaluations a search makes before its charged queries
+    /// (DSM-NAS's K anchors, an evolution's initial population; 0 by default): a protocol
+    /// that gives every method the same number of evaluations in all subtracts them.
+    fn free_evaluations(&self) -> usize {
+        0
+    }
+
     /// The method's state for one new search on `space`; checks the method's settings.
     fn strategy<'a>(&'a self, space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError>;
 
@@ -128,6 +137,9 @@ impl<S: SearchSpace, M: Searcher<S> + ?Sized> Searcher<S> for Box<M> {
     }
     fn constraint(&self) -> Option<Constraint<S::Arch>> {
         (**self).constraint()
+    }
+    fn free_evaluations(&self) -> usize {
+        (**self).free_evaluations()
     }
     fn strategy<'a>(&'a self, space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError> {
         (**self).strategy(space)

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
 use dsm_miner::{
-    Accounting, Ask, AskContext, Budget, DsmNas, MinerError, Proposal, RandomSearch,
-    RegularizedEvolution, Reinforce, SearchDriver, SearchOutcome, Searcher, Strategy, Told,
-    seeded_rng,
+    Accounting, Ask, AskContext, Budget, DsmConfig, DsmNas, MinerError, OfaEvolution, Proposal,
+    RandomSearch, RegularizedEvolution, Reinforce, SearchDriver, SearchOutcome, Searcher, Strategy,
+    Told, searchers, seeded_rng,
 };
 use dsm_space::{Evaluation, Evaluator, Nb201Cell, Nb201Space, SearchSpace};
 use rand::RngExt;
@@ -59,6 +59,10 @@ fn methods() -> Vec<Box<dyn Searcher<Nb201Space> + Send + Sync>> {
         Box::new(RandomSearch),
         Box::new(RegularizedEvolution::default()),
         Box::new(Reinforce::default()),
+        Box::new(OfaEvolution {
+            population: 20,
+            ..OfaEvolution::default()
+        }),
         Box::new(Greedy),
     ]
 }
@@ -85,11 +89,7 @@ fn several_in_flight_in_any_order_follow_the_stopping_rule() {
     for m in methods() {
         for (w, lifo) in [(4, false), (4, true), (16, true)] {
             let out = run_in_flight(m.as_ref(), b, 9, w, lifo);
-            let free = match m.name() {
-                "dsm-nas" => 3,
-                "rea" => 10,
-                _ => 0,
-            };
+            let free = m.free_evaluations();
             assert_eq!(out.evaluations, out.queries + free, "{} w={w}", m.name());
             assert!(out.iterations <= b.max_iters + 1);
             // Asking stops once the budget is spent; the ones in flight are still charged,
@@ -133,6 +133,100 @@ fn the_constraint_binds_every_method() {
         assert!(ok(&out.best), "{}: {}", m.name(), out.best);
         assert!(out.history.iter().all(|h| ok(&h.best)), "{}", m.name());
     }
+}
+
+#[test]
+fn under_a_constraint_no_evaluation_is_spent_outside_it() {
+    // Only cells without a 3x3 convolution on the first edge (a fifth of them fail).
+    let ok = |c: &Nb201Cell| Nb201Space.choices_of(c)[0] != 3;
+    let names: Vec<String> = ["dsm-nas", "random", "rea", "ofa-evolution"]
+        .map(String::from)
+        .to_vec();
+    for m in searchers::<Nb201Space>(&names, &DsmConfig::default()).unwrap() {
+        let space = Nb201Space;
+        let mut seen = Vec::new();
+        let mut e = dsm_space::Observed::new(eval(), |c: &Nb201Cell, _: &Evaluation| seen.push(*c));
+        SearchDriver::new(&space, m.strategy(&space).unwrap(), Budget::queries(150))
+            .unwrap()
+            .with_constraint(Some(Arc::new(ok)))
+            .run(&mut e, &mut seeded_rng(4))
+            .unwrap();
+        assert!(seen.len() >= 150, "{}", m.name());
+        assert!(seen.iter().all(ok), "{} evaluated a cell outside", m.name());
+    }
+    // A constraint nothing meets stops the search with a clear error.
+    let never = |_: &Nb201Cell| false;
+    for m in searchers::<Nb201Space>(&names, &DsmConfig::default()).unwrap() {
+        let space = Nb201Space;
+        let err = SearchDriver::new(&space, m.strategy(&space).unwrap(), Budget::queries(5))
+            .unwrap()
+            .with_constraint(Some(Arc::new(never)))
+            .run(&mut eval(), &mut seeded_rng(4))
+            .unwrap_err();
+        assert!(
+            matches!(err, MinerError::ConstraintUnmet { .. }),
+            "{}: {err}",
+            m.name()
+        );
+    }
+}
+
+#[test]
+fn ofa_evolution_keeps_the_best_of_every_generation_as_parents() {
+    let evo = OfaEvolution {
+        population: 10,
+        parent_ratio: 0.3,
+        ..OfaEvolution::default()
+    };
+    assert_eq!((evo.parents(), evo.mutations()), (3, 5));
+    let mut scores = Vec::new();
+    let mut e =
+        dsm_space::Observed::new(eval(), |_: &Nb201Cell, r: &Evaluation| scores.push(r.score));
+    // 10 free initial members, then 3 whole generations of 10 children.
+    let out = evo
+        .search(&Nb201Space, &mut e, Budget::queries(30), &mut seeded_rng(8))
+        .unwrap();
+    assert_eq!((out.evaluations, out.queries), (40, 30));
+    // Elitist: the parents are the 3 best of everything evaluated.
+    let mut top = scores.clone();
+    top.sort_by(|a, b| b.total_cmp(a));
+    let mut parents: Vec<f64> = out
+        .final_anchors
+        .iter()
+        .map(|c| eval().evaluate(c).unwrap().score)
+        .collect();
+    parents.sort_by(|a, b| b.total_cmp(a));
+    assert_eq!(parents, top[..3]);
+    assert_eq!(out.best_score, top[0]);
+    // Settings are checked.
+    for bad in [
+        OfaEvolution {
+            population: 1,
+            ..evo.clone()
+        },
+        OfaEvolution {
+            mutate_prob: 1.5,
+            ..evo.clone()
+        },
+        OfaEvolution {
+            parent_ratio: f64::NAN,
+            ..evo.clone()
+        },
+    ] {
+        assert!(Searcher::<Nb201Space>::strategy(&bad, &Nb201Space).is_err());
+    }
+    // Names: unknown and repeated ones are refused.
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let cfg = DsmConfig::default();
+    let Err(err) = searchers::<Nb201Space>(&names(&["dsm-nas", "bohb"]), &cfg) else {
+        panic!("an unknown method was accepted");
+    };
+    assert!(
+        err.to_string().contains("bohb") && err.to_string().contains("ofa-evolution"),
+        "{err}"
+    );
+    assert!(searchers::<Nb201Space>(&names(&["rea", "rea"]), &cfg).is_err());
+    assert!(searchers::<Nb201Space>(&[], &cfg).is_err());
 }
 
 #[test]

@@ -336,22 +336,18 @@ impl MobileNetV3 {
 /// The published DSM-NAS ImageNet architecture (width 1.2, 1000 classes), as the original
 /// project's hub exposed it; load `dsm-nas-ba5edf7c.pt` with [`MobileNetV3::from_state_dict`].
 pub fn dsm_nas() -> (MbV3Arch, MbV3Space) {
-    published(
-        "3,3,3,4,4:5,5,7,0,5,5,7,0,5,7,5,0,5,5,5,7,5,7,7,7:6,6,3,0,6,4,6,0,6,6,6,0,6,6,6,4,6,6,4,4",
-    )
+    published("dsm_nas")
 }
 
 /// The published DSM-NAS+ ImageNet architecture (width 1.2, 1000 classes); its released
 /// weights are `dsm-nas-plus-7cad288d.pt`.
 pub fn dsm_nas_plus() -> (MbV3Arch, MbV3Space) {
-    published(
-        "4,4,3,4,4:3,5,5,5,7,7,3,7,5,3,7,0,5,5,7,7,3,5,5,3:6,6,3,3,3,6,3,6,6,3,6,0,6,3,6,4,6,6,4,6",
-    )
+    published("dsm_nas_plus")
 }
 
-fn published(legacy: &str) -> (MbV3Arch, MbV3Space) {
+fn published(name: &str) -> (MbV3Arch, MbV3Space) {
     (
-        legacy.parse().expect("published architecture parses"),
+        dsm_space::mbv3::published(name).expect("a published architecture's name"),
         MbV3Space::new(1.2).expect("valid width"),
     )
 }

@@ -1140,3 +1140,219 @@ fn refusals_name_their_cause_once_and_write_nothing() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("1 threads)"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `shared/data/ofa` (OFA's predictor and Note10 tables; the tests that read it are ignored
+/// where `build.rs` did not find it).
+fn ofa_data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ofa")
+}
+
+#[test]
+#[cfg_attr(
+    not(shared_ofa),
+    ignore = "needs ../shared/data/ofa (OFA's predictor and latency tables, not redistributable)"
+)]
+fn search_mbv3_with_ofas_predictor_writes_the_trials_contract() {
+    let ofa = ofa_data();
+    let dir = std::env::temp_dir().join(format!("dsm-ofa-cli-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    let (p, t) = (
+        ofa.join("acc_predictor.pth").display().to_string(),
+        ofa.join("note10").display().to_string(),
+    );
+    let search = |out: &str, limit: &[&str]| {
+        let mut args = vec![
+            "--ofa-predictor",
+            &p,
+            "--latency-table",
+            &t,
+            "--methods",
+            "dsm-nas,ofa-evolution,rea,random",
+            "--iters",
+            "300",
+            "--seed",
+            "3",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(limit);
+        run("search_mbv3", &args)
+    };
+    let a = dir.join("a").display().to_string();
+    let o = search(&a, &["--latency-limit", "25"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(dir.join("a/results.json")).unwrap();
+    let results: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let trials = results["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 4);
+    for (trial, method) in trials
+        .iter()
+        .zip(["dsm-nas", "ofa-evolution", "rea", "random"])
+    {
+        assert_eq!(trial["method"], method);
+        assert_eq!(trial["seed"], 3);
+        assert_eq!(trial["queries"], 300);
+        let arch: dsm_nas::space::MbV3Arch = trial["best_arch"].as_str().unwrap().parse().unwrap();
+        let r = trial["resolution"].as_u64().unwrap();
+        assert!([160, 176, 192, 208, 224].contains(&r));
+        let acc = trial["predicted_acc"].as_f64().unwrap();
+        assert!((70.0..90.0).contains(&acc), "percent: {acc}");
+        assert!(trial["latency_ms"].as_f64().unwrap() <= 25.0);
+        let cost = dsm_nas::space::MbV3Space::new(1.2)
+            .unwrap()
+            .cost_at(&arch, r as u32)
+            .unwrap();
+        assert_eq!(trial["madds"].as_u64().unwrap(), cost.madds);
+    }
+    // The published models for reference, at 224.
+    let refs = results["references"].as_array().unwrap();
+    assert_eq!(refs[0]["name"], "dsm_nas");
+    assert!((refs[0]["predicted_acc"].as_f64().unwrap() - 83.424).abs() < 1e-2);
+    assert!((refs[0]["latency_ms"].as_f64().unwrap() - 57.802).abs() < 1e-2);
+    // Same arguments, same bytes.
+    let o = search(&a, &["--latency-limit", "25", "--force"]);
+    assert!(o.status.success());
+    assert_eq!(std::fs::read(dir.join("a/results.json")).unwrap(), bytes);
+    // A MAdds limit at each subnet's own resolution.
+    let b = dir.join("b").display().to_string();
+    let o = search(&b, &["--madds-limit", "300"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("b/results.json")).unwrap()).unwrap();
+    for trial in results["trials"].as_array().unwrap() {
+        assert!(trial["madds"].as_u64().unwrap() <= 300_000_000);
+    }
+    // Refused before any work: an existing results.json, a limit nothing meets, an unknown
+    // method, both limits.
+    fails_cleanly(&search(&a, &["--latency-limit", "25"]), "already exists");
+    let c = dir.join("c").display().to_string();
+    fails_cleanly(&search(&c, &["--latency-limit", "5"]), "--latency-limit");
+    fails_cleanly(
+        &search(&c, &["--latency-limit", "25", "--madds-limit", "600"]),
+        "--madds-limit",
+    );
+    let o = run(
+        "search_mbv3",
+        &[
+            "--ofa-predictor",
+            &p,
+            "--methods",
+            "dsm-nas,bohb",
+            "--out",
+            &c,
+        ],
+    );
+    fails_cleanly(&o, "bohb");
+    assert!(!dir.join("c").exists(), "a refused run wrote its folder");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[cfg_attr(
+    not(shared_ofa),
+    ignore = "needs ../shared/data/ofa (OFA's predictor and latency tables, not redistributable)"
+)]
+fn cost_mbv3_adds_the_predicted_accuracy_and_the_latency() {
+    let ofa = ofa_data();
+    let (p, t) = (
+        ofa.join("acc_predictor.pth").display().to_string(),
+        ofa.join("note10").display().to_string(),
+    );
+    let legacy =
+        "3,3,3,4,4:5,5,7,0,5,5,7,0,5,7,5,0,5,5,5,7,5,7,7,7:6,6,3,0,6,4,6,0,6,6,6,0,6,6,6,4,6,6,4,4";
+    let base = ["--legacy", legacy, "--width", "1.2", "--resolution", "160"];
+    let mut args = base.to_vec();
+    args.extend(["--ofa-predictor", &p, "--latency-table", &t]);
+    let v = json(&run("cost_mbv3", &args));
+    // OFA's own code (shared/fixtures/ofa_predictor): 0.8061038255691528, 30.6175017267214 ms.
+    assert!((v["predicted_acc"].as_f64().unwrap() - 80.61038255691528).abs() < 1e-3);
+    assert!((v["latency_ms"].as_f64().unwrap() - 30.6175017267214).abs() < 1e-9);
+    // Without them the output is as before.
+    let v = json(&run("cost_mbv3", &base));
+    assert!(v.get("predicted_acc").is_none() && v.get("latency_ms").is_none());
+    let mut args = base.to_vec();
+    args[5] = "240";
+    args.extend(["--latency-table", &t]);
+    fails_cleanly(&run("cost_mbv3", &args), "resolution 240");
+}
+
+#[test]
+#[cfg_attr(
+    not(shared_ofa),
+    ignore = "needs ../shared/data/ofa (OFA's predictor and latency tables, not redistributable)"
+)]
+fn tradeoff_mbv3_sweeps_limits_into_a_pareto_plot() {
+    let ofa = ofa_data();
+    let dir = std::env::temp_dir().join(format!("dsm-tradeoff-cli-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    let (p, t) = (
+        ofa.join("acc_predictor.pth").display().to_string(),
+        ofa.join("note10").display().to_string(),
+    );
+    let out = dir.display().to_string();
+    let args = |limits: &str| {
+        vec![
+            "--ofa-predictor".to_string(),
+            p.clone(),
+            "--latency-table".into(),
+            t.clone(),
+            "--latency-limits".into(),
+            limits.into(),
+            "--methods".into(),
+            "dsm-nas,random".into(),
+            "--iters".into(),
+            "150".into(),
+            "--trials".into(),
+            "2".into(),
+            "--out".into(),
+            out.clone(),
+        ]
+    };
+    fn strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let a = args("20,30");
+    let o = run("tradeoff_mbv3", &strs(&a));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("tradeoff.json")).unwrap()).unwrap();
+    let points = v["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    for (point, limit) in points.iter().zip([20.0, 30.0]) {
+        assert_eq!(point["limit"]["latency"]["ms"], limit);
+        assert_eq!(point["trials"].as_array().unwrap().len(), 4);
+        for trial in point["trials"].as_array().unwrap() {
+            assert!(trial["latency_ms"].as_f64().unwrap() <= limit);
+        }
+        assert_eq!(point["summary"].as_array().unwrap().len(), 2);
+        let svg = std::fs::read_to_string(dir.join(format!("best_{limit}ms.svg"))).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains("best under"),
+            "{limit}"
+        );
+    }
+    let names: Vec<&str> = v["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dsm_nas", "dsm_nas_plus"]);
+    let svg = std::fs::read_to_string(dir.join("tradeoff.svg")).unwrap();
+    assert!(svg.contains("dsm-nas") && svg.contains("dsm_nas_plus @224"));
+    // Refused before any work: the folder holds results, limits out of order, mixed kinds.
+    fails_cleanly(&run("tradeoff_mbv3", &strs(&a)), "already exists");
+    let fresh = dir.join("fresh").display().to_string();
+    let mut b = args("30,20");
+    *b.last_mut().unwrap() = fresh.clone();
+    fails_cleanly(&run("tradeoff_mbv3", &strs(&b)), "ascending");
+    let mut c = args("20");
+    *c.last_mut().unwrap() = fresh;
+    c.extend(["--madds-limits".into(), "300".into()]);
+    fails_cleanly(&run("tradeoff_mbv3", &strs(&c)), "--madds-limits");
+    assert!(
+        !dir.join("fresh").exists(),
+        "a refused run wrote its folder"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -136,6 +136,30 @@ impl Inputs {
             }
         }
         std::fs::copy(dir.join("folder/val/a/0.png"), dir.join("image.png")).unwrap();
+        // A predictor shaped as Once-for-All's (its file is not redistributable), small
+        // deterministic weights, for tradeoff_mbv3.
+        let mut ofa = dsm_nas::models::StateDict::new();
+        for (i, (din, dout)) in [(128, 400), (400, 400), (400, 400), (400, 1)]
+            .into_iter()
+            .enumerate()
+        {
+            let wave = |n: usize| {
+                (0..n)
+                    .map(|j| ((j * 7919 % 13) as f32 - 6.0) * 0.01)
+                    .collect()
+            };
+            let tensor = |shape: Vec<usize>, data| dsm_nas::models::NamedTensor {
+                shape,
+                data,
+                is_int: false,
+            };
+            ofa.insert(
+                format!("{}.weight", 2 * i),
+                tensor(vec![dout, din], wave(din * dout)),
+            );
+            ofa.insert(format!("{}.bias", 2 * i), tensor(vec![dout], wave(dout)));
+        }
+        ofa.save_safetensors(dir.join("ofa.safetensors")).unwrap();
         // Predictor training pairs for search_mbv3.
         let space = dsm_nas::space::MbV3Space::new(1.2).unwrap();
         let mut rng = dsm_nas::miner::seeded_rng(3);
@@ -265,6 +289,15 @@ fn base(name: &str, i: &Inputs) -> Vec<(String, Option<String>)> {
             ("--max-iters", "10"),
             ("--methods", "random"),
             ("--worker-counts", "1,2"),
+            ("--out", "{out}/run"),
+        ]),
+        "tradeoff_mbv3" => kv(&[
+            ("--ofa-predictor", &i.path("ofa.safetensors")),
+            ("--madds-limits", "300,400"),
+            ("--methods", "random,dsm-nas"),
+            ("--resolutions", "160,224"),
+            ("--iters", "20"),
+            ("--k", "2"),
             ("--out", "{out}/run"),
         ]),
         "train" => kv(&[

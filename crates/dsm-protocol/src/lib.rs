@@ -69,6 +69,7 @@
 #[cfg(feature = "plot")]
 pub mod curves;
 mod error;
+pub mod hardware;
 pub mod mbv3;
 pub mod nb201;
 pub mod pareto;
@@ -76,12 +77,13 @@ mod results;
 mod run;
 pub mod scaling;
 pub mod stats;
+pub mod tradeoff;
 
 pub use error::ProtocolError;
 pub use results::{
     History, REFERENCE_METHOD, RESULTS_FORMAT, Results, Summary, TaskFacts, TrialRecord, summarise,
 };
 pub use run::{
-    ArchOf, BoxedSearcher, Execution, Job, Method, Plan, TransferFn, TrialStore, record, run_job,
-    run_trials, task_facts, timestamped_dir, write_atomic,
+    ArchOf, BoxedSearcher, Execution, Job, Method, Plan, TransferFn, TrialStore,
+    prepare_output_dir, record, run_job, run_trials, task_facts, timestamped_dir, write_atomic,
 };

@@ -196,14 +196,7 @@ impl Mbv3Search {
     /// Creates the output folder `dir`, refusing (unless `force`) one that already holds a
     /// `results.json`.
     pub fn prepare_dir(&self, dir: &Path, force: bool) -> Result<(), ProtocolError> {
-        let results = dir.join("results.json");
-        if results.exists() && !force {
-            return Err(ProtocolError::Exists {
-                path: results,
-                what: "already exists; pass --force to overwrite it or choose another --out",
-            });
-        }
-        std::fs::create_dir_all(dir).map_err(|e| ProtocolError::io("creating", dir, e))
+        crate::run::prepare_output_dir(dir, "results.json", force)
     }
 
     /// Runs DSM-NAS with `evaluator` (seeded by the config's seed), calling `on_evaluation`

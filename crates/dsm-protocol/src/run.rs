@@ -323,6 +323,20 @@ pub fn task_facts<B: Benchmark>(bench: &B, tasks: &[B::Task]) -> Vec<(String, Ta
         .collect()
 }
 
+/// Creates the output folder `dir` of a run that is not resumable, refusing (unless
+/// `force`) one that already holds `file` (its results): the one place this policy is
+/// written for such runs.
+pub fn prepare_output_dir(dir: &Path, file: &str, force: bool) -> Result<(), ProtocolError> {
+    let results = dir.join(file);
+    if results.exists() && !force {
+        return Err(ProtocolError::Exists {
+            path: results,
+            what: "already exists; pass --force to overwrite it or choose another --out",
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|e| ProtocolError::io("creating", dir, e))
+}
+
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ProtocolError> {
     dsm_space::io::write_atomic(path, bytes).map_err(|e| ProtocolError::io("saving", path, e))

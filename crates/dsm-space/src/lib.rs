@@ -40,8 +40,10 @@ pub mod io;
 pub mod mbv3;
 pub mod nb201;
 mod space;
+mod subnet;
 
 pub use error::SpaceError;
 pub use mbv3::{MbLayer, MbV3Arch, MbV3Cost, MbV3Space};
 pub use nb201::{Nb201Cell, Nb201Op, Nb201Space};
 pub use space::{CostMetrics, Edit, Evaluation, Evaluator, Observed, SearchSpace};
+pub use subnet::{MbV3ResolutionSpace, MbV3Subnet, OFA_RESOLUTIONS};

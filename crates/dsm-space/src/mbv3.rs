@@ -46,6 +46,35 @@ pub const UNIT_ACTS: [Activation; NUM_UNITS] = [
     Activation::HSwish,
 ];
 
+/// The two published ImageNet architectures of DSM-NAS (width multiplier 1.2, 1000
+/// classes), as `(name, legacy string)`: the one place they are written (the models, the
+/// pictures and the hardware-aware search's references read them here).
+///
+/// ```
+/// use dsm_space::{MbV3Arch, mbv3::PUBLISHED};
+/// let dsm_nas: MbV3Arch = PUBLISHED[0].1.parse()?;
+/// assert_eq!((PUBLISHED[0].0, dsm_nas.depths()), ("dsm_nas", [3, 3, 3, 4, 4]));
+/// # Ok::<(), dsm_space::SpaceError>(())
+/// ```
+pub const PUBLISHED: [(&str, &str); 2] = [
+    (
+        "dsm_nas",
+        "3,3,3,4,4:5,5,7,0,5,5,7,0,5,7,5,0,5,5,5,7,5,7,7,7:6,6,3,0,6,4,6,0,6,6,6,0,6,6,6,4,6,6,4,4",
+    ),
+    (
+        "dsm_nas_plus",
+        "4,4,3,4,4:3,5,5,5,7,7,3,7,5,3,7,0,5,5,7,7,3,5,5,3:6,6,3,3,3,6,3,6,6,3,6,0,6,3,6,4,6,6,4,6",
+    ),
+];
+
+/// The published architecture `name` of [`PUBLISHED`] (`dsm_nas` or `dsm_nas_plus`).
+pub fn published(name: &str) -> Option<MbV3Arch> {
+    PUBLISHED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, legacy)| legacy.parse().expect("the published architectures parse"))
+}
+
 /// A layer's activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Activation {
@@ -536,7 +565,7 @@ impl MbV3Space {
     }
 }
 
-fn check_resolution(resolution: u32) -> Result<(), SpaceError> {
+pub(crate) fn check_resolution(resolution: u32) -> Result<(), SpaceError> {
     if (32..=4096).contains(&resolution) {
         Ok(())
     } else {

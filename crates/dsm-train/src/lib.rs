@@ -36,6 +36,7 @@ mod error;
 mod eval;
 pub mod imagenet;
 pub mod live;
+pub mod ofa;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod predictor;

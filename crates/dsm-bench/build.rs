@@ -8,6 +8,7 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(shared_nb201_csv)");
     println!("cargo::rustc-check-cfg=cfg(shared_ofa)");
+    println!("cargo::rustc-check-cfg=cfg(shared_zc)");
     println!("cargo::rerun-if-changed=build.rs");
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let path = dir.join("../../../shared/data/nb201/nb201.csv");
@@ -20,5 +21,10 @@ fn main() {
     if note10.exists() && fixture.exists() {
         println!("cargo::rerun-if-changed={}", note10.display());
         println!("cargo::rustc-cfg=shared_ofa");
+    }
+    let zc = dir.join("../../../shared/data/zc-nb201/cifar10.csv");
+    if zc.exists() {
+        println!("cargo::rerun-if-changed={}", zc.display());
+        println!("cargo::rustc-cfg=shared_zc");
     }
 }

@@ -4,6 +4,8 @@
 //!   the README's test command, and the documentation build.
 //! - `pack-nb201 [CSV]`: regenerate `crates/dsm-bench/data/nb201.bin` from the shared CSV
 //!   (default `../shared/data/nb201/nb201.csv`) and print both sha256 sums for the data README.
+//! - `pack-zc [DIR]`: regenerate `crates/dsm-bench/data/zc-nb201.bin` from FreeREA's proxies
+//!   (default `../shared/data/zc-nb201/`) and print the sha256 sums for the data README.
 //! - `fuzz [SECONDS]`: run every fuzz target (crates/dsm-nas/tests/fuzz.rs) for SECONDS each.
 //! - `draw`: regenerate the README's pictures of the published architectures (`docs/img/`).
 //! - `bench-compare [THREADS] [ITERS] [--rounds N] [--tch]`: the model workloads of
@@ -55,6 +57,29 @@ fn pack_nb201(csv: Option<PathBuf>) -> Result<()> {
         csv.display(),
         sha256_hex(&csv_bytes)
     );
+    println!(
+        "wrote   {}  {} bytes  sha256 {}",
+        out.display(),
+        bytes.len(),
+        sha256_hex(&bytes)
+    );
+    Ok(())
+}
+
+fn pack_zc(dir: Option<PathBuf>) -> Result<()> {
+    let dir = dir.unwrap_or_else(|| root().join("../shared/data/zc-nb201"));
+    let table = dsm_bench::proxies::ZcTable::from_csv_dir(&dir)?;
+    let bytes = table.to_compact_bytes();
+    let out = root().join("crates/dsm-bench/data/zc-nb201.bin");
+    std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    for d in ["cifar10", "cifar100", "imagenet16"] {
+        let csv = dir.join(format!("{d}.csv"));
+        println!(
+            "source  {}  sha256 {}",
+            csv.display(),
+            sha256_hex(&std::fs::read(&csv)?)
+        );
+    }
     println!(
         "wrote   {}  {} bytes  sha256 {}",
         out.display(),
@@ -385,6 +410,13 @@ enum Task {
         /// The CSV (default ../shared/data/nb201/nb201.csv).
         csv: Option<PathBuf>,
     },
+    /// Regenerate crates/dsm-bench/data/zc-nb201.bin from FreeREA's proxy CSVs and print
+    /// the sha256 sums for the data README.
+    PackZc {
+        /// The folder of cifar10.csv, cifar100.csv, imagenet16.csv (default
+        /// ../shared/data/zc-nb201).
+        dir: Option<PathBuf>,
+    },
     /// Regenerate the README's pictures of the published architectures (docs/img/).
     Draw,
     /// Run every fuzz target (crates/dsm-nas/tests/fuzz.rs) for SECONDS each.
@@ -434,6 +466,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::PackNb201 { csv } => pack_nb201(csv),
+        Task::PackZc { dir } => pack_zc(dir),
         Task::Fuzz { seconds } => {
             let secs = seconds.to_string();
             eprintln!(

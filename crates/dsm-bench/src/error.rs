@@ -57,6 +57,12 @@ pub enum BenchError {
         /// The name given.
         name: String,
     },
+    /// A zero-cost proxy name that is not known.
+    #[error("unknown zero-cost proxy {name:?}; expected synflow, logsynflow, naswot or nregions")]
+    UnknownProxy {
+        /// The name given.
+        name: String,
+    },
     /// A search-signal name that is not known.
     #[error("unknown search signal {name:?}; expected valid200 or hp12")]
     UnknownSignal {

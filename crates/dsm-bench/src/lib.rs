@@ -43,6 +43,7 @@
 
 mod error;
 pub mod latency;
+pub mod proxies;
 mod table;
 
 use std::fmt;

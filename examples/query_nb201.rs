@@ -1,5 +1,7 @@
 //! Look up a NAS-Bench-201 cell in the embedded table (or a table file) and print one JSON
-//! object with its costs and accuracies on the three datasets.
+//! object with its costs and accuracies on the three datasets, and FreeREA's zero-cost
+//! proxies of it (`zero_cost`: synflow, logsynflow, naswot, nregions per data set; null
+//! where FreeREA has no finite value).
 //!
 //! ```text
 //! cargo run --release --example query_nb201 -- --arch '|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|'
@@ -11,6 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use dsm_nas::bench::proxies::{Proxy, ZcTable};
 use dsm_nas::bench::{Dataset, Nb201Table};
 use dsm_nas::space::Nb201Cell;
 use serde::Serialize;
@@ -44,6 +47,16 @@ struct Accuracies {
     hp12_acc: f64,
 }
 
+/// FreeREA's zero-cost proxies (null where FreeREA has no finite value: NASWOT of a cell
+/// without an input-output path, linear regions on ImageNet16-120).
+#[derive(Serialize)]
+struct ZeroCost {
+    synflow: Option<f64>,
+    logsynflow: Option<f64>,
+    naswot: Option<f64>,
+    nregions: Option<f64>,
+}
+
 #[derive(Serialize)]
 struct Output {
     index: usize,
@@ -54,6 +67,7 @@ struct Output {
     cifar100: Accuracies,
     imagenet16: Accuracies,
     cost_s: f64,
+    zero_cost: PerDataset<ZeroCost>,
 }
 
 fn run() -> Result<()> {
@@ -77,6 +91,16 @@ fn run() -> Result<()> {
         test_acc: r.test_acc,
         hp12_acc: r.hp12_acc,
     };
+    let zc = |d| -> Result<ZeroCost> {
+        let v = ZcTable::embedded().lookup(&cell, d)?;
+        let f = |p| v.get(p).filter(|x: &f64| x.is_finite());
+        Ok(ZeroCost {
+            synflow: f(Proxy::Synflow),
+            logsynflow: f(Proxy::Logsynflow),
+            naswot: f(Proxy::Naswot),
+            nregions: f(Proxy::Nregions),
+        })
+    };
     let out = Output {
         index: c10.index,
         arch: cell.to_string(),
@@ -94,6 +118,11 @@ fn run() -> Result<()> {
         cifar100: acc(&c100),
         imagenet16: acc(&in16),
         cost_s: c10.cost_s,
+        zero_cost: PerDataset {
+            cifar10: zc(Dataset::Cifar10)?,
+            cifar100: zc(Dataset::Cifar100)?,
+            imagenet16: zc(Dataset::ImageNet16)?,
+        },
     };
     println!("{}", serde_json::to_string(&out)?);
     Ok(())

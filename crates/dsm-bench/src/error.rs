@@ -63,6 +63,16 @@ pub enum BenchError {
         /// The name given.
         name: String,
     },
+    /// FreeREA measured no values of a proxy on a data set.
+    #[error(
+        "FreeREA has no {proxy} values on {dataset}; choose synflow, logsynflow or naswot there"
+    )]
+    NoProxyValues {
+        /// The proxy.
+        proxy: &'static str,
+        /// The data set.
+        dataset: &'static str,
+    },
     /// A search-signal name that is not known.
     #[error("unknown search signal {name:?}; expected valid200 or hp12")]
     UnknownSignal {

@@ -28,8 +28,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use dsm_space::Nb201Cell;
 use dsm_space::nb201::NUM_CELLS;
+use dsm_space::{Evaluation, Evaluator, Nb201Cell};
 use serde::{Deserialize, Serialize};
 
 use crate::{BenchError, Dataset, Nb201Table};
@@ -119,6 +119,13 @@ impl ProxyValues {
     pub fn get(&self, proxy: Proxy) -> Option<f64> {
         let v = self.values[proxy.column()];
         (!v.is_nan()).then_some(v)
+    }
+
+    /// The value of `proxy` as a finite search score: FreeREA's `-inf` NASWOT of a cell
+    /// without an input-output path becomes 0 (below every connected cell's, which are
+    /// above 450); `None` where FreeREA has no value.
+    pub fn score(&self, proxy: Proxy) -> Option<f64> {
+        self.get(proxy).map(|v| if v.is_finite() { v } else { 0.0 })
     }
 
     /// The seconds FreeREA measured for initialising the network and computing `proxy`
@@ -383,4 +390,71 @@ fn parse_csv(text: &str, source_name: &str) -> Result<Vec<ProxyValues>, BenchErr
         ));
     }
     Ok(rows)
+}
+
+/// Scores NAS-Bench-201 cells by one of FreeREA's proxies ([`ProxyValues::score`]), charging
+/// the seconds FreeREA measured for it (three initialisations, its GPU): a zero-cost search
+/// signal looked up like the table's accuracies.
+///
+/// ```
+/// use dsm_bench::proxies::{Proxy, ZcEvaluator};
+/// use dsm_bench::Dataset;
+/// use dsm_space::Evaluator;
+///
+/// let mut zc = ZcEvaluator::new(Dataset::Cifar100, Proxy::Logsynflow)?;
+/// let resnet = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|".parse()?;
+/// let e = zc.evaluate(&resnet)?;
+/// assert!(e.score > 0.0 && e.cost_s > 0.0);
+/// // FreeREA measured no linear regions on ImageNet16-120.
+/// assert!(ZcEvaluator::new(Dataset::ImageNet16, Proxy::Nregions).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ZcEvaluator {
+    table: &'static ZcTable,
+    dataset: Dataset,
+    proxy: Proxy,
+}
+
+impl ZcEvaluator {
+    /// The embedded table's `proxy` on `dataset`; refused where FreeREA has no values.
+    pub fn new(dataset: Dataset, proxy: Proxy) -> Result<Self, BenchError> {
+        let table = ZcTable::embedded();
+        if table.get(dataset, 0)?.get(proxy).is_none() {
+            return Err(BenchError::NoProxyValues {
+                proxy: proxy.name(),
+                dataset: dataset.name(),
+            });
+        }
+        Ok(Self {
+            table,
+            dataset,
+            proxy,
+        })
+    }
+
+    /// The proxy scored.
+    pub fn proxy(&self) -> Proxy {
+        self.proxy
+    }
+
+    /// The data set whose values are read.
+    pub fn dataset(&self) -> Dataset {
+        self.dataset
+    }
+}
+
+impl Evaluator<Nb201Cell> for ZcEvaluator {
+    type Error = BenchError;
+
+    fn evaluate(&mut self, cell: &Nb201Cell) -> Result<Evaluation, BenchError> {
+        let v = self.table.lookup(cell, self.dataset)?;
+        Ok(Evaluation {
+            score: v.score(self.proxy).ok_or(BenchError::NoProxyValues {
+                proxy: self.proxy.name(),
+                dataset: self.dataset.name(),
+            })?,
+            cost_s: v.time_s(self.proxy),
+        })
+    }
 }

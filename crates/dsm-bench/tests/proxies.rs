@@ -98,3 +98,33 @@ fn the_proxies_rank_cells_by_accuracy_as_documented() {
         zc.lookup(&resnet, Dataset::Cifar10).unwrap()
     );
 }
+
+#[test]
+fn the_proxy_evaluator_gives_finite_scores_and_freereas_times() {
+    use dsm_bench::proxies::ZcEvaluator;
+    use dsm_space::Evaluator;
+    let mut naswot = ZcEvaluator::new(Dataset::Cifar10, Proxy::Naswot).unwrap();
+    // No path from input to output: FreeREA's -inf becomes the documented 0.
+    let empty = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+        .parse()
+        .unwrap();
+    let e = naswot.evaluate(&empty).unwrap();
+    assert_eq!(e.score, 0.0);
+    let raw = ZcTable::embedded()
+        .lookup(&empty, Dataset::Cifar10)
+        .unwrap();
+    assert_eq!(e.cost_s, raw.time_s(Proxy::Naswot));
+    // Every cell's score is finite on every data set for the three proxies FreeREA has.
+    for d in ZC_DATASETS {
+        for p in [Proxy::Synflow, Proxy::Logsynflow, Proxy::Naswot] {
+            let mut zc = ZcEvaluator::new(d, p).unwrap();
+            let table = Nb201Table::embedded();
+            for i in (0..table.len()).step_by(97) {
+                let e = zc.evaluate(&table.cell(i).unwrap()).unwrap();
+                assert!(e.score.is_finite() && e.cost_s >= 0.0, "{d:?} {p} {i}");
+            }
+        }
+    }
+    let err = ZcEvaluator::new(Dataset::ImageNet16, Proxy::Nregions).unwrap_err();
+    assert!(err.to_string().contains("nregions"), "{err}");
+}

@@ -57,6 +57,14 @@ fn query_nb201_prints_the_documented_object() {
     }
     assert!((v["cifar10"]["test_acc"].as_f64().unwrap() - 93.91).abs() < 0.01);
     assert!(v["cost_s"].as_f64().unwrap() > 0.0);
+    // FreeREA's zero-cost proxies, per data set (no region counts on ImageNet16-120).
+    for d in ["cifar10", "cifar100", "imagenet16"] {
+        for k in ["synflow", "logsynflow", "naswot"] {
+            assert!(v["zero_cost"][d][k].as_f64().unwrap() > 0.0, "{d}.{k}");
+        }
+    }
+    assert!(v["zero_cost"]["cifar10"]["nregions"].is_f64());
+    assert!(v["zero_cost"]["imagenet16"]["nregions"].is_null());
     assert_eq!(json(&run("query_nb201", &["--index", "11472"])), v);
     fails_cleanly(
         &run(

@@ -50,18 +50,23 @@ fn pack_nb201(csv: Option<PathBuf>) -> Result<()> {
     let table = dsm_bench::Nb201Table::from_csv_file(&csv)?;
     let bytes = table.to_compact_bytes();
     let out = root().join("crates/dsm-bench/data/nb201.bin");
-    std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-    let csv_bytes = std::fs::read(&csv)?;
-    println!(
-        "source  {}  sha256 {}",
-        csv.display(),
-        sha256_hex(&csv_bytes)
-    );
+    write_packed(&out, &bytes, &[csv])
+}
+
+/// Writes a packed data file and prints the sha256 of its sources and of itself (for the
+/// data README).
+fn write_packed(out: &Path, bytes: &[u8], sources: &[PathBuf]) -> Result<()> {
+    std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+    for source in sources {
+        let text =
+            std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+        println!("source  {}  sha256 {}", source.display(), sha256_hex(&text));
+    }
     println!(
         "wrote   {}  {} bytes  sha256 {}",
         out.display(),
         bytes.len(),
-        sha256_hex(&bytes)
+        sha256_hex(bytes)
     );
     Ok(())
 }
@@ -71,22 +76,8 @@ fn pack_zc(dir: Option<PathBuf>) -> Result<()> {
     let table = dsm_bench::proxies::ZcTable::from_csv_dir(&dir)?;
     let bytes = table.to_compact_bytes();
     let out = root().join("crates/dsm-bench/data/zc-nb201.bin");
-    std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-    for d in ["cifar10", "cifar100", "imagenet16"] {
-        let csv = dir.join(format!("{d}.csv"));
-        println!(
-            "source  {}  sha256 {}",
-            csv.display(),
-            sha256_hex(&std::fs::read(&csv)?)
-        );
-    }
-    println!(
-        "wrote   {}  {} bytes  sha256 {}",
-        out.display(),
-        bytes.len(),
-        sha256_hex(&bytes)
-    );
-    Ok(())
+    let sources = ["cifar10", "cifar100", "imagenet16"].map(|d| dir.join(format!("{d}.csv")));
+    write_packed(&out, &bytes, &sources)
 }
 
 /// JSON objects, one per line, of a command's standard output.

@@ -32,7 +32,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use dsm_models::StateDict;
 use dsm_space::io::FormatError;
-use dsm_space::mbv3::{EXPANDS, KERNELS, MAX_DEPTH, NUM_SLOTS};
+use dsm_space::mbv3::{EXPANDS, KERNELS, NUM_SLOTS};
 use dsm_space::{Evaluation, Evaluator, MbV3ResolutionSpace, MbV3Subnet};
 
 use crate::TrainError;
@@ -68,7 +68,6 @@ pub fn ofa_features(subnet: &MbV3Subnet) -> Result<[f32; OFA_FEATURES], TrainErr
         }
     }
     x[2 * NUM_SLOTS * 3 + ((r - 112) / 16) as usize] = 1.0;
-    debug_assert_eq!(NUM_SLOTS, 5 * MAX_DEPTH);
     Ok(x)
 }
 

@@ -99,7 +99,7 @@ fn run() -> Result<()> {
         n_steps: 2,
         ..DsmConfig::default()
     };
-    let methods = searchers::<Nb201Space>(&args.methods, &dsm)?;
+    let methods = searchers::<Nb201Space>(&args.methods, &dsm, None)?;
     let results = args.out.as_ref().map(|d| d.join("results.json"));
     if let Some(path) = results.as_ref().filter(|p| p.exists() && !args.force) {
         bail!(

@@ -63,6 +63,12 @@ pub enum BenchError {
         /// The name given.
         name: String,
     },
+    /// A proxy named twice in a list (its rank would count twice).
+    #[error("zero-cost proxy {name} is listed twice; name each proxy once")]
+    RepeatedProxy {
+        /// The repeated proxy.
+        name: &'static str,
+    },
     /// FreeREA measured no values of a proxy on a data set.
     #[error(
         "FreeREA has no {proxy} values on {dataset}; choose synflow, logsynflow or naswot there"

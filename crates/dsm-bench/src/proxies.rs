@@ -29,7 +29,7 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 use dsm_space::nb201::NUM_CELLS;
-use dsm_space::{Evaluation, Evaluator, Nb201Cell};
+use dsm_space::{Evaluation, Evaluator, Nb201Cell, ProxyScore, ProxyScorer};
 use serde::{Deserialize, Serialize};
 
 use crate::{BenchError, Dataset, Nb201Table};
@@ -457,4 +457,101 @@ impl Evaluator<Nb201Cell> for ZcEvaluator {
             cost_s: v.time_s(self.proxy),
         })
     }
+}
+
+/// Scores NAS-Bench-201 cells by several of FreeREA's proxies at once, as a
+/// [`ProxyScorer`] guiding a search on the table: one value per proxy
+/// ([`ProxyValues::score`]), charging the sum of FreeREA's measured seconds for them (each
+/// covers three initialisations; the network's initialisation is thus charged once per
+/// proxy, an overestimate of at most a few milliseconds a cell).
+///
+/// ```
+/// use dsm_bench::proxies::{Proxy, ZcScorer};
+/// use dsm_bench::Dataset;
+/// use dsm_space::ProxyScorer;
+///
+/// let mut zc = ZcScorer::new(Dataset::Cifar10, &[Proxy::Logsynflow, Proxy::Naswot])?;
+/// let resnet = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|".parse()?;
+/// let s = zc.score(&resnet)?;
+/// assert_eq!(s.values.len(), 2);
+/// assert!(s.cost_s > 0.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ZcScorer {
+    table: &'static ZcTable,
+    dataset: Dataset,
+    proxies: Vec<Proxy>,
+}
+
+impl ZcScorer {
+    /// The embedded table's `proxies` on `dataset`: refused when the list is empty, repeats
+    /// a proxy, or names one FreeREA has no values of on `dataset`.
+    pub fn new(dataset: Dataset, proxies: &[Proxy]) -> Result<Self, BenchError> {
+        check_proxy_list(proxies)?;
+        for &p in proxies {
+            ZcEvaluator::new(dataset, p)?;
+        }
+        Ok(Self {
+            table: ZcTable::embedded(),
+            dataset,
+            proxies: proxies.to_vec(),
+        })
+    }
+
+    /// The proxies scored, in order.
+    pub fn proxies(&self) -> &[Proxy] {
+        &self.proxies
+    }
+}
+
+impl ProxyScorer<Nb201Cell> for ZcScorer {
+    type Error = BenchError;
+
+    fn score(&mut self, cell: &Nb201Cell) -> Result<ProxyScore, BenchError> {
+        let v = self.table.lookup(cell, self.dataset)?;
+        let mut values = Vec::with_capacity(self.proxies.len());
+        let mut cost_s = 0.0;
+        for &p in &self.proxies {
+            values.push(v.score(p).ok_or(BenchError::NoProxyValues {
+                proxy: p.name(),
+                dataset: self.dataset.name(),
+            })?);
+            cost_s += v.time_s(p);
+        }
+        Ok(ProxyScore { values, cost_s })
+    }
+}
+
+/// Parses a comma-separated list of proxy names (`logsynflow,naswot`): each known, none
+/// repeated, at least one.
+///
+/// ```
+/// use dsm_bench::proxies::{parse_proxies, Proxy};
+/// assert_eq!(parse_proxies("logsynflow,naswot")?, [Proxy::Logsynflow, Proxy::Naswot]);
+/// assert!(parse_proxies("naswot,naswot").is_err());
+/// assert!(parse_proxies("jacov").is_err());
+/// # Ok::<(), dsm_bench::BenchError>(())
+/// ```
+pub fn parse_proxies(list: &str) -> Result<Vec<Proxy>, BenchError> {
+    let proxies = list
+        .split(',')
+        .map(|p| p.trim().parse())
+        .collect::<Result<Vec<Proxy>, _>>()?;
+    check_proxy_list(&proxies)?;
+    Ok(proxies)
+}
+
+fn check_proxy_list(proxies: &[Proxy]) -> Result<(), BenchError> {
+    if proxies.is_empty() {
+        return Err(BenchError::UnknownProxy {
+            name: String::new(),
+        });
+    }
+    for (i, p) in proxies.iter().enumerate() {
+        if proxies[..i].contains(p) {
+            return Err(BenchError::RepeatedProxy { name: p.name() });
+        }
+    }
+    Ok(())
 }

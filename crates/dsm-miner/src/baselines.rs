@@ -41,9 +41,7 @@ struct RandomStrategy;
 
 impl<S: SearchSpace> Strategy<S> for RandomStrategy {
     fn ask(&mut self, ctx: &mut AskContext<'_, S>) -> Result<Ask<S::Arch>, MinerError> {
-        Ok(Ask::Query(
-            ctx.admissible_draw(|space, rng| space.sample(rng))?,
-        ))
+        Ok(Ask::Query(ctx.sample()?))
     }
 
     fn tell(&mut self, _space: &S, _told: Told<S::Arch>) -> Result<(), MinerError> {
@@ -121,7 +119,7 @@ struct ReaStrategy<A> {
 impl<S: SearchSpace> Strategy<S> for ReaStrategy<S::Arch> {
     fn ask(&mut self, ctx: &mut AskContext<'_, S>) -> Result<Ask<S::Arch>, MinerError> {
         if !self.asked_initial {
-            let arch = ctx.admissible_draw(|space, rng| space.sample(rng))?;
+            let arch = ctx.sample()?;
             self.initial.push((ctx.id, arch.clone(), None));
             self.asked_initial = self.initial.len() == self.population;
             return Ok(Ask::Initial(arch));
@@ -275,14 +273,19 @@ impl<S: SearchSpace> Strategy<S> for ReinforceStrategy {
             self.m = self.theta.iter().map(|v| vec![0.0; v.len()]).collect();
             self.v = self.m.clone();
         }
-        let mut choices = Vec::with_capacity(self.theta.len());
-        let mut probs = Vec::with_capacity(self.theta.len());
-        for logits in &self.theta {
-            let (c, p) = sample_softmax(logits, rng);
-            choices.push(c);
-            probs.push(p);
-        }
-        let arch = space.arch_from_choices(&choices)?;
+        // One draw of the policy (screened among several in a proxy-guided search).
+        let theta = &self.theta;
+        let ((choices, probs), arch) = ctx.screen(|ctx| {
+            let mut choices = Vec::with_capacity(theta.len());
+            let mut probs = Vec::with_capacity(theta.len());
+            for logits in theta {
+                let (c, p) = sample_softmax(logits, &mut *ctx.rng);
+                choices.push(c);
+                probs.push(p);
+            }
+            let arch = space.arch_from_choices(&choices)?;
+            Ok(((choices, probs), arch))
+        })?;
         self.asked.insert(ctx.id, (choices, probs));
         Ok(Ask::Query(arch))
     }
@@ -459,7 +462,7 @@ impl<S: SearchSpace> Strategy<S> for OfaStrategy<S::Arch> {
         }
         let initial = self.parents.is_empty();
         let arch = if initial {
-            ctx.admissible_draw(|space, rng| space.sample(rng))?
+            ctx.sample()?
         } else if self.asked < self.method.mutations() {
             let p = ctx.rng.random_range(0..self.parents.len());
             let parent = ctx.space.choices_of(&self.parents[p].0);

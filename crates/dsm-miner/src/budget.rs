@@ -116,8 +116,15 @@ pub struct SearchOutcome<A> {
     pub queries: usize,
     /// Search iterations run.
     pub iterations: usize,
-    /// Accumulated charged cost in (simulated) seconds.
+    /// Accumulated charged cost in (simulated) seconds, the proxies' included.
     pub cost_s: f64,
+    /// Zero-cost proxy evaluations of a guided search ([`Guided`](crate::Guided)); 0
+    /// otherwise.
+    #[serde(default)]
+    pub proxy_evaluations: usize,
+    /// Their cost, included in `cost_s`.
+    #[serde(default)]
+    pub proxy_cost_s: f64,
     /// The best-so-far after every evaluation.
     pub history: Vec<HistoryPoint<A>>,
     /// The final anchors (DSM), population (REA), or empty: what a transfer run starts from.

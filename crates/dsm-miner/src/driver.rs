@@ -6,6 +6,7 @@ use dsm_space::{Evaluation, Evaluator, SearchSpace};
 use rand::Rng;
 
 use crate::budget::{Accounting, Budget, Constraint, HistoryPoint, SearchOutcome};
+use crate::guide::{Guide, GuideOps, GuideState};
 use crate::{MinerError, Searcher};
 
 /// The identifier of one proposal, unique within a search (0, 1, 2, ... in asking order).
@@ -46,6 +47,7 @@ pub struct AskContext<'c, S: SearchSpace> {
     /// Proposals handed out and not yet told.
     pub in_flight: usize,
     constraint: Option<&'c Constraint<S::Arch>>,
+    guide: Option<&'c mut dyn GuideOps<S::Arch>>,
 }
 
 impl<S: SearchSpace> AskContext<'_, S> {
@@ -58,7 +60,63 @@ impl<S: SearchSpace> AskContext<'_, S> {
     /// first, without one: no extra random numbers are used), so a method spends no
     /// evaluation on an architecture it could never return. After
     /// [`MAX_CONSTRAINED_DRAWS`] rejections in a row, [`MinerError::ConstraintUnmet`].
+    /// In a proxy-guided search ([`Guided`](crate::Guided)) the draw is screened: made
+    /// `screen` times, the best by the proxies returned.
     pub fn admissible_draw(
+        &mut self,
+        mut draw: impl FnMut(&S, &mut dyn Rng) -> S::Arch,
+    ) -> Result<S::Arch, MinerError> {
+        self.screen(|ctx| ctx.plain_draw(&mut draw).map(|a| ((), a)))
+            .map(|(_, a)| a)
+    }
+
+    /// A draw from the space's distribution ([`SearchSpace::sample`]) inside the constraint,
+    /// as [`admissible_draw`](Self::admissible_draw) makes it. In a proxy-guided search it
+    /// is served from the warm start, best first, and screened once that has run out: what
+    /// a method's initial architectures and random draws should use.
+    pub fn sample(&mut self) -> Result<S::Arch, MinerError> {
+        let sample = |space: &S, rng: &mut dyn Rng| space.sample(rng);
+        let Some(guide) = self.guide.take() else {
+            return self.plain_draw(sample);
+        };
+        let warm = guide.next_warm(&mut |n| (0..n).map(|_| self.plain_draw(sample)).collect());
+        self.guide = Some(guide);
+        match warm? {
+            Some(arch) => Ok(arch),
+            None => self.admissible_draw(sample),
+        }
+    }
+
+    /// A proposal carrying a method's own state (a controller's decision): `draw` makes one
+    /// candidate; in a proxy-guided search it is called `screen` times and the candidate
+    /// whose architecture is best by the proxies is returned (the others are dropped), once
+    /// otherwise. Inside `draw` nothing is screened again.
+    pub fn screen<T>(
+        &mut self,
+        mut draw: impl FnMut(&mut Self) -> Result<(T, S::Arch), MinerError>,
+    ) -> Result<(T, S::Arch), MinerError> {
+        let Some(guide) = self.guide.take() else {
+            return draw(self);
+        };
+        let mut screened = || {
+            let m = guide.screen();
+            if m <= 1 {
+                return draw(self);
+            }
+            let mut candidates = Vec::with_capacity(m);
+            for _ in 0..m {
+                candidates.push(draw(self)?);
+            }
+            let archs: Vec<S::Arch> = candidates.iter().map(|c| c.1.clone()).collect();
+            let best = guide.rank(&archs)?[0];
+            Ok(candidates.swap_remove(best))
+        };
+        let out = screened();
+        self.guide = Some(guide);
+        out
+    }
+
+    fn plain_draw(
         &mut self,
         mut draw: impl FnMut(&S, &mut dyn Rng) -> S::Arch,
     ) -> Result<S::Arch, MinerError> {
@@ -190,6 +248,7 @@ pub struct SearchDriver<'s, S: SearchSpace> {
     strategy: Box<dyn Strategy<S> + 's>,
     budget: Budget,
     constraint: Option<Constraint<S::Arch>>,
+    guide: Option<GuideState<'s, S::Arch>>,
     max_in_flight: usize,
     cache: HashMap<S::Arch, f64>,
     pending: BTreeMap<ProposalId, Pending<S::Arch>>,
@@ -201,6 +260,8 @@ pub struct SearchDriver<'s, S: SearchSpace> {
     evaluations: usize,
     queries: usize,
     iterations: usize,
+    proxy_evaluations: usize,
+    proxy_cost_s: f64,
     best: Option<(S::Arch, f64)>,
     history: Vec<HistoryPoint<S::Arch>>,
     log: Vec<LoggedEvaluation<S::Arch>>,
@@ -220,6 +281,7 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
             strategy,
             budget,
             constraint: None,
+            guide: None,
             max_in_flight: 1,
             cache: HashMap::new(),
             pending: BTreeMap::new(),
@@ -230,6 +292,8 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
             evaluations: 0,
             queries: 0,
             iterations: 0,
+            proxy_evaluations: 0,
+            proxy_cost_s: 0.0,
             best: None,
             history: Vec::new(),
             log: Vec::new(),
@@ -241,6 +305,13 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
     pub fn with_constraint(mut self, constraint: Option<Constraint<S::Arch>>) -> Self {
         self.constraint = constraint;
         self
+    }
+
+    /// Guides the search by zero-cost proxies (see [`Guided`](crate::Guided)); `None`
+    /// leaves it unguided. Refused when the guide's settings are invalid.
+    pub fn with_guide(mut self, guide: Option<Guide<'s, S::Arch>>) -> Result<Self, MinerError> {
+        self.guide = guide.map(GuideState::new).transpose()?;
+        Ok(self)
     }
 
     /// At most `n` proposals handed out and not yet told (at least 1).
@@ -317,8 +388,18 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
                 id,
                 in_flight: self.pending.len(),
                 constraint: self.constraint.as_ref(),
+                guide: self.guide.as_mut().map(|g| g as &mut dyn GuideOps<S::Arch>),
             };
-            let (arch, initial) = match self.strategy.ask(&mut ctx)? {
+            let asked = self.strategy.ask(&mut ctx);
+            if let Some(g) = &mut self.guide {
+                // Proxies are computed by the driver, one after another: charged and timed.
+                self.proxy_evaluations += std::mem::take(&mut g.evaluations);
+                let cost = std::mem::take(&mut g.cost_s);
+                self.proxy_cost_s += cost;
+                self.cost_s += cost;
+                self.clock_s += cost;
+            }
+            let (arch, initial) = match asked? {
                 Ask::Wait if self.pending.is_empty() => {
                     return Err(MinerError::Driver {
                         reason: "the strategy waits for a result with nothing in flight"
@@ -613,6 +694,8 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
             queries: self.queries,
             iterations: self.iterations,
             cost_s: self.cost_s,
+            proxy_evaluations: self.proxy_evaluations,
+            proxy_cost_s: self.proxy_cost_s,
             history: self.history,
             final_anchors: self.strategy.final_anchors(),
         })
@@ -656,7 +739,8 @@ where
     driver_for(method, space, budget)?.run_simulated(evaluator, workers, rng)
 }
 
-/// A driver for one trial of `method`: its strategy and its constraint (what [`search`]
+/// A driver for one trial of `method`: its strategy, its constraint and its proxy guide, if
+/// any (what [`search`]
 /// runs; hand it to an executor to run the evaluations elsewhere).
 pub fn driver_for<'s, S, M>(
     method: &'s M,
@@ -667,6 +751,7 @@ where
     S: SearchSpace,
     M: Searcher<S> + ?Sized,
 {
-    Ok(SearchDriver::new(space, method.strategy(space)?, budget)?
-        .with_constraint(method.constraint()))
+    SearchDriver::new(space, method.strategy(space)?, budget)?
+        .with_constraint(method.constraint())
+        .with_guide(method.guide()?)
 }

@@ -232,9 +232,6 @@ impl<A> DsmNas<A> {
     }
 }
 
-/// How many random draws the constrained initialisation tries before giving up.
-const MAX_INIT_DRAWS: usize = 10_000;
-
 /// Draws of the policy for a child that is not already in flight (see [`DsmNas`]).
 const IN_FLIGHT_DRAWS: usize = 8;
 /// Draws of a child before one outside the constraint is evaluated anyway.
@@ -333,23 +330,7 @@ impl<S: SearchSpace> Strategy<S> for DsmStrategy<'_, S::Arch> {
         if self.anchors.is_empty() {
             let anchors: Vec<S::Arch> = match &self.method.initial_anchors {
                 Some(given) => given.clone(),
-                None => {
-                    let mut drawn = Vec::with_capacity(cfg.k);
-                    for _ in 0..cfg.k {
-                        let mut found = None;
-                        for _ in 0..MAX_INIT_DRAWS {
-                            let a = space.sample(&mut *ctx.rng);
-                            if ctx.admissible(&a) {
-                                found = Some(a);
-                                break;
-                            }
-                        }
-                        drawn.push(found.ok_or(MinerError::ConstraintUnmet {
-                            draws: MAX_INIT_DRAWS,
-                        })?);
-                    }
-                    drawn
-                }
+                None => (0..cfg.k).map(|_| ctx.sample()).collect::<Result<_, _>>()?,
             };
             self.anchors = anchors.into_iter().map(|a| (0, a, None)).collect();
         }
@@ -380,30 +361,38 @@ impl<S: SearchSpace> Strategy<S> for DsmStrategy<'_, S::Arch> {
         // With several results in flight, a child already being evaluated is drawn again (at
         // most IN_FLIGHT_DRAWS draws): a worker never duplicates another's evaluation. With
         // one in flight nothing else is, so the sequential search is unchanged.
-        let mut draws = 0;
-        let (pending, a, child) = loop {
-            draws += 1;
-            let pending = engine.decide(cfg, graph, &choices_at, ctx.rng);
-            let (a, raw_edits) = pending.decision();
-            let edits: Vec<Edit> = raw_edits.iter().map(|&(p, c)| Edit::new(p, c)).collect();
-            let parent_choices = if cfg.reference_compat {
-                &self.working[a]
-            } else {
-                &graph.anchor(a).choices
-            };
-            let parent = space.arch_from_choices(parent_choices)?;
-            let child = space.apply(&parent, &edits)?;
-            let choices = space.choices_of(&child);
-            let fresh = draws >= IN_FLIGHT_DRAWS
-                || !self.in_flight.values().any(|f| f.child_choices == choices);
-            // Under a constraint, a child outside it is drawn again (at most
-            // CONSTRAINED_CHILD_DRAWS draws): no evaluation is spent on a child that could
-            // never become an anchor. Without one, nothing changes.
-            let changed = !cfg.redraw_unchanged || child != parent;
-            if fresh && (draws >= CONSTRAINED_CHILD_DRAWS || (changed && ctx.admissible(&child))) {
-                break (pending, a, child);
+        // In a proxy-guided search the whole draw below is made `screen` times and the
+        // child best by the proxies kept (with its decision, which REINFORCE then trains).
+        let in_flight = &self.in_flight;
+        let working = &self.working;
+        let ((pending, a), child) = ctx.screen(|ctx| {
+            let mut draws = 0;
+            loop {
+                draws += 1;
+                let pending = engine.decide(cfg, graph, &choices_at, ctx.rng);
+                let (a, raw_edits) = pending.decision();
+                let edits: Vec<Edit> = raw_edits.iter().map(|&(p, c)| Edit::new(p, c)).collect();
+                let parent_choices = if cfg.reference_compat {
+                    &working[a]
+                } else {
+                    &graph.anchor(a).choices
+                };
+                let parent = space.arch_from_choices(parent_choices)?;
+                let child = space.apply(&parent, &edits)?;
+                let choices = space.choices_of(&child);
+                let fresh = draws >= IN_FLIGHT_DRAWS
+                    || !in_flight.values().any(|f| f.child_choices == choices);
+                // Under a constraint, a child outside it is drawn again (at most
+                // CONSTRAINED_CHILD_DRAWS draws): no evaluation is spent on a child that
+                // could never become an anchor. Without one, nothing changes.
+                let changed = !cfg.redraw_unchanged || child != parent;
+                if fresh
+                    && (draws >= CONSTRAINED_CHILD_DRAWS || (changed && ctx.admissible(&child)))
+                {
+                    return Ok(((pending, a), child));
+                }
             }
-        };
+        })?;
         self.in_flight.insert(
             ctx.id,
             InFlight {

@@ -16,6 +16,34 @@ pub enum MinerError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A zero-cost proxy scorer failed on an architecture (its error is the
+    /// [`source`](std::error::Error::source)).
+    #[error("scoring {arch} by its zero-cost proxies failed")]
+    Proxy {
+        /// The architecture being scored.
+        arch: String,
+        /// The scorer's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A guided method's proxy scorer could not be made (its factory's error is the
+    /// [`source`](std::error::Error::source)).
+    #[error("setting up the zero-cost proxy scorer failed")]
+    ProxySetup {
+        /// The factory's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A zero-cost proxy scorer returned values a guided search cannot rank.
+    #[error(
+        "the proxy scorer returned {reason} for {arch}; it must return finite values, as many for every architecture, and a finite cost >= 0"
+    )]
+    ProxyValue {
+        /// The architecture scored.
+        arch: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// The evaluator returned a score or cost that is NaN or infinite (or a negative cost).
     #[error(
         "evaluator returned an unusable {what} {value} for {arch}; scores must be finite and costs finite and >= 0"

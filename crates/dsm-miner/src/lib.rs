@@ -48,6 +48,7 @@ mod driver;
 mod dsm;
 mod error;
 mod graph;
+mod guide;
 mod native;
 mod pareto;
 #[cfg(test)]
@@ -67,8 +68,12 @@ pub use driver::{
 pub use dsm::{ControllerEngine, DsmConfig, DsmNas};
 pub use error::MinerError;
 pub use graph::{Anchor, CandidateGraph};
+pub use guide::{
+    BoxedScorer, GUIDED_SUFFIX, Guide, GuideConfig, Guided, MAX_SCREEN, MAX_WARM_START,
+    ScorerFactory, boxed_scorer, rank_by_proxies,
+};
 pub use pareto::pareto_front;
-pub use registry::{SEARCHERS, searcher, searchers};
+pub use registry::{GuideSpec, SEARCHERS, searcher, searchers};
 
 /// The random number generator of every search: PCG-64, a portable algorithm (the same seed
 /// gives the same numbers on every platform and version), serialisable for checkpoints.
@@ -110,6 +115,12 @@ pub trait Searcher<S: SearchSpace> {
         0
     }
 
+    /// The zero-cost proxy guide of one new search, if the method is guided ([`Guided`]);
+    /// `None` by default.
+    fn guide(&self) -> Result<Option<Guide<'_, S::Arch>>, MinerError> {
+        Ok(None)
+    }
+
     /// The method's state for one new search on `space`; checks the method's settings.
     fn strategy<'a>(&'a self, space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError>;
 
@@ -140,6 +151,9 @@ impl<S: SearchSpace, M: Searcher<S> + ?Sized> Searcher<S> for Box<M> {
     }
     fn free_evaluations(&self) -> usize {
         (**self).free_evaluations()
+    }
+    fn guide(&self) -> Result<Option<Guide<'_, S::Arch>>, MinerError> {
+        (**self).guide()
     }
     fn strategy<'a>(&'a self, space: &'a S) -> Result<Box<dyn Strategy<S> + 'a>, MinerError> {
         (**self).strategy(space)

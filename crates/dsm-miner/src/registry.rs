@@ -3,31 +3,72 @@
 use dsm_space::SearchSpace;
 
 use crate::{
-    DsmConfig, DsmNas, MinerError, OfaEvolution, RandomSearch, RegularizedEvolution, Reinforce,
-    Searcher,
+    DsmConfig, DsmNas, GUIDED_SUFFIX, GuideConfig, Guided, MinerError, OfaEvolution, RandomSearch,
+    RegularizedEvolution, Reinforce, ScorerFactory, Searcher,
 };
+
+/// What the guided names (`dsm-nas+zc`, ...) of [`searcher`] are guided by: the settings
+/// and a factory of proxy scorers (one per search).
+pub struct GuideSpec<A> {
+    /// The guidance settings.
+    pub config: GuideConfig,
+    /// Makes each search's scorer.
+    pub scorer: ScorerFactory<A>,
+}
+
+impl<A> Clone for GuideSpec<A> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            scorer: self.scorer.clone(),
+        }
+    }
+}
 
 /// The names [`searcher`] knows, in the order of its documentation.
 pub const SEARCHERS: [&str; 5] = ["dsm-nas", "random", "rea", "reinforce", "ofa-evolution"];
 
 /// A method of this crate by its results-file name, with its default settings (DSM-NAS with
 /// `dsm`): `dsm-nas`, `random`, `rea` ([`RegularizedEvolution`]), `reinforce`
-/// ([`Reinforce`]) or `ofa-evolution` ([`OfaEvolution`]). An unknown name is a
-/// [`MinerError::Config`] listing the known ones.
+/// ([`Reinforce`]) or `ofa-evolution` ([`OfaEvolution`]); any of them with
+/// [`GUIDED_SUFFIX`] (`dsm-nas+zc`) is the method [`Guided`] by `guide`'s proxies, which
+/// it then needs. An unknown name is a [`MinerError::Config`] listing the known ones.
 ///
 /// ```
 /// use dsm_miner::{searcher, DsmConfig, Searcher};
 /// use dsm_space::Nb201Space;
 ///
-/// let rea = searcher::<Nb201Space>("rea", &DsmConfig::default())?;
+/// let rea = searcher::<Nb201Space>("rea", &DsmConfig::default(), None)?;
 /// assert_eq!(rea.name(), "rea");
-/// assert!(searcher::<Nb201Space>("bayesopt", &DsmConfig::default()).is_err());
+/// assert!(searcher::<Nb201Space>("bayesopt", &DsmConfig::default(), None).is_err());
+/// // A guided name needs a proxy scorer.
+/// assert!(searcher::<Nb201Space>("rea+zc", &DsmConfig::default(), None).is_err());
 /// # Ok::<(), dsm_miner::MinerError>(())
 /// ```
 pub fn searcher<S: SearchSpace + 'static>(
     name: &str,
     dsm: &DsmConfig,
-) -> Result<Box<dyn Searcher<S>>, MinerError> {
+    guide: Option<&GuideSpec<S::Arch>>,
+) -> Result<Box<dyn Searcher<S> + Send + Sync>, MinerError>
+where
+    S::Arch: Send + Sync,
+{
+    if let Some(base) = name.strip_suffix(GUIDED_SUFFIX) {
+        let Some(guide) = guide else {
+            return Err(MinerError::config(
+                "method",
+                name,
+                "a zero-cost proxy scorer for a guided (+zc) method",
+            ));
+        };
+        guide.config.check()?;
+        let method = searcher::<S>(base, dsm, None)?;
+        return Ok(Box::new(Guided::new(
+            method,
+            guide.config.clone(),
+            guide.scorer.clone(),
+        )));
+    }
     Ok(match name {
         "dsm-nas" => Box::new(DsmNas::<S::Arch>::new(dsm.clone())),
         "random" => Box::new(RandomSearch),
@@ -38,7 +79,7 @@ pub fn searcher<S: SearchSpace + 'static>(
             return Err(MinerError::config(
                 "method",
                 other,
-                "one of dsm-nas, random, rea, reinforce, ofa-evolution",
+                "one of dsm-nas, random, rea, reinforce, ofa-evolution, each optionally +zc",
             ));
         }
     })
@@ -49,7 +90,11 @@ pub fn searcher<S: SearchSpace + 'static>(
 pub fn searchers<S: SearchSpace + 'static>(
     names: &[String],
     dsm: &DsmConfig,
-) -> Result<Vec<Box<dyn Searcher<S>>>, MinerError> {
+    guide: Option<&GuideSpec<S::Arch>>,
+) -> Result<Vec<Box<dyn Searcher<S> + Send + Sync>>, MinerError>
+where
+    S::Arch: Send + Sync,
+{
     if names.is_empty() {
         return Err(MinerError::config(
             "methods",
@@ -66,7 +111,7 @@ pub fn searchers<S: SearchSpace + 'static>(
                 "each method at most once",
             ));
         }
-        out.push(searcher(name, dsm)?);
+        out.push(searcher(name, dsm, guide)?);
     }
     Ok(out)
 }

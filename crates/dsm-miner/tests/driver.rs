@@ -142,7 +142,7 @@ fn under_a_constraint_no_evaluation_is_spent_outside_it() {
     let names: Vec<String> = ["dsm-nas", "random", "rea", "ofa-evolution"]
         .map(String::from)
         .to_vec();
-    for m in searchers::<Nb201Space>(&names, &DsmConfig::default()).unwrap() {
+    for m in searchers::<Nb201Space>(&names, &DsmConfig::default(), None).unwrap() {
         let space = Nb201Space;
         let mut seen = Vec::new();
         let mut e = dsm_space::Observed::new(eval(), |c: &Nb201Cell, _: &Evaluation| seen.push(*c));
@@ -156,7 +156,7 @@ fn under_a_constraint_no_evaluation_is_spent_outside_it() {
     }
     // A constraint nothing meets stops the search with a clear error.
     let never = |_: &Nb201Cell| false;
-    for m in searchers::<Nb201Space>(&names, &DsmConfig::default()).unwrap() {
+    for m in searchers::<Nb201Space>(&names, &DsmConfig::default(), None).unwrap() {
         let space = Nb201Space;
         let err = SearchDriver::new(&space, m.strategy(&space).unwrap(), Budget::queries(5))
             .unwrap()
@@ -218,15 +218,15 @@ fn ofa_evolution_keeps_the_best_of_every_generation_as_parents() {
     // Names: unknown and repeated ones are refused.
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let cfg = DsmConfig::default();
-    let Err(err) = searchers::<Nb201Space>(&names(&["dsm-nas", "bohb"]), &cfg) else {
+    let Err(err) = searchers::<Nb201Space>(&names(&["dsm-nas", "bohb"]), &cfg, None) else {
         panic!("an unknown method was accepted");
     };
     assert!(
         err.to_string().contains("bohb") && err.to_string().contains("ofa-evolution"),
         "{err}"
     );
-    assert!(searchers::<Nb201Space>(&names(&["rea", "rea"]), &cfg).is_err());
-    assert!(searchers::<Nb201Space>(&[], &cfg).is_err());
+    assert!(searchers::<Nb201Space>(&names(&["rea", "rea"]), &cfg, None).is_err());
+    assert!(searchers::<Nb201Space>(&[], &cfg, None).is_err());
 }
 
 #[test]

@@ -143,7 +143,7 @@ impl HardwareConfig {
         if self.trials == 0 {
             return Err(ProtocolError::config("--trials", 0, "at least 1"));
         }
-        let methods = searchers::<MbV3ResolutionSpace>(&self.methods, &self.dsm)?;
+        let methods = searchers::<MbV3ResolutionSpace>(&self.methods, &self.dsm, None)?;
         for m in &methods {
             if self.evaluations <= m.free_evaluations() {
                 return Err(ProtocolError::config(
@@ -303,7 +303,7 @@ pub struct HardwareStudy {
     config: HardwareConfig,
     space: MbV3ResolutionSpace,
     latency: Option<Arc<LatencyTable>>,
-    methods: Vec<Box<dyn Searcher<MbV3ResolutionSpace>>>,
+    methods: Vec<Box<dyn Searcher<MbV3ResolutionSpace> + Send + Sync>>,
     constraint: Constraint<MbV3Subnet>,
 }
 

@@ -84,6 +84,6 @@ pub use results::{
     History, REFERENCE_METHOD, RESULTS_FORMAT, Results, Summary, TaskFacts, TrialRecord, summarise,
 };
 pub use run::{
-    ArchOf, BoxedSearcher, Execution, Job, Method, Plan, TransferFn, TrialStore,
+    ArchOf, BoxedSearcher, Execution, Job, Method, PerTaskFn, Plan, TransferFn, TrialStore,
     prepare_output_dir, record, run_job, run_trials, task_facts, timestamped_dir, write_atomic,
 };

@@ -6,10 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use dsm_bench::proxies::{Proxy, ZcScorer, parse_proxies};
 use dsm_bench::{Dataset, Nb201Benchmark, Nb201Table, Signal};
 use dsm_miner::{
-    Accounting, Budget, ControllerEngine, DsmConfig, DsmNas, RandomSearch, RegularizedEvolution,
-    Reinforce,
+    Accounting, Budget, ControllerEngine, DsmConfig, DsmNas, GUIDED_SUFFIX, GuideConfig, GuideSpec,
+    RegularizedEvolution, Reinforce, boxed_scorer, searcher,
 };
 use dsm_space::Nb201Cell;
 use serde::{Deserialize, Serialize};
@@ -18,7 +21,8 @@ use crate::ProtocolError;
 use crate::results::{RESULTS_FORMAT, Results, summarise};
 use crate::run::{self, Execution, Method, Plan, TrialStore};
 
-/// The methods `--methods` names.
+/// The methods `--methods` names; each may also be guided by FreeREA's zero-cost proxies
+/// (`dsm-nas+zc`, `random+zc`, `rea+zc`, `reinforce+zc`: see [`dsm_miner::Guided`]).
 pub const METHODS: [&str; 4] = ["dsm-nas", "random", "rea", "reinforce"];
 
 /// SHA-256 of the embedded table, recorded in results.
@@ -48,7 +52,8 @@ pub struct Nb201Config {
     /// Independent trials per method; trial i uses seed `seed + i`.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 20))]
     pub trials: usize,
-    /// Methods, comma-separated: dsm-nas, random, rea, reinforce.
+    /// Methods, comma-separated: dsm-nas, random, rea, reinforce, each optionally guided by
+    /// zero-cost proxies (dsm-nas+zc, random+zc, rea+zc, reinforce+zc).
     #[cfg_attr(
         feature = "cli",
         arg(
@@ -97,6 +102,34 @@ pub struct Nb201Config {
     #[cfg_attr(feature = "cli", arg(long))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
+    /// Guided (+zc) methods: FreeREA's zero-cost proxies ranking candidates, comma-separated
+    /// (synflow, logsynflow, naswot, nregions; several are ranked by the sum of their ranks),
+    /// charged FreeREA's measured seconds.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_proxies()))]
+    #[serde(default = "default_proxies")]
+    pub proxies: String,
+    /// Guided (+zc) methods: cells drawn and scored by the proxies before the search; the
+    /// best become the initial anchors / population / first queries (0: no warm start).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_warm_start()))]
+    #[serde(default = "default_warm_start")]
+    pub warm_start: usize,
+    /// Guided (+zc) methods: candidates each proposal is chosen from by the proxies (1: no
+    /// screening).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_screen()))]
+    #[serde(default = "default_screen")]
+    pub screen: usize,
+}
+
+fn default_proxies() -> String {
+    GuideConfig::default().proxies.join(",")
+}
+
+fn default_warm_start() -> usize {
+    GuideConfig::default().warm_start
+}
+
+fn default_screen() -> usize {
+    GuideConfig::default().screen
 }
 
 impl Default for Nb201Config {
@@ -117,6 +150,9 @@ impl Default for Nb201Config {
             accounting: "repeated".into(),
             seed: 23555,
             workers: None,
+            proxies: default_proxies(),
+            warm_start: default_warm_start(),
+            screen: default_screen(),
         }
     }
 }
@@ -171,15 +207,41 @@ impl Nb201Config {
                 "at least one of cifar10, cifar100, imagenet16",
             ));
         }
-        for m in &self.methods {
-            if !METHODS.contains(&m.as_str()) {
+        for (i, m) in self.methods.iter().enumerate() {
+            let base = m.strip_suffix(GUIDED_SUFFIX).unwrap_or(m);
+            if !METHODS.contains(&base) {
                 return Err(ProtocolError::config(
                     "--methods",
                     format!("{m:?}"),
-                    format!("some of {}", METHODS.join(", ")),
+                    format!(
+                        "some of {}, each optionally +zc (dsm-nas+zc)",
+                        METHODS.join(", ")
+                    ),
+                ));
+            }
+            if self.methods[..i].contains(m) {
+                return Err(ProtocolError::config(
+                    "--methods",
+                    format!("{m:?}"),
+                    "each method once (a repeat would count its trials twice)",
                 ));
             }
         }
+        let guide = if self.methods.iter().any(|m| m.ends_with(GUIDED_SUFFIX)) {
+            let proxies = parse_proxies(&self.proxies)?;
+            for &d in &datasets {
+                ZcScorer::new(d, &proxies)?;
+            }
+            let config = GuideConfig {
+                proxies: proxies.iter().map(|p| p.name().to_string()).collect(),
+                warm_start: self.warm_start,
+                screen: self.screen,
+            };
+            config.check()?;
+            Some((config, proxies))
+        } else {
+            None
+        };
         if self.trials == 0 {
             return Err(ProtocolError::config("--trials", 0, "at least 1"));
         }
@@ -231,6 +293,7 @@ impl Nb201Config {
             budget,
             dsm,
             methods,
+            guide,
         })
     }
 }
@@ -244,6 +307,7 @@ pub struct Nb201Protocol {
     budget: Budget,
     dsm: DsmConfig,
     methods: Vec<String>,
+    guide: Option<(GuideConfig, Vec<Proxy>)>,
 }
 
 /// The `config` record of `results.json`.
@@ -267,6 +331,9 @@ pub struct Nb201RunConfig {
     pub rea: RegularizedEvolution,
     /// REINFORCE's settings.
     pub reinforce: Reinforce,
+    /// The zero-cost proxy guidance of the guided (+zc) methods, if any ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guide: Option<GuideConfig>,
     /// The seed of every trial index.
     pub seeds: Vec<u64>,
     /// Versions of the library, Burn and the results format.
@@ -320,16 +387,14 @@ impl Nb201Protocol {
     }
 
     /// The configured methods, in order: add a user's own to the list to run it beside them.
+    /// A guided method (`dsm-nas+zc`) is built for each data set, scoring with FreeREA's
+    /// proxies on that data set.
     pub fn methods(&self) -> Vec<Method<Nb201>> {
         self.methods
             .iter()
             .map(|m| match m.as_str() {
-                "dsm-nas" => Method::new(DsmNas::<Nb201Cell>::new(self.dsm.clone())),
-                "random" => Method::new(RandomSearch),
-                "rea" => Method::new(RegularizedEvolution::default()),
-                "reinforce" => Method::new(Reinforce::default()),
-                _ => {
-                    // "dsm-nas+": the CIFAR-10 DSM-NAS search of the same seed gives the anchors.
+                "dsm-nas+" => {
+                    // The CIFAR-10 DSM-NAS search of the same seed gives the anchors.
                     let dsm = self.dsm.clone();
                     Method::Transfer {
                         name: "dsm-nas+".into(),
@@ -340,6 +405,27 @@ impl Nb201Protocol {
                         }),
                     }
                 }
+                name if name.ends_with(GUIDED_SUFFIX) => {
+                    let (config, proxies) = self
+                        .guide
+                        .clone()
+                        .expect("checked: guided methods have a guide");
+                    let (dsm, name) = (self.dsm.clone(), name.to_string());
+                    Method::PerTask {
+                        name: name.clone(),
+                        build: Box::new(move |dataset| {
+                            let proxies = proxies.clone();
+                            let spec = GuideSpec {
+                                config: config.clone(),
+                                scorer: Arc::new(move || {
+                                    Ok(boxed_scorer(ZcScorer::new(dataset, &proxies)?))
+                                }),
+                            };
+                            Ok(searcher(&name, &dsm, Some(&spec))?)
+                        }),
+                    }
+                }
+                name => Method::Plain(searcher(name, &self.dsm, None).expect("checked names")),
             })
             .collect()
     }
@@ -359,6 +445,7 @@ impl Nb201Protocol {
             RegularizedEvolution::default(),
             Reinforce::default(),
             env!("CARGO_PKG_VERSION"),
+            self.guide.as_ref().map(|(g, _)| g),
         ))
         .expect("plain data serialises");
         crate::results::fnv64_hex(key.as_bytes())
@@ -384,6 +471,7 @@ impl Nb201Protocol {
             dsm: self.dsm.clone(),
             rea: RegularizedEvolution::default(),
             reinforce: Reinforce::default(),
+            guide: self.guide.as_ref().map(|(g, _)| g.clone()),
             seeds: (0..self.config.trials as u64)
                 .map(|i| self.config.seed + i)
                 .collect(),

@@ -58,12 +58,26 @@ pub struct TrialRecord {
     pub evaluations: usize,
     /// Search iterations.
     pub iterations: usize,
-    /// Accumulated charged cost (simulated seconds).
+    /// Accumulated charged cost (simulated seconds), a guided search's proxies included.
     pub cost_s: f64,
+    /// Zero-cost proxy evaluations of a guided search (absent: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub proxy_evaluations: usize,
+    /// Their cost, included in `cost_s` (absent: none).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub proxy_cost_s: f64,
     /// Real elapsed seconds (the one field that differs between identical runs).
     pub wall_s: f64,
     /// The best-so-far curve.
     pub history: History,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl TrialRecord {

@@ -21,6 +21,13 @@ pub type BoxedSearcher<S> = Box<dyn Searcher<S> + Send + Sync>;
 /// The architecture type of a benchmark.
 pub type ArchOf<B> = <<B as Benchmark>::Space as SearchSpace>::Arch;
 
+/// Builds a method for one task ([`Method::PerTask`]).
+pub type PerTaskFn<B> = Box<
+    dyn Fn(<B as Benchmark>::Task) -> Result<BoxedSearcher<<B as Benchmark>::Space>, ProtocolError>
+        + Send
+        + Sync,
+>;
+
 /// Builds the target method of a transfer from the source search's final anchors.
 pub type TransferFn<S> =
     Box<dyn Fn(Vec<<S as SearchSpace>::Arch>) -> BoxedSearcher<S> + Send + Sync>;
@@ -42,6 +49,14 @@ pub enum Method<B: Benchmark> {
         /// The method built from the source's final anchors.
         target: TransferFn<B::Space>,
     },
+    /// A method built afresh for each task: one whose settings depend on the task, such as a
+    /// proxy-guided method ([`dsm_miner::Guided`]) scoring with the task's own proxies.
+    PerTask {
+        /// Its name in results.
+        name: String,
+        /// Builds the method for a task.
+        build: PerTaskFn<B>,
+    },
 }
 
 impl<B: Benchmark> Method<B> {
@@ -54,14 +69,14 @@ impl<B: Benchmark> Method<B> {
     pub fn name(&self) -> &str {
         match self {
             Method::Plain(m) => m.name(),
-            Method::Transfer { name, .. } => name,
+            Method::Transfer { name, .. } | Method::PerTask { name, .. } => name,
         }
     }
 
     /// Whether it runs on `task`.
     pub fn runs_on(&self, task: B::Task) -> bool {
         match self {
-            Method::Plain(_) => true,
+            Method::Plain(_) | Method::PerTask { .. } => true,
             Method::Transfer { source_task, .. } => *source_task != task,
         }
     }
@@ -181,6 +196,10 @@ pub fn run_job<B: Benchmark>(
     };
     let out = match method {
         Method::Plain(m) => search(m, &mut eval),
+        Method::PerTask { build, .. } => {
+            let m = build(job.task)?;
+            search(&m, &mut eval)
+        }
         Method::Transfer {
             source_task,
             source,
@@ -232,6 +251,8 @@ pub fn record<B: Benchmark>(
         evaluations: out.evaluations,
         iterations: out.iterations,
         cost_s: out.cost_s,
+        proxy_evaluations: out.proxy_evaluations,
+        proxy_cost_s: out.proxy_cost_s,
         wall_s,
         history: History {
             cost_s: out.history.iter().map(|h| h.cost_s).collect(),

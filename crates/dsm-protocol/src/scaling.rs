@@ -262,6 +262,8 @@ mod tests {
 
     fn trial(clock: &[f64], acc: &[f64]) -> TrialRecord {
         TrialRecord {
+            proxy_evaluations: 0,
+            proxy_cost_s: 0.0,
             method: "m".into(),
             dataset: "d".into(),
             signal: "s".into(),

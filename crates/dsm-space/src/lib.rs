@@ -45,5 +45,7 @@ mod subnet;
 pub use error::SpaceError;
 pub use mbv3::{MbLayer, MbV3Arch, MbV3Cost, MbV3Space};
 pub use nb201::{Nb201Cell, Nb201Op, Nb201Space};
-pub use space::{CostMetrics, Edit, Evaluation, Evaluator, Observed, SearchSpace};
+pub use space::{
+    CostMetrics, Edit, Evaluation, Evaluator, Observed, ProxyScore, ProxyScorer, SearchSpace,
+};
 pub use subnet::{MbV3ResolutionSpace, MbV3Subnet, OFA_RESOLUTIONS};

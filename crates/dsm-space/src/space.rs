@@ -226,6 +226,41 @@ impl<A, E: Evaluator<A> + ?Sized> Evaluator<A> for &mut E {
     }
 }
 
+/// What a zero-cost proxy says of one architecture: one value per proxy (higher is better,
+/// finite) and what computing them cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProxyScore {
+    /// The proxies' values, in the scorer's order.
+    pub values: Vec<f64>,
+    /// What computing them cost, in (real or simulated) seconds.
+    pub cost_s: f64,
+}
+
+/// Scores architectures cheaply to guide a search: zero-cost proxies looked up in a table
+/// or computed by an untrained network. A guided search ranks the candidates it compares by
+/// these values (with several proxies, by the sum of their ranks among the candidates) and
+/// charges `cost_s` to its budget. Values must be finite.
+///
+/// ```
+/// use dsm_space::{ProxyScore, ProxyScorer};
+///
+/// struct Len;
+/// impl ProxyScorer<String> for Len {
+///     type Error = std::convert::Infallible;
+///     fn score(&mut self, a: &String) -> Result<ProxyScore, Self::Error> {
+///         Ok(ProxyScore { values: vec![a.len() as f64], cost_s: 0.001 })
+///     }
+/// }
+/// assert_eq!(Len.score(&"abc".to_string()).unwrap().values, [3.0]);
+/// ```
+pub trait ProxyScorer<A> {
+    /// What can go wrong while scoring.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The proxies of one architecture.
+    fn score(&mut self, arch: &A) -> Result<ProxyScore, Self::Error>;
+}
+
 /// An evaluator that calls an observer after every successful evaluation of the one it
 /// wraps: a progress bar, a log, a record of every point a search visited.
 ///

@@ -1,16 +1,19 @@
 //! Timing report of the model workloads that `cargo xtask bench-compare` compares with
 //! PyTorch: one NAS-Bench-201 training step (ResNet-like cell, 10 classes, batch 64 of
 //! 3 x 32 x 32: forward, backward, SGD Nesterov update) and `dsm_nas` inference at 224 x 224
-//! (batch 1 and 16, evaluation mode, BatchNorm folded into the convolutions).
+//! (batch 1 and 16, evaluation mode, BatchNorm folded into the convolutions), and the
+//! zero-cost proxies LogSynFlow + NASWOT of `--proxy-cells` fixed NAS-Bench-201 cells (3
+//! initialisations each, a batch of 64 images of the vendored CIFAR-10 slice).
 //!
 //! ```text
 //! RAYON_NUM_THREADS=2 cargo run --release --example bench_models
 //! cargo run --release --features wgpu --example bench_models -- --backend wgpu
 //! ```
 //! Prints one JSON object per workload: `{"workload", "batch", "threads", "backend",
-//! "images_per_s", "ms_per_iter", "iters"}`. `--spec FILE` also writes the dsm_nas block
-//! list (channels, kernels, strides, squeeze-excite, activations) that the PyTorch side
-//! builds its model from, so both run the same network.
+//! "images_per_s", "ms_per_iter", "iters"}` (`cells_per_s` instead of `images_per_s` for
+//! `nb201_proxies`, whose `ms_per_iter` is per cell). `--spec FILE` also writes the dsm_nas
+//! block list (channels, kernels, strides, squeeze-excite, activations) and the proxies'
+//! cells that the PyTorch side builds its models from, so both run the same networks.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,7 +26,8 @@ use clap::Parser;
 use dsm_nas::models::backend::Backend;
 use dsm_nas::models::{MobileNetV3, Nb201Network};
 use dsm_nas::space::{MbV3Arch, MbV3Space, Nb201Cell};
-use dsm_nas::train::TrainConfig;
+use dsm_nas::train::zero_cost::{ZcComputer, ZcConfig};
+use dsm_nas::train::{Nb201Builder, TrainConfig, data};
 
 /// The published dsm_nas subnet (width 1.2).
 const DSM_NAS: &str =
@@ -41,13 +45,18 @@ struct Args {
     /// Timed iterations per workload (after 3 untimed ones).
     #[arg(long, default_value_t = 10)]
     iters: usize,
-    /// Only these workloads (nb201_train_step, dsm_nas_infer).
+    /// Only these workloads (nb201_train_step, dsm_nas_infer, nb201_proxies).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "nb201_train_step,dsm_nas_infer"
+        default_value = "nb201_train_step,dsm_nas_infer,nb201_proxies",
+        value_parser = ["nb201_train_step", "dsm_nas_infer", "nb201_proxies"]
     )]
     workloads: Vec<String>,
+    /// Cells of the proxies workload (ordinals 7919 i + 13 mod 15625), timed after one
+    /// untimed cell.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=15625))]
+    proxy_cells: u64,
     /// Batch sizes of the dsm_nas inference workload.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     batches: Vec<usize>,
@@ -79,20 +88,22 @@ fn time(iters: usize, mut f: impl FnMut()) -> f64 {
     t.elapsed().as_secs_f64() / iters.max(1) as f64
 }
 
-fn report(args: &Args, kept: bool, workload: &str, batch: usize, secs: f64) {
-    println!(
-        "{}",
-        serde_json::json!({
-            "workload": workload,
-            "batch": batch,
-            "threads": threads(),
-            "backend": args.backend,
-            "images_per_s": batch as f64 / secs,
-            "ms_per_iter": secs * 1e3,
-            "iters": args.iters,
-            "keep_freed_memory": kept,
-        })
-    );
+/// One row: `secs` per iteration (per cell for the proxies) over `iters`.
+fn report(args: &Args, kept: bool, workload: &str, batch: usize, secs: f64, iters: usize) {
+    let mut row = serde_json::json!({
+        "workload": workload,
+        "batch": batch,
+        "threads": threads(),
+        "backend": args.backend,
+        "ms_per_iter": secs * 1e3,
+        "iters": iters,
+        "keep_freed_memory": kept,
+    });
+    match workload {
+        "nb201_proxies" => row["cells_per_s"] = (1.0 / secs).into(),
+        _ => row["images_per_s"] = (batch as f64 / secs).into(),
+    }
+    println!("{row}");
 }
 
 fn run() -> Result<()> {
@@ -101,8 +112,12 @@ fn run() -> Result<()> {
     let dev = args.backend.parse::<Backend>()?.device()?;
     let space = MbV3Space::new(1.2)?;
     let arch: MbV3Arch = DSM_NAS.parse()?;
+    let cells: Vec<Nb201Cell> = (0..args.proxy_cells as usize)
+        .filter_map(|i| Nb201Cell::from_ordinal((7919 * i + 13) % 15625))
+        .collect();
     if let Some(path) = &args.spec {
         let spec = serde_json::json!({
+            "proxy_cells": cells.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "arch": DSM_NAS,
             "stem": space.stem_channels(),
             "head": space.head_channels(),
@@ -134,7 +149,7 @@ fn run() -> Result<()> {
                 .forward(Tensor::zeros([1, 3, 32, 32], &ad))
                 .into_data();
         });
-        report(&args, kept, "nb201_train_step", batch, secs);
+        report(&args, kept, "nb201_train_step", batch, secs, args.iters);
     }
     if args.workloads.iter().any(|w| w == "dsm_nas_infer") {
         // Inference as deployed: BatchNorm folded into the convolutions.
@@ -148,8 +163,19 @@ fn run() -> Result<()> {
                     Tensor::<4>::from_data(TensorData::new(x.clone(), [batch, 3, 224, 224]), &dev);
                 let _ = model.forward(xb).into_data();
             });
-            report(&args, kept, "dsm_nas_infer", batch, secs);
+            report(&args, kept, "dsm_nas_infer", batch, secs, args.iters);
         }
+    }
+    if args.workloads.iter().any(|w| w == "nb201_proxies") {
+        let config = ZcConfig::with_proxies("logsynflow,naswot")?; // 3 inits, batch 64
+        let zc = ZcComputer::new(Nb201Builder, &data::cifar10_5k()?.train, config, dev)?;
+        zc.compute(&cells[0])?;
+        let t = Instant::now();
+        for cell in &cells {
+            zc.compute(cell)?;
+        }
+        let secs = t.elapsed().as_secs_f64() / cells.len() as f64;
+        report(&args, kept, "nb201_proxies", 64, secs, cells.len());
     }
     Ok(())
 }

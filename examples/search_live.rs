@@ -26,11 +26,15 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use dsm_nas::bench::{Dataset, Nb201Table};
 use dsm_nas::cluster::{ExecutorArgs, SearchStore, serve, task_from_env};
-use dsm_nas::miner::{Budget, DsmConfig, searchers, seeded_rng};
+use dsm_nas::miner::{
+    Budget, DsmConfig, GuideConfig, GuideSpec, check_names, searchers, seeded_rng,
+};
+use dsm_nas::models::backend::Backend;
 use dsm_nas::space::{Evaluation, Nb201Cell, Nb201Space, Observed};
-use dsm_nas::train::live::{LiveData, LiveTrial, summarise_trials, write_study};
+use dsm_nas::train::Nb201Builder;
+use dsm_nas::train::live::{LiveData, summarise_trials, write_study};
+use dsm_nas::train::zero_cost::{ZcComputer, ZcConfig};
 use serde::Serialize;
 
 /// The worker's seed, set by the driver for each search.
@@ -49,7 +53,8 @@ struct Args {
     /// training images and scores on the other 25 %.
     #[arg(long, default_value = "builtin")]
     data: String,
-    /// Methods, comma-separated: dsm-nas, random, rea, reinforce, ofa-evolution.
+    /// Methods, comma-separated: dsm-nas, random, rea, reinforce, ofa-evolution, each
+    /// optionally guided by zero-cost proxies computed on the training images (dsm-nas+zc).
     #[arg(long, value_delimiter = ',', default_value = "dsm-nas,random", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     methods: Vec<String>,
     /// Charged queries per method (the initial K anchors of DSM-NAS are extra).
@@ -64,6 +69,16 @@ struct Args {
     /// Batch size of every training.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     batch: u64,
+    /// Guided (+zc) methods: proxies computed by our models (synflow, logsynflow, naswot,
+    /// grad_norm; 3 initialisations, a batch of 64 training images), charged their time.
+    #[arg(long, default_value = "logsynflow,naswot")]
+    proxies: String,
+    /// Guided (+zc) methods: cells scored before the search (see search_nb201).
+    #[arg(long, default_value_t = GuideConfig::default().warm_start)]
+    warm_start: usize,
+    /// Guided (+zc) methods: candidates each proposal is chosen from.
+    #[arg(long, default_value_t = GuideConfig::default().screen)]
+    screen: usize,
     /// Seeds, comma-separated: each seeds the split, both searches and the trainings.
     #[arg(long, value_delimiter = ',', default_value = "0")]
     seeds: Vec<u64>,
@@ -99,7 +114,9 @@ fn run() -> Result<()> {
         n_steps: 2,
         ..DsmConfig::default()
     };
-    let methods = searchers::<Nb201Space>(&args.methods, &dsm, None)?;
+    let zc = ZcConfig::with_proxies(&args.proxies)?;
+    let guide = zc.guide(args.warm_start, args.screen)?;
+    check_names(&args.methods)?;
     let results = args.out.as_ref().map(|d| d.join("results.json"));
     if let Some(path) = results.as_ref().filter(|p| p.exists() && !args.force) {
         bail!(
@@ -108,10 +125,7 @@ fn run() -> Result<()> {
         );
     }
     let remote = args.exec.launcher()?.is_some();
-    let dev = args
-        .backend
-        .parse::<dsm_nas::models::backend::Backend>()?
-        .device()?;
+    let dev = args.backend.parse::<Backend>()?.device()?;
     if let Some(task) = task_from_env() {
         // A worker of a search run with --executor local or slurm: one training, then exit.
         let env_seed = std::env::var(SEED_ENV).ok().and_then(|s| s.parse().ok());
@@ -132,12 +146,15 @@ fn run() -> Result<()> {
     };
     // Bounded by queries (reproducible), not by the measured seconds.
     let budget = Budget::queries(args.queries as usize);
-    let table = Nb201Table::embedded();
     let mut trials = Vec::new();
     for &seed in &args.seeds {
         let data = LiveData::load(&args.data, 32, 0.25, seed)?;
         let quick = data.config(args.epochs as usize, args.batch as usize, seed);
         let mut eval = data.evaluator(quick, dev.clone())?;
+        let zc = ZcConfig { seed, ..zc.clone() };
+        let scorer = ZcComputer::new(Nb201Builder, &data.train, zc, dev.clone())?;
+        let spec = GuideSpec::new(guide.clone(), scorer);
+        let methods = searchers::<Nb201Space>(&args.methods, &dsm, Some(&spec))?;
         let store = SearchStore::under(
             root.as_deref(),
             &format!("seed-{seed}"),
@@ -150,7 +167,7 @@ fn run() -> Result<()> {
             if args.start_over {
                 store.forget(method.name())?;
             }
-            let len = args.queries + if method.name() == "dsm-nas" { 3 } else { 0 };
+            let len = args.queries + method.free_evaluations() as u64;
             let bar = indicatif::ProgressBar::new(len)
                 .with_style(indicatif::ProgressStyle::with_template(
                     "{prefix} {elapsed_precise} [{bar:30}] {pos}/{len} trainings {msg}",
@@ -170,17 +187,7 @@ fn run() -> Result<()> {
             )?;
             bar.finish_and_clear();
             let out = run.outcome;
-            let held_out_acc = data.held_out_acc(&out.best, &full, &dev, cache.as_deref())?;
-            let trial = LiveTrial {
-                method: method.name().to_string(),
-                seed,
-                best_arch: out.best.to_string(),
-                valid_acc: out.best_score,
-                held_out_acc,
-                table_test_acc: table.lookup(&out.best, Dataset::Cifar10).test_acc,
-                queries: out.queries,
-                cost_s: out.cost_s,
-            };
+            let trial = data.trial(method.name(), seed, &out, &full, &dev, cache.as_deref())?;
             println!("{}", serde_json::to_string(&trial)?);
             trials.push(trial);
         }

@@ -2,7 +2,9 @@
 """PyTorch (CPU) side of `cargo xtask bench-compare`: the same workloads, shapes and thread
 count as `examples/bench_models.rs`, written here from the architecture definitions (the
 NAS-Bench-201 network from its cell string, dsm_nas from the block list that bench_models
-writes with --spec). Prints one JSON object per workload."""
+writes with --spec, the proxies' cells from the same file) and, for the zero-cost proxies,
+FreeREA's definitions (LogSynFlow in float64 on a BatchNorm-free copy, NASWOT by forward
+hooks on the ReLUs). Prints one JSON object per workload."""
 
 import argparse
 import json
@@ -16,20 +18,25 @@ OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
 EDGES = [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)]
 
 
-def relu_conv_bn(c_in, c_out, k, stride):
-    return nn.Sequential(nn.ReLU(), nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False), nn.BatchNorm2d(c_out))
+def norm(c, bn=True):
+    """BatchNorm, or nothing (SynFlow's networks bypass BatchNorm)."""
+    return nn.BatchNorm2d(c) if bn else nn.Identity()
+
+
+def relu_conv_bn(c_in, c_out, k, stride, bn=True):
+    return nn.Sequential(nn.ReLU(), nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False), norm(c_out, bn))
 
 
 class Cell(nn.Module):
-    def __init__(self, ops, c):
+    def __init__(self, ops, c, bn=True):
         super().__init__()
         self.kinds = ops
         mods = []
         for op in ops:
             if op == "nor_conv_1x1":
-                mods.append(relu_conv_bn(c, c, 1, 1))
+                mods.append(relu_conv_bn(c, c, 1, 1, bn))
             elif op == "nor_conv_3x3":
-                mods.append(relu_conv_bn(c, c, 3, 1))
+                mods.append(relu_conv_bn(c, c, 3, 1, bn))
             elif op == "avg_pool_3x3":
                 mods.append(nn.AvgPool2d(3, 1, 1, count_include_pad=False))
             else:
@@ -50,10 +57,10 @@ class Cell(nn.Module):
 
 
 class ResBlock(nn.Module):
-    def __init__(self, c_in, c_out):
+    def __init__(self, c_in, c_out, bn=True):
         super().__init__()
-        self.a = relu_conv_bn(c_in, c_out, 3, 2)
-        self.b = relu_conv_bn(c_out, c_out, 3, 1)
+        self.a = relu_conv_bn(c_in, c_out, 3, 2, bn)
+        self.b = relu_conv_bn(c_out, c_out, 3, 1, bn)
         self.down = nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(c_in, c_out, 1, bias=False))
 
     def forward(self, x):
@@ -61,17 +68,17 @@ class ResBlock(nn.Module):
 
 
 class Nb201(nn.Module):
-    def __init__(self, cell, classes=10, c=16, n=5):
+    def __init__(self, cell, classes=10, c=16, n=5, bn=True):
         super().__init__()
         ops = [tok.split("~")[0] for node in cell.strip("|").split("|+|") for tok in node.split("|")]
-        layers = [nn.Conv2d(3, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c)]
+        layers = [nn.Conv2d(3, c, 3, 1, 1, bias=False), norm(c, bn)]
         c_prev = c
         for stage, ch in enumerate([c, 2 * c, 4 * c]):
             if stage > 0:
-                layers.append(ResBlock(c_prev, ch))
-            layers += [Cell(ops, ch) for _ in range(n)]
+                layers.append(ResBlock(c_prev, ch, bn))
+            layers += [Cell(ops, ch, bn) for _ in range(n)]
             c_prev = ch
-        layers += [nn.BatchNorm2d(c_prev), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_prev, classes)]
+        layers += [norm(c_prev, bn), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_prev, classes)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -123,6 +130,59 @@ class MbV3(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
+def kaiming(net):
+    """FreeREA's initialisation: Kaiming-normal (fan_out, ReLU gain), biases 0, BatchNorm 1 / 0."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return net
+
+
+def logsynflow(cell, classes, dev):
+    """FreeREA's LogSynFlow: sum |w * log(1 + |dR/dw|)| over conv and linear weights, R the sum
+    of the logits of an all-ones input, parameters made positive, BatchNorm bypassed, float64."""
+    net = kaiming(Nb201(cell, classes, bn=False)).double().to(dev)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.abs_()
+    net(torch.ones(1, 3, 32, 32, dtype=torch.float64, device=dev)).sum().backward()
+    total = 0.0
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            total += (m.weight * torch.log1p(m.weight.grad.abs())).abs().sum().item()
+    return total
+
+
+def naswot(cell, classes, x):
+    """NASWOT: log |det K|, K = C C^T + (1 - C)(1 - C)^T over the binary codes of every ReLU's
+    input for the batch (BatchNorm on batch statistics)."""
+    net = kaiming(Nb201(cell, classes)).train().to(x.device)
+    k = torch.zeros(x.shape[0], x.shape[0], dtype=torch.float64, device=x.device)
+
+    def hook(_module, inp, _out):
+        c = (inp[0].reshape(x.shape[0], -1) > 0).double()
+        k.add_(c @ c.t() + (1.0 - c) @ (1.0 - c).t())
+
+    for m in net.modules():
+        if isinstance(m, nn.ReLU):
+            m.register_forward_hook(hook)
+    with torch.no_grad():
+        net(x)
+    return torch.slogdet(k)[1].item()
+
+
+def proxies(cell, x, inits):
+    """LogSynFlow and NASWOT averaged over `inits` initialisations (each network built anew)."""
+    ls = sum(logsynflow(cell, 10, x.device) for _ in range(inits)) / inits
+    nw = sum(naswot(cell, 10, x) for _ in range(inits)) / inits
+    return ls, nw
+
+
 def timed(iters, f):
     for _ in range(3):
         f()
@@ -138,6 +198,7 @@ def main():
     p.add_argument("--spec", required=True)
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--inits", type=int, default=3, help="initialisations of the proxies")
     p.add_argument("--cell", default="|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -165,6 +226,16 @@ def main():
         with torch.inference_mode():
             s = timed(a.iters, lambda: (model(xb), sync()))
         rows.append({"workload": "dsm_nas_infer", "batch": batch, "images_per_s": batch / s, "ms_per_iter": s * 1e3})
+    cells = spec.get("proxy_cells", [])
+    if cells:
+        # The proxies' batch: random images (their content does not change the work).
+        x = torch.randn(64, 3, 32, 32, device=dev)
+        proxies(cells[0], x, a.inits)
+        t = time.perf_counter()
+        for cell in cells:
+            proxies(cell, x, a.inits)
+        s = (time.perf_counter() - t) / len(cells)
+        rows.append({"workload": "nb201_proxies", "batch": 64, "cells_per_s": 1 / s, "ms_per_iter": s * 1e3})
     for r in rows:
         r.update({"threads": a.threads, "backend": f"pytorch {torch.__version__} {a.device}", "iters": a.iters})
         print(json.dumps(r))

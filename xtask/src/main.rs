@@ -228,8 +228,16 @@ fn backends(backend: &str) -> Result<()> {
     )
 }
 
-/// The first round's rows with `images_per_s` replaced by its median over all rounds (rows
-/// matched by workload and batch).
+/// A row's rate and its unit: `images_per_s`, or `cells_per_s` (the proxies workload).
+fn rate(v: &serde_json::Value) -> (Option<f64>, &'static str) {
+    match v["cells_per_s"].as_f64() {
+        Some(r) => (Some(r), "cells"),
+        None => (v["images_per_s"].as_f64(), "images"),
+    }
+}
+
+/// The first round's rows with their rate ([`rate`]) replaced by its median over all rounds
+/// (rows matched by workload and batch).
 fn median_rows(rounds: &[Vec<serde_json::Value>]) -> Vec<serde_json::Value> {
     let key = |v: &serde_json::Value| (v["workload"].clone(), v["batch"].clone());
     let Some(first) = rounds.first() else {
@@ -241,12 +249,13 @@ fn median_rows(rounds: &[Vec<serde_json::Value>]) -> Vec<serde_json::Value> {
             let mut values: Vec<f64> = rounds
                 .iter()
                 .filter_map(|r| r.iter().find(|v| key(v) == key(row)))
-                .filter_map(|v| v["images_per_s"].as_f64())
+                .filter_map(|v| rate(v).0)
                 .collect();
             values.sort_by(f64::total_cmp);
             let mut row = row.clone();
             if !values.is_empty() {
-                row["images_per_s"] = values[values.len() / 2].into();
+                let field = format!("{}_per_s", rate(&row).1);
+                row[field.as_str()] = values[values.len() / 2].into();
             }
             row
         })
@@ -329,26 +338,25 @@ fn bench_compare(threads: usize, iters: usize, rounds: usize, with_tch: bool) ->
     };
     let mut rows = Vec::new();
     println!(
-        "{:<18} {:>5} {:>7} {:>14} {:>14} {:>7} {:>12}",
-        "workload", "batch", "threads", "ours img/s", "pytorch img/s", "ratio", "tch img/s"
+        "{:<18} {:>5} {:>7} {:>7} {:>12} {:>12} {:>7} {:>12}",
+        "workload", "batch", "threads", "unit", "ours /s", "pytorch /s", "ratio", "tch /s"
     );
     for o in &ours {
         let Some(t) = theirs.iter().find(|t| key(t) == key(o)) else {
             continue;
         };
-        let (a, b) = (
-            o["images_per_s"].as_f64().unwrap_or(f64::NAN),
-            t["images_per_s"].as_f64().unwrap_or(f64::NAN),
-        );
+        let (a, unit) = rate(o);
+        let (a, b) = (a.unwrap_or(f64::NAN), rate(t).0.unwrap_or(f64::NAN));
         let c = tch
             .iter()
             .find(|t| key(t) == key(o))
-            .and_then(|t| t["images_per_s"].as_f64());
+            .and_then(|t| rate(t).0);
         println!(
-            "{:<18} {:>5} {:>7} {:>14.1} {:>14.1} {:>6.2}x {:>12}",
+            "{:<18} {:>5} {:>7} {:>7} {:>12.1} {:>12.1} {:>6.2}x {:>12}",
             o["workload"].as_str().unwrap_or("?"),
             o["batch"],
             threads,
+            unit,
             a,
             b,
             a / b,
@@ -358,12 +366,13 @@ fn bench_compare(threads: usize, iters: usize, rounds: usize, with_tch: bool) ->
             "workload": o["workload"],
             "batch": o["batch"],
             "threads": threads,
-            "ours_images_per_s": a,
-            "pytorch_images_per_s": b,
+            "unit": unit,
+            format!("ours_{unit}_per_s"): a,
+            format!("pytorch_{unit}_per_s"): b,
             "ratio": a / b,
         });
         if let Some(c) = c {
-            row["tch_images_per_s"] = c.into();
+            row[format!("tch_{unit}_per_s").as_str()] = c.into();
         }
         rows.push(row);
     }

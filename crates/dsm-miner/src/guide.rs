@@ -26,7 +26,8 @@ pub struct GuideConfig {
     /// Warm start: architectures drawn from the space's distribution and scored before the
     /// search begins (0: none). The method's draws from that distribution (DSM-NAS's initial
     /// anchors, an evolution's first population, random search's queries) are then served
-    /// from them, best first, until they run out.
+    /// from the best `warm_start / screen` of them (rounded up), best first; each is then
+    /// at least as good by rank as the screened draws that follow.
     pub warm_start: usize,
     /// Screening: candidates each proposal is chosen from (1: none). Every other draw of
     /// the method (an edit of an anchor, a mutation, a sample once the warm start has run
@@ -141,9 +142,9 @@ pub struct Guide<'a, A> {
 /// other, [`screen`](crate::AskContext::screen) for a draw that carries the method's own
 /// state (DSM-NAS's controller decision). A guided search answers them:
 /// - **warm start**: at the first `sample`, [`GuideConfig::warm_start`] architectures are
-///   drawn and scored, and every `sample` is served from them, best first: DSM-NAS's
-///   initial anchors, REA's first population and random search's first queries are the
-///   best of them;
+///   drawn and scored, and the next `sample`s are served from the best `warm_start /
+///   screen` of them, best first: DSM-NAS's initial anchors, REA's first population and
+///   random search's first queries are the best of them;
 /// - **screening**: every other draw (and `sample` once the warm start has run out) is made
 ///   [`GuideConfig::screen`] times and the best candidate is proposed.
 ///
@@ -263,7 +264,16 @@ impl<A: std::fmt::Display> GuideOps<A> for GuideState<'_, A> {
             let drawn = fill(self.config.warm_start)?;
             let order = self.rank_all(&drawn)?;
             let mut drawn: Vec<Option<A>> = drawn.into_iter().map(Some).collect();
-            self.pool = Some(order.into_iter().filter_map(|i| drawn[i].take()).collect());
+            // Only the best warm_start / screen are served: each is then at least as good,
+            // by rank, as a screened draw (the best of `screen`), which follows them.
+            let keep = self.config.warm_start.div_ceil(self.config.screen);
+            self.pool = Some(
+                order
+                    .into_iter()
+                    .take(keep)
+                    .filter_map(|i| drawn[i].take())
+                    .collect(),
+            );
         }
         Ok(self.pool.as_mut().and_then(VecDeque::pop_front))
     }

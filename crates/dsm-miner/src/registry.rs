@@ -16,6 +16,19 @@ pub struct GuideSpec<A> {
     pub scorer: ScorerFactory<A>,
 }
 
+impl<A: std::fmt::Display + 'static> GuideSpec<A> {
+    /// Guidance by `config` with `scorer`, each search scoring with its own clone of it.
+    pub fn new<P>(config: GuideConfig, scorer: P) -> Self
+    where
+        P: dsm_space::ProxyScorer<A> + Clone + Send + Sync + 'static,
+    {
+        Self {
+            config,
+            scorer: std::sync::Arc::new(move || Ok(crate::boxed_scorer(scorer.clone()))),
+        }
+    }
+}
+
 impl<A> Clone for GuideSpec<A> {
     fn clone(&self) -> Self {
         Self {
@@ -95,6 +108,22 @@ pub fn searchers<S: SearchSpace + 'static>(
 where
     S::Arch: Send + Sync,
 {
+    check_names(names)?;
+    names
+        .iter()
+        .map(|name| searcher(name, dsm, guide))
+        .collect()
+}
+
+/// Checks a list of method names without building anything: at least one, each known
+/// ([`SEARCHERS`], optionally with [`GUIDED_SUFFIX`]) and none repeated.
+///
+/// ```
+/// let names = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+/// assert!(dsm_miner::check_names(&names(&["dsm-nas+zc", "random"])).is_ok());
+/// assert!(dsm_miner::check_names(&names(&["rea", "rea"])).is_err());
+/// ```
+pub fn check_names(names: &[String]) -> Result<(), MinerError> {
     if names.is_empty() {
         return Err(MinerError::config(
             "methods",
@@ -102,7 +131,6 @@ where
             "at least one method",
         ));
     }
-    let mut out = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         if names[..i].contains(name) {
             return Err(MinerError::config(
@@ -111,7 +139,14 @@ where
                 "each method at most once",
             ));
         }
-        out.push(searcher(name, dsm, guide)?);
+        let base = name.strip_suffix(GUIDED_SUFFIX).unwrap_or(name);
+        if !SEARCHERS.contains(&base) {
+            return Err(MinerError::config(
+                "method",
+                name,
+                "one of dsm-nas, random, rea, reinforce, ofa-evolution, each optionally +zc",
+            ));
+        }
     }
-    Ok(out)
+    Ok(())
 }

@@ -23,6 +23,8 @@ pub(crate) struct Loader<'a> {
     /// Without a state dict: draw weights from this seeded RNG (PyTorch's default
     /// initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))) instead of Burn's global RNG.
     rng: Option<rand_pcg::Pcg64>,
+    /// Draw weights Kaiming-normal (fan_out, ReLU gain) with zero biases instead.
+    kaiming: bool,
     used: BTreeSet<String>,
     report: StateDictReport,
     pub dev: Device,
@@ -33,6 +35,7 @@ impl<'a> Loader<'a> {
         Self {
             sd,
             rng: None,
+            kaiming: false,
             used: BTreeSet::new(),
             report: StateDictReport::default(),
             dev: dev.clone(),
@@ -49,12 +52,46 @@ impl<'a> Loader<'a> {
         }
     }
 
-    /// `n` values from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) when seeded.
-    fn draw(&mut self, n: usize, fan_in: usize) -> Option<Vec<f32>> {
+    /// A loader that initialises every weight from `seed` as zero-cost proxies expect
+    /// (PyTorch's `kaiming_normal_(mode="fan_out", nonlinearity="relu")`: N(0, 2 / fan_out),
+    /// fan_out = output channels x kernel area; biases 0; BatchNorm weight 1, bias 0).
+    pub fn kaiming(seed: u64, dev: &Device) -> Self {
+        Self {
+            kaiming: true,
+            ..Self::seeded(seed, dev)
+        }
+    }
+
+    /// `n` weights when seeded: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), or Kaiming-normal with
+    /// `fan_out`.
+    fn draw_weight(&mut self, n: usize, fan_in: usize, fan_out: usize) -> Option<Vec<f32>> {
         use rand::RngExt;
+        let kaiming = self.kaiming;
         let rng = self.rng.as_mut()?;
+        if kaiming {
+            let std = (2.0 / fan_out.max(1) as f64).sqrt();
+            return Some(
+                (0..n)
+                    .map(|_| {
+                        // Box-Muller: one normal from two uniforms in (0, 1].
+                        let u1: f64 = 1.0 - rng.random::<f64>();
+                        let u2: f64 = rng.random::<f64>();
+                        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                        (std * z) as f32
+                    })
+                    .collect(),
+            );
+        }
         let b = 1.0 / (fan_in.max(1) as f64).sqrt();
         Some((0..n).map(|_| rng.random_range(-b..b) as f32).collect())
+    }
+
+    /// `n` biases when seeded: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), or zeros (Kaiming).
+    fn draw_bias(&mut self, n: usize, fan_in: usize) -> Option<Vec<f32>> {
+        if self.kaiming {
+            return self.rng.as_ref().map(|_| vec![0.0; n]);
+        }
+        self.draw_weight(n, fan_in, 0)
     }
 
     /// The values of `name` if the state dict has it with `shape`; records what is wrong.
@@ -104,10 +141,10 @@ impl<'a> Loader<'a> {
             .init(&self.dev);
         let shape = [cout, cin / groups, k, k];
         let fan_in = cin / groups * k * k;
-        if let Some(w) = self.draw(cout * fan_in, fan_in) {
+        if let Some(w) = self.draw_weight(cout * fan_in, fan_in, cout * k * k) {
             conv.weight = Param::from_tensor(self.tensor(w, shape));
         }
-        if bias && let Some(b) = self.draw(cout, fan_in) {
+        if bias && let Some(b) = self.draw_bias(cout, fan_in) {
             conv.bias = Some(Param::from_tensor(self.tensor(b, [cout])));
         }
         if let Some(w) = self.take(&format!("{name}.weight"), &shape) {
@@ -149,10 +186,10 @@ impl<'a> Loader<'a> {
     /// A linear layer from PyTorch's `[out, in]` weight (Burn stores `[in, out]`).
     pub fn linear(&mut self, name: &str, din: usize, dout: usize) -> Linear {
         let mut lin = LinearConfig::new(din, dout).init(&self.dev);
-        if let Some(w) = self.draw(din * dout, din) {
+        if let Some(w) = self.draw_weight(din * dout, din, dout) {
             lin.weight = Param::from_tensor(self.tensor(w, [din, dout]));
         }
-        if let Some(b) = self.draw(dout, din) {
+        if let Some(b) = self.draw_bias(dout, din) {
             lin.bias = Some(Param::from_tensor(self.tensor(b, [dout])));
         }
         if let Some(w) = self.take(&format!("{name}.weight"), &[dout, din]) {
@@ -287,6 +324,16 @@ pub struct ReluConvBn {
 impl ReluConvBn {
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         dsm_kernels::batch_norm(&self.bn, relu_conv(&self.conv, x))
+    }
+
+    pub(crate) fn forward_probed(&self, x: Tensor<4>, probe: &mut crate::Probe) -> Tensor<4> {
+        probe.relu_input(&x);
+        let y = relu_conv(&self.conv, x);
+        if probe.bypass_bn {
+            y
+        } else {
+            dsm_kernels::batch_norm(&self.bn, y)
+        }
     }
 }
 

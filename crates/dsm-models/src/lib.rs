@@ -44,6 +44,7 @@ mod error;
 pub mod layers;
 mod mbv3;
 mod nb201;
+mod probe;
 mod weights;
 pub mod zoo;
 
@@ -51,4 +52,5 @@ pub use dsm_kernels::keep_freed_memory;
 pub use error::{ModelError, ShapeMismatch, StateDictReport};
 pub use mbv3::{MbBlock, MobileNetV3, SqueezeExcite, dsm_nas, dsm_nas_plus};
 pub use nb201::{EdgeOp, Identity, InferCell, Nb201Network, ResBlock, Stage};
+pub use probe::{Probe, Probed};
 pub use weights::{NamedTensor, StateDict};

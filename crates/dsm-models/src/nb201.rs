@@ -11,6 +11,7 @@ use dsm_space::{Nb201Cell, Nb201Op};
 
 use crate::layers::{Loader, ReluConvBn, Saver, conv_madds, dense_conv};
 use crate::{ModelError, StateDict};
+use crate::{Probe, Probed};
 use dsm_kernels::batch_norm;
 use dsm_kernels::{adaptive_avg_pool, avg_pool};
 
@@ -41,6 +42,11 @@ pub struct InferCell {
 
 impl InferCell {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.run(x, None)
+    }
+
+    /// The forward pass, probed when `probe` is given.
+    fn run(&self, x: Tensor<4>, mut probe: Option<&mut Probe>) -> Tensor<4> {
         let mut nodes = vec![x];
         for node in 1..=3 {
             let mut sum: Option<Tensor<4>> = None;
@@ -50,7 +56,10 @@ impl InferCell {
                 }
                 let input = nodes[src].clone();
                 let y = match &self.ops[e] {
-                    EdgeOp::Conv(c) => c.forward(input),
+                    EdgeOp::Conv(c) => match probe.as_deref_mut() {
+                        Some(p) => c.forward_probed(input, p),
+                        None => c.forward(input),
+                    },
                     EdgeOp::Pool(p) => avg_pool(p, input),
                     EdgeOp::Skip(_) => input,
                     // Adds nothing: skipped rather than materialised as zeros.
@@ -79,6 +88,16 @@ pub struct ResBlock {
 }
 
 impl ResBlock {
+    fn forward_probed(&self, x: Tensor<4>, probe: &mut Probe) -> Tensor<4> {
+        let main = self
+            .conv_b
+            .forward_probed(self.conv_a.forward_probed(x.clone(), probe), probe);
+        dsm_kernels::sum(
+            main,
+            dense_conv(&self.down_conv, avg_pool(&self.down_pool, x)),
+        )
+    }
+
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let main = self.conv_b.forward(self.conv_a.forward(x.clone()));
         dsm_kernels::sum(
@@ -133,6 +152,13 @@ impl Nb201Network {
     /// while other threads create models.
     pub fn init(cell: &Nb201Cell, num_classes: usize, seed: u64, device: &Device) -> Self {
         Self::build(cell, num_classes, &mut Loader::seeded(seed, device))
+    }
+
+    /// A network initialised as zero-cost proxies expect, from `seed`: Kaiming-normal
+    /// weights (fan_out, ReLU gain), zero biases, BatchNorm weight 1 and bias 0 (FreeREA's
+    /// and NAS-Bench-Suite-Zero's set-up).
+    pub fn init_kaiming(cell: &Nb201Cell, num_classes: usize, seed: u64, device: &Device) -> Self {
+        Self::build(cell, num_classes, &mut Loader::kaiming(seed, device))
     }
 
     /// The network with weights from a PyTorch state dict (xautodl names); every tensor must
@@ -276,7 +302,37 @@ impl Nb201Network {
         let [b, c, _, _] = h.dims();
         self.classifier.forward(h.reshape([b, c]))
     }
+}
 
+impl Probed for Nb201Network {
+    /// The forward pass of [`Nb201Network::forward`]; with `bypass_bn`, the stem's, every
+    /// `ReLUConvBN`'s and the last BatchNorm are the identity; with `record_relus`, the
+    /// input of every ReLU (each conv edge's and reduction block's, and the last one) is
+    /// recorded.
+    fn forward_probed(&self, x: Tensor<4>, probe: &mut Probe) -> Tensor<2> {
+        let bn = |bn: &BatchNorm, x: Tensor<4>, bypass: bool| {
+            if bypass { x } else { batch_norm(bn, x) }
+        };
+        let mut h = bn(
+            &self.stem_bn,
+            dense_conv(&self.stem_conv, x),
+            probe.bypass_bn,
+        );
+        for s in &self.cells {
+            h = match s {
+                Stage::Cell(c) => c.run(h, Some(probe)),
+                Stage::Reduce(r) => r.forward_probed(h, probe),
+            };
+        }
+        let h = bn(&self.last_bn, h, probe.bypass_bn);
+        probe.relu_input(&h);
+        let h = adaptive_avg_pool(&self.pool, relu(h));
+        let [b, c, _, _] = h.dims();
+        self.classifier.forward(h.reshape([b, c]))
+    }
+}
+
+impl Nb201Network {
     /// Multiply-accumulates of one forward pass at a square `resolution`, counted by walking
     /// the built layers: convolutions and the linear layer, its bias included (the
     /// benchmark's convention).

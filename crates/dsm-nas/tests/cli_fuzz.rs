@@ -259,6 +259,12 @@ fn base(name: &str, i: &Inputs) -> Vec<(String, Option<String>)> {
             ("--crop", "16"),
             ("--classes", "10"),
         ]),
+        "proxy_nb201" => kv(&[
+            ("--cells", &i.path("cells.txt")),
+            ("--data", "builtin"),
+            ("--inits", "1"),
+            ("--batch", "8"),
+        ]),
         "query_nb201" => kv(&[("--arch", RESNET)]),
         "search_live" => kv(&[
             ("--queries", "1"),

@@ -1,5 +1,7 @@
 //! DSM-NAS over the NAS-Bench-201 space with live training instead of a table.
 
+mod common;
+
 use burn::prelude::*;
 use dsm_nas::miner::{Budget, DsmConfig, DsmNas, Searcher, seeded_rng};
 use dsm_nas::space::Nb201Space;
@@ -36,4 +38,59 @@ fn dsm_nas_searches_with_live_training() {
     assert_eq!((out.evaluations, out.queries), (4, 2));
     assert!(out.cost_s > 0.0 && (0.0..=100.0).contains(&out.best_score));
     assert_eq!(out.final_anchors.len(), 2);
+}
+
+/// `search_live` with a guided method end to end: proxies computed by our models on the
+/// training images, counted apart, and the same search twice gives the same cell.
+#[test]
+fn search_live_guided_by_proxies_counts_them_and_repeats() {
+    let dir = std::env::temp_dir().join(format!("dsm-live-zc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = || {
+        let out = std::process::Command::new(common::example("search_live"))
+            .args([
+                "--methods",
+                "random,random+zc",
+                "--queries",
+                "2",
+                "--epochs",
+                "1",
+            ])
+            .args([
+                "--final-epochs",
+                "1",
+                "--warm-start",
+                "6",
+                "--screen",
+                "2",
+                "--force",
+            ])
+            .arg("--out")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["trials"].as_array().unwrap().clone()
+    };
+    let first = run();
+    let (plain, guided) = (&first[0], &first[1]);
+    assert_eq!(
+        (plain["method"].as_str(), guided["method"].as_str()),
+        (Some("random"), Some("random+zc"))
+    );
+    // The warm start's 6 cells are scored; both queries are its best (no screening needed).
+    assert_eq!(guided["proxy_evaluations"], 6);
+    assert!(plain.get("proxy_evaluations").is_none());
+    assert!(guided["cost_s"].as_f64().unwrap() > 0.0);
+    let second = run();
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!(a["best_arch"], b["best_arch"]);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

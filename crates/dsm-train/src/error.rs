@@ -59,4 +59,7 @@ pub enum TrainError {
     /// The architecture is invalid.
     #[error(transparent)]
     Space(#[from] dsm_space::SpaceError),
+    /// Search settings refused by the miner (a guided search's settings).
+    #[error(transparent)]
+    Miner(#[from] dsm_miner::MinerError),
 }

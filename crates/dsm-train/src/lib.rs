@@ -11,6 +11,8 @@
 //! - [`LiveEvaluator`]: architectures of any space scored by training them, for searches
 //!   without a table;
 //! - [`predictor`]: an MLP accuracy predictor for any search space, usable as an evaluator;
+//! - [`zero_cost`]: zero-cost proxies (SynFlow, LogSynFlow, NASWOT, gradient norm) of any
+//!   model a [`zero_cost::ProxyBuilder`] builds, a `ProxyScorer` for guided searches;
 //! - [`RunFolder`]: a training run's files (config, per-epoch metrics, checkpoint, the
 //!   trained network as safetensors in PyTorch's naming), and `plot::curves_svg` (feature
 //!   `plot`).
@@ -43,6 +45,7 @@ pub mod predictor;
 pub mod rank;
 mod run;
 mod train;
+pub mod zero_cost;
 
 pub use error::TrainError;
 pub use eval::{Classifier, EvalReport, TopK, evaluate_set, top_k};

@@ -3,7 +3,9 @@
 use std::time::Instant;
 
 use burn::prelude::*;
-use dsm_space::{Evaluation, Evaluator, MbV3Space};
+use dsm_bench::{Dataset, Nb201Table};
+use dsm_miner::SearchOutcome;
+use dsm_space::{Evaluation, Evaluator, MbV3Space, Nb201Cell};
 
 use crate::TrainError;
 use crate::data::ImageSet;
@@ -239,6 +241,35 @@ impl LiveData {
     }
 }
 
+impl LiveData {
+    /// The record of one search of a study: its `out`come, the held-out accuracy of the cell
+    /// it found ([`Self::held_out_acc`] with `full` and `cache`) and that cell's
+    /// NAS-Bench-201 table test accuracy on CIFAR-10.
+    pub fn trial(
+        &self,
+        method: &str,
+        seed: u64,
+        out: &SearchOutcome<Nb201Cell>,
+        full: &TrainConfig,
+        device: &Device,
+        cache: Option<&std::path::Path>,
+    ) -> Result<LiveTrial, TrainError> {
+        Ok(LiveTrial {
+            method: method.to_string(),
+            seed,
+            best_arch: out.best.to_string(),
+            valid_acc: out.best_score,
+            held_out_acc: self.held_out_acc(&out.best, full, device, cache)?,
+            table_test_acc: Nb201Table::embedded()
+                .lookup(&out.best, Dataset::Cifar10)
+                .test_acc,
+            queries: out.queries,
+            cost_s: out.cost_s,
+            proxy_evaluations: out.proxy_evaluations,
+        })
+    }
+}
+
 /// One cached held-out result.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct HeldOut {
@@ -263,8 +294,16 @@ pub struct LiveTrial {
     pub table_test_acc: f64,
     /// Trainings the search charged.
     pub queries: usize,
-    /// Seconds of training the search charged (measured: not reproducible to the byte).
+    /// Seconds of training the search charged, a guided search's proxies included
+    /// (measured: not reproducible to the byte).
     pub cost_s: f64,
+    /// Zero-cost proxy evaluations of a guided search (absent: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub proxy_evaluations: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Mean and standard error of each method's trials (in order of first appearance).
@@ -290,7 +329,7 @@ pub struct LiveSummary {
 /// use dsm_train::live::{LiveTrial, summarise_trials};
 /// let t = |method: &str, acc: f64| LiveTrial { method: method.into(), seed: 0,
 ///     best_arch: String::new(), valid_acc: 0.0, held_out_acc: acc, table_test_acc: acc,
-///     queries: 1, cost_s: 1.0 };
+///     queries: 1, cost_s: 1.0, proxy_evaluations: 0 };
 /// let s = summarise_trials(&[t("a", 90.0), t("b", 80.0), t("a", 92.0)]);
 /// assert_eq!((s[0].method.as_str(), s[0].trials, s[0].table_test_acc), ("a", 2, 91.0));
 /// assert!((s[0].table_test_acc_sem - 1.0).abs() < 1e-12 && s[1].table_test_acc_sem == 0.0);

@@ -17,8 +17,22 @@ use crate::{ModelError, NamedTensor, StateDict};
 /// released weights use).
 pub const BN_EPS: f64 = 1e-5;
 
-/// Builds layers, taking their weights from a state dict by PyTorch name when one is given.
-pub(crate) struct Loader<'a> {
+/// Builds layers (convolutions, BatchNorm, linear), taking their weights from a state dict by
+/// PyTorch name when one is given, or drawing them from a seed: the way to give a model of
+/// your own reproducible weights (see `docs/extending.md`, section 6).
+///
+/// ```
+/// use burn::prelude::*;
+/// use dsm_models::layers::Loader;
+///
+/// let dev = Device::flex();
+/// let a = Loader::seeded(7, &dev).linear("fc", 8, 4);
+/// let b = Loader::seeded(7, &dev).linear("fc", 8, 4);
+/// assert_eq!(a.weight.val().into_data(), b.weight.val().into_data()); // same seed, same weights
+/// let k = Loader::kaiming(7, &dev).linear("fc", 8, 4); // zero-cost proxies' initialisation
+/// assert_eq!(k.weight.dims(), [8, 4]);
+/// ```
+pub struct Loader<'a> {
     sd: Option<&'a StateDict>,
     /// Without a state dict: draw weights from this seeded RNG (PyTorch's default
     /// initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))) instead of Burn's global RNG.
@@ -27,10 +41,13 @@ pub(crate) struct Loader<'a> {
     kaiming: bool,
     used: BTreeSet<String>,
     report: StateDictReport,
+    /// The device the layers are built on.
     pub dev: Device,
 }
 
 impl<'a> Loader<'a> {
+    /// Layers from `sd` when given (every tensor must then fit: [`Loader::finish`]), else
+    /// initialised by Burn's defaults, on `dev`.
     pub fn new(sd: Option<&'a StateDict>, dev: &Device) -> Self {
         Self {
             sd,
@@ -121,6 +138,8 @@ impl<'a> Loader<'a> {
         Tensor::from_data(TensorData::new(data, shape), &self.dev)
     }
 
+    /// A `k x k` convolution from `cin` to `cout` channels (padding `k / 2`, `groups`, an
+    /// optional bias), its weight from `name.weight` (OIHW).
     #[allow(clippy::too_many_arguments)]
     pub fn conv(
         &mut self,
@@ -156,6 +175,7 @@ impl<'a> Loader<'a> {
         conv
     }
 
+    /// A BatchNorm of `c` channels (weight, bias and running statistics from `name.*`).
     pub fn bn(&mut self, name: &str, c: usize) -> BatchNorm {
         let mut bn = BatchNormConfig::new(c)
             .with_epsilon(BN_EPS)

@@ -12,6 +12,7 @@
 //! | [`kernels`] | `dsm-kernels` | our CPU kernels on Burn's `flex` backend, as backend extensions (all raw-pointer and SIMD-intrinsic code of the workspace) |
 //! | [`miner`] | `dsm-miner` | the ask/tell search driver; DSM-NAS (Burn controller, REINFORCE) and the random / REA / REINFORCE baselines as strategies |
 //! | [`args`] | (here) | parsers of command-line values the tools share (a learning rate) |
+//! | [`extending`] | (here) | the extension guide (`docs/extending.md`), its code compiled and run as doc-tests |
 //! | [`protocol`] | `dsm-protocol` | search protocols: job grids, parallel checkpointed trials, typed results, statistics (sem, 95 % CI, Mann-Whitney U), curves; the published NAS-Bench-201 protocol |
 //!
 //! ```
@@ -28,6 +29,8 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+#[doc = include_str!("../../../docs/extending.md")]
+pub mod extending {}
 pub use dsm_bench as bench;
 pub use dsm_cluster as cluster;
 pub use dsm_draw as draw;

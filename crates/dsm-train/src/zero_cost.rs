@@ -8,9 +8,10 @@
 //! after every initialisation and averaged.
 //! - [`ZcProxy::Synflow`]: `sum |w * dR/dw|` over convolution and linear weights, `R` the
 //!   sum of the logits for an all-ones input (batch 1), every parameter replaced by its
-//!   absolute value and BatchNorm bypassed. Its magnitudes reach 1e47, beyond `f32`: with
+//!   absolute value and BatchNorm bypassed. Its magnitudes reach 6e66 (FreeREA, CIFAR-10), beyond `f32`: with
 //!   BatchNorm bypassed and positive weights every ReLU passes its input, so `R` is linear
-//!   in the input. A first pass measures `R`; the second runs the input scaled by
+//!   in the input. A first pass measures `R` (from an input of 1e-20, or 1e-37 for the
+//!   deepest cells; `R` up to 3e75); the second runs the input scaled by
 //!   `R^-1/2` and differentiates `R^-1/2 * R`, so activations and gradients stay within
 //!   `f32`, and the gradients are scaled back (by `R`) and summed in `f64` (exact up to
 //!   `f32` rounding);
@@ -416,26 +417,33 @@ impl<B> ZcComputer<B> {
     {
         let [_, c, h, w] = self.shape;
         let probe = || Probe::new(true, false);
-        // Pass 1: R for an input of 1e-20 (R is linear in the input).
+        // Pass 1: R for a tiny input (R is linear in the input): 1e-20, then, for the deepest
+        // cells (R beyond 3e58), 1e-37 (R up to 3e75, the most pass 2 can scale).
         let plain = self
             .builder
             .build_kaiming(arch, self.classes, res, seed, &self.device)?
             .map(&mut Abs);
-        const S0: f64 = 1e-20;
-        let x = Tensor::<4>::ones([1, c, h, w], &self.device).mul_scalar(S0 as f32);
-        let r = f64::from(
-            plain
+        let mut r = f64::INFINITY;
+        for s0 in [1e-20f64, 1e-37] {
+            let x = Tensor::<4>::ones([1, c, h, w], &self.device).mul_scalar(s0 as f32);
+            let out = plain
                 .forward_probed(x, &mut probe())
                 .sum()
-                .into_scalar::<f32>(),
-        ) / S0;
+                .into_scalar::<f32>();
+            r = f64::from(out) / s0;
+            if r.is_finite() {
+                break;
+            }
+        }
         if r == 0.0 {
             return Ok((0.0, 0.0)); // no path carries the input: every gradient is 0
         }
         if !(r.is_finite() && r > 0.0) {
             return Err(TrainError::Input {
                 what: "synflow".into(),
-                reason: format!("the network's output sum {r} is beyond f32 even at 1e-20"),
+                reason: format!(
+                    "the network's output sum {r} is beyond f32 even for an input of 1e-37"
+                ),
             });
         }
         // Pass 2: input and objective scaled by R^-1/2, on an autodiff device.

@@ -55,6 +55,36 @@ fn our_proxies_rank_fifty_cells_like_freereas() {
 }
 
 #[test]
+fn the_deepest_cells_stay_within_f32_and_match_freerea() {
+    // SynFlow's output sum of these cells passes 3e58: measured from an input of 1e-37.
+    let table = ZcTable::embedded();
+    let config = ZcConfig {
+        proxies: vec![ZcProxy::Synflow, ZcProxy::Logsynflow],
+        ..ZcConfig::default()
+    };
+    let data = cifar10_5k().unwrap();
+    let zc = ZcComputer::new(Nb201Builder, &data.train, config, Device::flex()).unwrap();
+    for text in [
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+        "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|",
+    ] {
+        let cell: Nb201Cell = text.parse().unwrap();
+        let ours = zc.compute(&cell).unwrap().values;
+        let theirs = table.lookup(&cell, Dataset::Cifar10).unwrap();
+        for (k, proxy) in [Proxy::Synflow, Proxy::Logsynflow].into_iter().enumerate() {
+            let t = theirs.get(proxy).unwrap();
+            let ratio = ours[k] / t;
+            // Other initialisations: within 25 %; the order of magnitude (1e66) is the point.
+            assert!(
+                (0.75..1.25).contains(&ratio),
+                "{proxy} of {cell}: {} vs {t}",
+                ours[k]
+            );
+        }
+    }
+}
+
+#[test]
 fn the_all_none_cell_has_its_documented_values() {
     let data = digits();
     let config = ZcConfig {

@@ -153,7 +153,7 @@ def logsynflow(cell, classes, dev):
     net(torch.ones(1, 3, 32, 32, dtype=torch.float64, device=dev)).sum().backward()
     total = 0.0
     for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.grad is not None:  # None: unused
             total += (m.weight * torch.log1p(m.weight.grad.abs())).abs().sum().item()
     return total
 
@@ -200,7 +200,12 @@ def main():
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--inits", type=int, default=3, help="initialisations of the proxies")
     p.add_argument("--cell", default="|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
+    p.add_argument("--train-batches", default="64", help="batch sizes of the training step")
+    p.add_argument("--batches", default="1,16", help="batch sizes of the dsm_nas inference")
+    p.add_argument("--workloads", default="nb201_train_step,dsm_nas_infer,nb201_proxies",
+                   help="also nb201_epoch: one epoch of 4,000 images at batch 64")
     a = p.parse_args()
+    work = set(a.workloads.split(","))
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     rows = []
@@ -208,37 +213,58 @@ def main():
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     net = Nb201(a.cell).train().to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    x, y = torch.randn(64, 3, 32, 32, device=dev), torch.arange(64, device=dev) % 10
 
-    def step():
+    def step(x, y):
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(net(x), y).backward()
         opt.step()
-        sync()
 
-    s = timed(a.iters, step)
-    rows.append({"workload": "nb201_train_step", "batch": 64, "images_per_s": 64 / s, "ms_per_iter": s * 1e3})
+    if "nb201_train_step" in work:
+        for batch in map(int, a.train_batches.split(",")):
+            x, y = torch.randn(batch, 3, 32, 32, device=dev), torch.arange(batch, device=dev) % 10
+            s = timed(a.iters, lambda: (step(x, y), sync()))
+            rows.append({"workload": "nb201_train_step", "batch": batch, "images_per_s": batch / s, "ms_per_iter": s * 1e3})
+    if "nb201_epoch" in work:
+        # One epoch of 4,000 images (the slice's training set) at batch 64, the images
+        # already on the device (our side also loads and augments them: an upper bound).
+        data, labels = torch.randn(4000, 3, 32, 32, device=dev), torch.arange(4000, device=dev) % 10
+
+        def epoch():
+            order = torch.randperm(4000, device=dev)
+            for i in range(0, 4000, 64):
+                idx = order[i:i + 64]
+                step(data[idx], labels[idx])
+            sync()
+
+        epoch()
+        t = time.perf_counter()
+        epoch()
+        s = time.perf_counter() - t
+        rows.append({"workload": "nb201_epoch", "batch": 64, "images_per_s": 4000 / s, "ms_per_iter": s * 1e3})
     with open(a.spec) as f:
         spec = json.load(f)
-    model = MbV3(spec).eval().to(dev)
-    for batch in (1, 16):
-        xb = torch.randn(batch, 3, 224, 224, device=dev)
-        with torch.inference_mode():
-            s = timed(a.iters, lambda: (model(xb), sync()))
-        rows.append({"workload": "dsm_nas_infer", "batch": batch, "images_per_s": batch / s, "ms_per_iter": s * 1e3})
+    if "dsm_nas_infer" in work:
+        model = MbV3(spec).eval().to(dev)
+        for batch in map(int, a.batches.split(",")):
+            xb = torch.randn(batch, 3, 224, 224, device=dev)
+            with torch.inference_mode():
+                s = timed(a.iters, lambda: (model(xb), sync()))
+            rows.append({"workload": "dsm_nas_infer", "batch": batch, "images_per_s": batch / s, "ms_per_iter": s * 1e3})
     cells = spec.get("proxy_cells", [])
-    if cells:
+    if cells and "nb201_proxies" in work:
         # The proxies' batch: random images (their content does not change the work).
         x = torch.randn(64, 3, 32, 32, device=dev)
         proxies(cells[0], x, a.inits)
+        sync()
         t = time.perf_counter()
         for cell in cells:
             proxies(cell, x, a.inits)
+        sync()
         s = (time.perf_counter() - t) / len(cells)
         rows.append({"workload": "nb201_proxies", "batch": 64, "cells_per_s": 1 / s, "ms_per_iter": s * 1e3})
     for r in rows:
         r.update({"threads": a.threads, "backend": f"pytorch {torch.__version__} {a.device}", "iters": a.iters})
-        print(json.dumps(r))
+        print(json.dumps(r), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,12 @@
 //!   reported as its median (the machines this runs on drift by 10-30 % within minutes);
 //!   prints a table and writes `target/bench-compare.json`; `--tch` adds a third column, our
 //!   binary built with libtorch behind Burn (one round).
+//! - `gpu-pack`: everything a GPU machine without a Rust toolchain or network needs, in
+//!   `target/gpu-pack/` (at most 60 MiB, carried there as an ignored path): `bench_models`
+//!   built with `--features wgpu` and stripped (glibc <= 2.35 checked), the Vulkan loader's
+//!   `.deb` (`apt-get download libvulkan1`), the PyTorch side and its workload spec, the CIFAR-10
+//!   slice and `run.sh` (`scripts/gpu-run.sh`); Mesa's Vulkan driver for the dry run goes to
+//!   `target/gpu-pack-dry/` (`GPU_PACK_DRY_RUN=1 bash target/gpu-pack/run.sh DIR`).
 //! - `backends BACKEND` (`tch`, `wgpu`, `ndarray` or `cuda`): the opt-in backend job: installs
 //!   what the backend needs where it can (libtorch from the same virtual environment's torch
 //!   for `tch`; Mesa's Vulkan driver via apt for `wgpu`), builds with the feature, runs the
@@ -167,6 +173,134 @@ fn tch_env() -> Result<Vec<(String, String)>> {
             torch.join("lib").display().to_string(),
         ),
     ])
+}
+
+/// The largest pack `gpu-pack` writes (the device machines take 64 MiB of carried files).
+const GPU_PACK_MAX: u64 = 60 << 20;
+
+/// The newest glibc the GPU machines have (Ubuntu 22.04).
+const GPU_GLIBC: (u32, u32) = (2, 35);
+
+fn run_ok(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
+
+/// The newest `GLIBC_x.y` symbol version `binary` needs.
+fn glibc_needed(binary: &Path) -> Result<(u32, u32)> {
+    let out = Command::new("objdump").arg("-T").arg(binary).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut newest = (0, 0);
+    for word in text.split_whitespace() {
+        let Some(v) = word.strip_prefix("GLIBC_") else {
+            continue;
+        };
+        let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        newest = newest.max(version);
+    }
+    Ok(newest)
+}
+
+fn dir_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_size(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+fn gpu_pack() -> Result<()> {
+    let root = root();
+    let pack = root.join("target/gpu-pack");
+    let dry = root.join("target/gpu-pack-dry");
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "dsm-nas",
+        "--features",
+        "wgpu",
+        "--example",
+        "bench_models",
+    ])?;
+    for dir in [&pack, &dry] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+    }
+    std::fs::create_dir_all(pack.join("debs"))?;
+    std::fs::create_dir_all(&dry)?;
+    let binary = pack.join("bench_models");
+    std::fs::copy(root.join("target/release/examples/bench_models"), &binary)?;
+    run_ok(Command::new("strip").arg(&binary))?;
+    let glibc = glibc_needed(&binary)?;
+    if glibc > GPU_GLIBC {
+        bail!(
+            "bench_models needs glibc {}.{}, newer than the GPU machines' {}.{}",
+            glibc.0,
+            glibc.1,
+            GPU_GLIBC.0,
+            GPU_GLIBC.1
+        );
+    }
+    run_ok(
+        Command::new("apt-get")
+            .args(["download", "libvulkan1"])
+            .current_dir(pack.join("debs")),
+    )?;
+    run_ok(
+        Command::new("apt-get")
+            .args(["download", "mesa-vulkan-drivers"])
+            .current_dir(&dry),
+    )?;
+    std::fs::copy(
+        root.join("scripts/bench_pytorch.py"),
+        pack.join("bench_pytorch.py"),
+    )?;
+    std::fs::copy(root.join("scripts/gpu-run.sh"), pack.join("run.sh"))?;
+    let slice = root.join("crates/dsm-train/data/cifar10-5k");
+    std::fs::create_dir_all(pack.join("cifar10-5k"))?;
+    for entry in std::fs::read_dir(&slice)? {
+        let path = entry?.path();
+        if let Some(name) = path.file_name() {
+            std::fs::copy(&path, pack.join("cifar10-5k").join(name))?;
+        }
+    }
+    run_ok(
+        Command::new(&binary)
+            .args(["--spec-only", "--spec"])
+            .arg(pack.join("spec.json")),
+    )?;
+    let size = dir_size(&pack)?;
+    if size > GPU_PACK_MAX {
+        bail!(
+            "target/gpu-pack is {:.1} MiB, over the {} MiB a device machine takes with room to spare; \
+             nothing is carried until it fits",
+            size as f64 / 1048576.0,
+            GPU_PACK_MAX >> 20
+        );
+    }
+    println!(
+        "target/gpu-pack: {:.1} MiB (limit {} MiB); bench_models needs glibc {}.{}",
+        size as f64 / 1048576.0,
+        GPU_PACK_MAX >> 20,
+        glibc.0,
+        glibc.1
+    );
+    println!("on the GPU machine: bash target/gpu-pack/run.sh DIR   (writes DIR/gpu.jsonl)");
+    println!("dry run here:       GPU_PACK_DRY_RUN=1 bash target/gpu-pack/run.sh DIR");
+    Ok(())
 }
 
 fn backends(backend: &str) -> Result<()> {
@@ -440,6 +574,9 @@ enum Task {
         #[arg(long)]
         tch: bool,
     },
+    /// Build target/gpu-pack/ (wgpu binary, Vulkan loader, PyTorch side, spec, data,
+    /// run.sh) for a GPU machine without a toolchain; prints its size.
+    GpuPack,
     /// The opt-in backend job: install what BACKEND needs where possible, build with it, run
     /// the model parity tests on it and the model benchmarks.
     Backends {
@@ -505,6 +642,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Backends { backend } => backends(&backend),
+        Task::GpuPack => gpu_pack(),
         Task::BenchCompare {
             threads,
             iters,

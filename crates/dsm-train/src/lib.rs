@@ -45,6 +45,7 @@ pub mod predictor;
 pub mod rank;
 mod run;
 mod train;
+pub mod workloads;
 pub mod zero_cost;
 
 pub use error::TrainError;

@@ -1,25 +1,13 @@
 #!/usr/bin/env bash
-# GPU model benchmarks: builds bench_models with the `cuda` and `wgpu` backends and runs the
-# NB201 training step and dsm_nas inference on each, then the same workloads in PyTorch on
-# CUDA when a torch with CUDA is importable. Run on a machine with an NVIDIA GPU and the CUDA
-# toolkit (and a Vulkan driver for wgpu). Output: JSON lines in target/gpu-bench.jsonl.
+# GPU model benchmarks, a wrapper of the GPU pack: builds target/gpu-pack here (`cargo xtask
+# gpu-pack`, which needs the Rust toolchain and apt) and, when this machine has an NVIDIA GPU,
+# runs it (`bash target/gpu-pack/run.sh target/gpu-run`); on a GPU machine without a toolchain,
+# carry target/gpu-pack there and run its run.sh alone. See docs/PERFORMANCE.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=target/gpu-bench.jsonl
-mkdir -p target && : > "$out"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a target/gpu-bench.card
-for backend in cuda wgpu; do
-  echo "== $backend" >&2
-  if cargo build --release -p dsm-nas --features "$backend" --example bench_models; then
-    ./target/release/examples/bench_models --backend "$backend" --iters "${ITERS:-20}" \
-      --spec target/bench-spec.json | tee -a "$out"
-  else
-    echo "{\"backend\": \"$backend\", \"error\": \"build failed\"}" | tee -a "$out"
-  fi
-done
-py=${PYTHON:-target/bench-venv/bin/python}
-if [ -x "$py" ] && "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
-  "$py" scripts/bench_pytorch.py --device cuda --threads "$(nproc)" --iters "${ITERS:-20}" \
-    --spec target/bench-spec.json | tee -a "$out"
+cargo xtask gpu-pack
+if nvidia-smi -L >/dev/null 2>&1; then
+  bash target/gpu-pack/run.sh target/gpu-run
+else
+  echo "no NVIDIA GPU here: carry target/gpu-pack to one and run: bash target/gpu-pack/run.sh DIR" >&2
 fi
-echo "wrote $out" >&2

@@ -41,6 +41,18 @@ extract() {
   fi
 }
 
+# The binary travels xz-compressed: xz where present, else Python's lzma.
+bin="$out/bin/bench_models"
+mkdir -p "$out/bin"
+py="$(command -v python3 || command -v python || true)"
+if command -v xz >/dev/null; then
+  xz -dc "$pack/bench_models.xz" > "$bin" || exit 2
+else
+  "$py" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+    "$pack/bench_models.xz" "$bin" || exit 2
+fi
+chmod +x "$bin"
+
 vk="$out/vk"
 rm -rf "$vk" && mkdir -p "$vk"
 for deb in "$pack"/debs/*.deb; do extract "$deb" "$vk"; done
@@ -79,13 +91,12 @@ export DSM_CIFAR10_5K="$pack/cifar10-5k"
 workloads=nb201_train_step,dsm_nas_infer,nb201_proxies,nb201_epoch
 
 log "ours on wgpu (at most ${budget} s)"
-timeout "$budget" "$pack/bench_models" --backend wgpu --iters "$iters" --workloads "$workloads" \
+timeout "$budget" "$bin" --backend wgpu --iters "$iters" --workloads "$workloads" \
   --train-batches "$train_batches" --batches "$infer_batches" --proxy-cells "$cells" --epoch-images "$images" \
   > "$out/ours.jsonl" 2> "$out/ours.log"
 rc=$?
 [ $rc -eq 0 ] || log "our side ended with status $rc (see $out/ours.log): $(tail -1 "$out/ours.log")"
 
-py="$(command -v python3 || command -v python || true)"
 if [ "$dry" != 1 ]; then
   log "PyTorch on CUDA (at most 200 s)"
   timeout 200 "$py" "$pack/bench_pytorch.py" --device cuda --threads "$(nproc)" --iters "$iters" \
@@ -116,6 +127,6 @@ with open(os.path.join(out, "gpu.jsonl"), "w") as f:
     for row in rows:
         f.write(json.dumps(row) + "\n")
 for row in rows:
-    print(f'{row["workload"]:<18} {row["batch"]:>4} {row["side"]:<13} {row["images_per_s"]:>12.1f}')
+    print(f'{row["workload"]:<18} {row["batch"]:>4} {row["side"]:<13} {row["images_per_s"]:>12.4g}')
 print(f"wrote {len(rows)} rows to {os.path.join(out, 'gpu.jsonl')}", file=sys.stderr)
 EOF

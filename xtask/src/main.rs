@@ -17,7 +17,8 @@
 //!   binary built with libtorch behind Burn (one round).
 //! - `gpu-pack`: everything a GPU machine without a Rust toolchain or network needs, in
 //!   `target/gpu-pack/` (at most 60 MiB, carried there as an ignored path): `bench_models`
-//!   built with `--features wgpu` and stripped (glibc <= 2.35 checked), the Vulkan loader's
+//!   built with `--features wgpu`, stripped (glibc <= 2.35 checked) and xz-compressed, the
+//!   Vulkan loader's
 //!   `.deb` (`apt-get download libvulkan1`), the PyTorch side and its workload spec, the CIFAR-10
 //!   slice and `run.sh` (`scripts/gpu-run.sh`); Mesa's Vulkan driver for the dry run goes to
 //!   `target/gpu-pack-dry/` (`GPU_PACK_DRY_RUN=1 bash target/gpu-pack/run.sh DIR`).
@@ -196,12 +197,19 @@ fn glibc_needed(binary: &Path) -> Result<(u32, u32)> {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut newest = (0, 0);
     for word in text.split_whitespace() {
+        let word = word.trim_matches(|c| c == '(' || c == ')');
         let Some(v) = word.strip_prefix("GLIBC_") else {
             continue;
         };
         let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
         let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
         newest = newest.max(version);
+    }
+    if newest == (0, 0) {
+        bail!(
+            "objdump -T {} lists no GLIBC_ symbol version (is binutils' objdump installed?)",
+            binary.display()
+        );
     }
     Ok(newest)
 }
@@ -241,7 +249,8 @@ fn gpu_pack() -> Result<()> {
     }
     std::fs::create_dir_all(pack.join("debs"))?;
     std::fs::create_dir_all(&dry)?;
-    let binary = pack.join("bench_models");
+    // Stripped, then xz-compressed (63 MiB -> 10 MiB; run.sh unpacks it with xz or Python).
+    let binary = dry.join("bench_models");
     std::fs::copy(root.join("target/release/examples/bench_models"), &binary)?;
     run_ok(Command::new("strip").arg(&binary))?;
     let glibc = glibc_needed(&binary)?;
@@ -281,6 +290,13 @@ fn gpu_pack() -> Result<()> {
         Command::new(&binary)
             .args(["--spec-only", "--spec"])
             .arg(pack.join("spec.json")),
+    )?;
+    let xz = std::fs::File::create(pack.join("bench_models.xz"))?;
+    run_ok(
+        Command::new("xz")
+            .args(["-T0", "-6", "-c"])
+            .arg(&binary)
+            .stdout(xz),
     )?;
     let size = dir_size(&pack)?;
     if size > GPU_PACK_MAX {

@@ -134,17 +134,12 @@ fn torch_venv() -> Result<PathBuf> {
 
 /// `cargo` with extra environment variables.
 fn cargo_env(args: &[&str], env: &[(String, String)]) -> Result<()> {
-    eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(root())
-        .status()
-        .with_context(|| format!("running cargo {}", args.join(" ")))?;
-    if !status.success() {
-        bail!("cargo {} failed ({status})", args.join(" "));
-    }
-    Ok(())
+    run_ok(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(root()),
+    )
 }
 
 /// What building and running with `--features tch` needs: nothing when `LIBTORCH` is set,
@@ -182,6 +177,7 @@ const GPU_PACK_MAX: u64 = 60 << 20;
 /// The newest glibc the GPU machines have (Ubuntu 22.04).
 const GPU_GLIBC: (u32, u32) = (2, 35);
 
+/// Runs `cmd`, echoed first; an error when it cannot start or fails.
 fn run_ok(cmd: &mut Command) -> Result<()> {
     eprintln!("$ {cmd:?}");
     let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;

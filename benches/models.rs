@@ -27,12 +27,7 @@ use dsm_nas::space::{MbV3Space, Nb201Cell, Nb201Space, SearchSpace};
 use dsm_nas::train::TrainConfig;
 use rand::RngExt;
 
-/// The published dsm_nas subnet (width 1.2).
-const DSM_NAS: &str =
-    "3,3,3,4,4:5,5,7,0,5,5,7,0,5,7,5,0,5,5,5,7,5,7,7,7:6,6,3,0,6,4,6,0,6,6,6,0,6,6,6,4,6,6,4,4";
-/// The ResNet-like NAS-Bench-201 cell.
-const RESNET: &str =
-    "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|";
+use dsm_nas::train::workloads::{DSM_NAS, RESNET};
 
 /// A deterministic input batch in [-1, 1).
 fn input(dims: [usize; 4], dev: &Device) -> Tensor<4> {
@@ -102,7 +97,7 @@ fn controller(c: &mut Criterion) {
     let cfg = DsmConfig::default();
     let anchors = (0..cfg.k)
         .map(|_| {
-            let arch = space.sample(&mut rng);
+            let arch = space.sample(&mut rng).unwrap();
             let features = space.encode(&arch);
             let choices = space.choices_of(&arch);
             let score = rng.random_range(80.0..95.0);

@@ -36,7 +36,9 @@ fn ofa(c: &mut Criterion) {
     let predictor = OfaPredictor::load(&dir.join("acc_predictor.pth"), &dev).unwrap();
     let space = MbV3ResolutionSpace::new(MbV3Space::new(1.2).unwrap(), &OFA_RESOLUTIONS).unwrap();
     let mut rng = seeded_rng(0);
-    let subnets: Vec<MbV3Subnet> = (0..10_000).map(|_| space.sample(&mut rng)).collect();
+    let subnets: Vec<MbV3Subnet> = (0..10_000)
+        .map(|_| space.sample(&mut rng).unwrap())
+        .collect();
     let mut g = c.benchmark_group("ofa");
     g.sample_size(10);
     g.bench_function("predict_10000_batched", |b| {

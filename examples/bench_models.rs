@@ -62,6 +62,9 @@ struct Args {
     /// Write the dsm_nas block list and the proxies' cells as JSON here (for the PyTorch side).
     #[arg(long)]
     spec: Option<PathBuf>,
+    /// Replace an existing --spec file.
+    #[arg(long, requires = "spec")]
+    force: bool,
     /// Write --spec and run nothing.
     #[arg(long, requires = "spec")]
     spec_only: bool,
@@ -110,7 +113,12 @@ fn run() -> Result<()> {
     let space = MbV3Space::new(1.2)?;
     let arch: MbV3Arch = DSM_NAS.parse()?;
     let cells = workloads::proxy_cells(args.proxy_cells as usize);
-    if let Some(path) = &args.spec {
+    dsm_nas::args::unique("--batches", &args.batches)?;
+    dsm_nas::args::unique("--train-batches", &args.train_batches)?;
+    let spec_file = (args.spec.as_ref())
+        .map(|p| dsm_nas::space::output::OutputFile::check("--spec", p, args.force, &[]))
+        .transpose()?;
+    if let Some(file) = &spec_file {
         let spec = serde_json::json!({
             "proxy_cells": cells.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "arch": DSM_NAS,
@@ -119,8 +127,7 @@ fn run() -> Result<()> {
             "classes": space.num_classes(),
             "blocks": space.blocks(&arch, 224)?,
         });
-        dsm_nas::space::io::save(path, serde_json::to_string_pretty(&spec)?.as_bytes())
-            .context("--spec")?;
+        file.write(serde_json::to_string_pretty(&spec)?.as_bytes())?;
         if args.spec_only {
             return Ok(());
         }

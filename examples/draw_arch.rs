@@ -16,6 +16,7 @@ use clap::Parser;
 use dsm_nas::draw::{CellOptions, mbv3_subnet, nb201_cell};
 use dsm_nas::protocol::Results;
 use dsm_nas::protocol::nb201::best_cell_pictures;
+use dsm_nas::space::output::OutputFile;
 use dsm_nas::space::{MbV3Arch, MbV3Space, Nb201Cell};
 
 #[derive(Parser)]
@@ -45,14 +46,15 @@ struct Args {
     /// Output SVG file (with --from: output folder, default: next to results.json).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// With --from: overwrite best_<method>_<dataset>.svg files already in the output folder.
-    #[arg(long, requires = "from")]
+    /// Replace an existing --out file (with --from: best_<method>_<dataset>.svg files
+    /// already in the output folder).
+    #[arg(long)]
     force: bool,
 }
 
-fn write(path: &Path, svg: &str) -> Result<()> {
-    dsm_nas::space::io::save(path, svg.as_bytes())?;
-    println!("wrote {}", path.display());
+fn write(file: &OutputFile, svg: &str) -> Result<()> {
+    file.write(svg.as_bytes())?;
+    println!("wrote {}", file.path().display());
     Ok(())
 }
 
@@ -65,12 +67,14 @@ fn run() -> Result<()> {
     if let Some(cell) = &args.nb201 {
         let cell: Nb201Cell = cell.parse().context("bad --nb201")?;
         let out = args.out.clone().context("--out FILE.svg is required")?;
+        let out = OutputFile::check("--out", out, args.force, &[])?;
         return write(&out, &nb201_cell(&cell, &opts(args.title.clone())));
     }
     if let Some(legacy) = &args.legacy {
         let arch: MbV3Arch = legacy.parse().context("bad --legacy")?;
         let space = MbV3Space::new(args.width).context("bad --width")?;
         let out = args.out.clone().context("--out FILE.svg is required")?;
+        let out = OutputFile::check("--out", out, args.force, &[])?;
         let title = args
             .title
             .clone()
@@ -93,20 +97,11 @@ fn run() -> Result<()> {
         .clone()
         .unwrap_or_else(|| from.parent().map(Path::to_path_buf).unwrap_or_default());
     // The search wrote these pictures too: never replace them silently.
-    if let Some(p) = pictures
-        .iter()
-        .map(|(name, _)| dir.join(name))
-        .find(|p| p.exists())
-        && !args.force
-    {
-        bail!(
-            "{} already exists; pass --force to overwrite it or choose another --out folder",
-            p.display()
-        );
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (name, svg) in pictures {
-        write(&dir.join(name), &svg)?;
+    let files = (pictures.iter())
+        .map(|(name, _)| OutputFile::check("--out", dir.join(name), args.force, &[]))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (file, (_, svg)) in files.iter().zip(&pictures) {
+        write(file, svg)?;
     }
     Ok(())
 }

@@ -45,6 +45,8 @@ fn run() -> Result<()> {
     let val = args.root.join("val");
     let folder = ImageFolder::open(&val)?;
     let (model, dev) = args.model.load()?;
+    let crop = args.crop as usize;
+    model.check_input(crop, crop, &format!("--crop {crop}"))?;
     let bar = indicatif::ProgressBar::new(folder.samples.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(

@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use dsm_nas::models::StateDict;
 use dsm_nas::models::zoo::ModelArgs;
+use dsm_nas::space::output::OutputFile;
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -24,9 +25,12 @@ struct Args {
     /// A safetensors file holding a tensor named `input` (NCHW).
     #[arg(long)]
     input: PathBuf,
-    /// Where to write the JSON output.
+    /// Where to write the JSON output (not an input; an existing file needs --force).
     #[arg(long)]
     output: PathBuf,
+    /// Replace an existing --output file.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Serialize)]
@@ -37,6 +41,9 @@ struct Output {
 
 fn run() -> Result<()> {
     let args = Args::parse();
+    let mut inputs = vec![("--input", args.input.as_path())];
+    inputs.extend(args.model.weights.as_deref().map(|w| ("--weights", w)));
+    let output = OutputFile::check("--output", &args.output, args.force, &inputs)?;
     let (model, dev) = args.model.load()?;
     let io = StateDict::from_file(&args.input)?;
     let x = io
@@ -46,6 +53,12 @@ fn run() -> Result<()> {
             &format!("tensor \"input\" of {}", args.input.display()),
             &dev,
         )?;
+    let [_, _, h, w] = x.dims();
+    model.check_input(
+        h,
+        w,
+        &format!("tensor \"input\" of {}", args.input.display()),
+    )?;
     let logits = model.forward(x);
     let [b, k] = logits.dims();
     let flat: Vec<f32> = logits
@@ -67,8 +80,7 @@ fn run() -> Result<()> {
         logits: rows,
         argmax,
     };
-    std::fs::write(&args.output, serde_json::to_string(&out)?)
-        .with_context(|| format!("writing {}", args.output.display()))?;
+    output.write(serde_json::to_string(&out)?.as_bytes())?;
     Ok(())
 }
 

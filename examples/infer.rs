@@ -42,6 +42,8 @@ fn run() -> Result<()> {
     };
     transform.check()?;
     let (model, dev) = args.model.load()?;
+    let crop = args.crop as usize;
+    model.check_input(crop, crop, &format!("--crop {crop}"))?;
     let x = batch(&[args.image.as_path()], args.resize, args.crop, &dev)?;
     let probs = softmax(model.forward(x), 1);
     let [_, classes] = probs.dims();

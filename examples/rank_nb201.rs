@@ -8,8 +8,9 @@
 //! cargo run --release --example rank_nb201 -- --cells cells.txt --epochs 4 --out runs/rank4
 //! ```
 //!
-//! Each finished cell is saved in `OUT/cells/<i>.json`: the same command continues a killed
-//! run. `--cells FILE` takes one cell a line (`#` comments); the default list and the reason
+//! Each finished cell is saved in `OUT/cells/<i>.json`: the same command with `--resume`
+//! continues a killed run (only with the same settings; `OUT/settings.json` names any flag
+//! that differs); an --out folder that is not empty is refused without --resume or --force. `--cells FILE` takes one cell a line (`#` comments); the default list and the reason
 //! for each cell are in `crates/dsm-bench/data/rank_cells.txt`.
 
 use std::path::PathBuf;
@@ -18,11 +19,13 @@ use anyhow::Result;
 use clap::Parser;
 use dsm_nas::bench::{Dataset, Nb201Table, RANK_CELLS};
 use dsm_nas::space::nb201::parse_cell_list;
+use dsm_nas::space::output::{Existing, OutputFolder, Settings};
 use dsm_nas::train::TrainConfig;
 use dsm_nas::train::data::{CIFAR10_5K, load_train_test};
 use dsm_nas::train::rank::{summarise, train_cell};
+use serde::Serialize;
 
-#[derive(Parser)]
+#[derive(Parser, Serialize)]
 #[command(about = "Trains NAS-Bench-201 cells on real CIFAR-10 and ranks them against the table")]
 struct Args {
     /// Cells, one a line (default: the 16 cells of crates/dsm-bench/data/rank_cells.txt).
@@ -37,9 +40,18 @@ struct Args {
     /// `cifar10-5k` (the vendored slice) or a data folder (CIFAR-10 binaries).
     #[arg(long, default_value = CIFAR10_5K)]
     data: String,
-    /// Output folder (per-cell results; a rerun continues).
+    /// Output folder (per-cell results).
     #[arg(long)]
+    #[serde(skip)]
     out: PathBuf,
+    /// Replace the run in --out.
+    #[arg(long, conflicts_with = "resume")]
+    #[serde(skip)]
+    force: bool,
+    /// Continue the run in --out (the cells it finished are kept), only with the same settings.
+    #[arg(long)]
+    #[serde(skip)]
+    resume: bool,
     /// Seed of the training.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -73,6 +85,11 @@ fn run() -> Result<()> {
             "--cells {name}: every cell has the same table accuracy; a ranking needs cells that differ"
         );
     }
+    let out = OutputFolder::new("--out", &args.out)
+        .resumable()
+        .existing(Existing::from_flags(args.force, args.resume))
+        .input("--data", &args.data)
+        .check(&Settings::from_args("rank_nb201", &args))?;
     let data = load_train_test(&args.data, 32, args.seed)?;
     let dev = dsm_nas::models::backend::Backend::Flex.device()?;
     let cfg = TrainConfig {
@@ -81,10 +98,11 @@ fn run() -> Result<()> {
         seed: args.seed,
         ..TrainConfig::default()
     };
+    out.create()?;
     let mut done = Vec::with_capacity(cells.len());
     for (i, cell) in cells.iter().enumerate() {
         let ranked = train_cell(
-            &args.out,
+            &out,
             i,
             cell,
             reference[i],

@@ -17,13 +17,16 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use dsm_nas::protocol::nb201::{Nb201Config, OutputDir, write_results};
-use dsm_nas::protocol::{Execution, scaling, write_atomic};
+use dsm_nas::protocol::nb201::{Nb201Config, write_results};
+use dsm_nas::protocol::{Execution, open_trials, scaling, write_atomic};
+use dsm_nas::space::output::{Existing, OutputFolder, Settings};
+use serde::Serialize;
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Serialize)]
 #[command(about = "The NAS-Bench-201 protocol on several numbers of simulated workers")]
 struct Args {
     #[command(flatten)]
+    #[serde(flatten)]
     protocol: Nb201Config,
     /// Numbers of simulated workers, comma-separated (the fewest is the reference).
     #[arg(long, default_value = "1,2,4,8,16", value_delimiter = ',',
@@ -35,15 +38,19 @@ struct Args {
     tolerance: f64,
     /// Output folder.
     #[arg(long)]
+    #[serde(skip)]
     out: PathBuf,
     /// Overwrite an existing study in --out.
     #[arg(long, conflicts_with = "resume")]
+    #[serde(skip)]
     force: bool,
     /// Continue an interrupted study in --out.
     #[arg(long)]
+    #[serde(skip)]
     resume: bool,
     /// Worker threads (0: one per core; results do not depend on it).
     #[arg(long, default_value_t = 0)]
+    #[serde(skip)]
     threads: usize,
 }
 
@@ -53,16 +60,16 @@ fn run() -> Result<()> {
         bail!("--workers: this study sets it from --worker-counts; pass --worker-counts instead");
     }
     scaling::check_tolerance(args.tolerance)?;
+    dsm_nas::args::unique("--worker-counts", &args.worker_counts)?;
     let mut counts = args.worker_counts.clone();
     counts.sort_unstable();
-    counts.dedup();
     let table_path = args.out.join("scaling.json");
-    if table_path.exists() && !args.force && !args.resume {
-        bail!(
-            "{} already exists; pass --force to overwrite it, --resume to continue, or choose another --out",
-            table_path.display()
-        );
-    }
+    let existing = Existing::from_flags(args.force, args.resume);
+    let settings = Settings::from_args("scale_workers", &args);
+    let study = OutputFolder::new("--out", &args.out)
+        .resumable()
+        .existing(existing)
+        .check(&settings)?;
     // Every configuration checked and every folder prepared before any search runs.
     let mut prepared = Vec::new();
     for &w in &counts {
@@ -71,32 +78,32 @@ fn run() -> Result<()> {
             ..args.protocol.clone()
         };
         let protocol = config.check()?;
-        let out = OutputDir {
-            dir: args.out.join(format!("w{w}")),
-            force: args.force,
-            resume: args.resume,
-        };
+        let out = OutputFolder::new("--out", args.out.join(format!("w{w}")))
+            .resumable()
+            .existing(existing)
+            .check(&Settings::from_args("search_nb201", &config))?;
         let jobs = protocol.plan().jobs(&protocol.methods()).len();
-        let (store, restored) = out.prepare(&protocol.fingerprint(), jobs)?;
-        prepared.push((w as usize, protocol, out, store, restored));
+        prepared.push((w as usize, protocol, out, jobs));
     }
+    study.create()?;
     let mut runs = Vec::new();
-    for (w, protocol, out, store, restored) in prepared.iter_mut() {
-        let restored = std::mem::take(restored);
+    for (w, protocol, out, jobs) in prepared.iter_mut() {
+        let (store, restored) = open_trials(out, &protocol.fingerprint(), *jobs)?;
         let exec = Execution {
             threads: args.threads,
-            store: Some(store),
+            store: Some(&store),
             restored,
             progress: None,
         };
         let start = std::time::Instant::now();
         let results = protocol.run(exec)?;
-        write_results(&results, &out.results_path())?;
+        let results_path = out.dir().join("results.json");
+        write_results(&results, &results_path)?;
         let secs = start.elapsed().as_secs_f64();
         println!(
             "{w:>4} workers: {} trials in {secs:.1} s -> {}",
             results.trials.len(),
-            out.results_path().display()
+            results_path.display()
         );
         runs.push((*w, results));
     }

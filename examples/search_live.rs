@@ -24,16 +24,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Parser;
 use dsm_nas::cluster::{ExecutorArgs, SearchStore, serve, task_from_env};
 use dsm_nas::miner::{
     Budget, DsmConfig, GuideConfig, GuideSpec, check_names, searchers, seeded_rng,
 };
 use dsm_nas::models::backend::Backend;
+use dsm_nas::space::output::Settings;
 use dsm_nas::space::{Evaluation, Nb201Cell, Nb201Space, Observed};
 use dsm_nas::train::Nb201Builder;
-use dsm_nas::train::live::{LiveData, summarise_trials, write_study};
+use dsm_nas::train::live::{LiveData, StudyOutputs, summarise_trials, write_study};
 use dsm_nas::train::zero_cost::{ZcComputer, ZcConfig};
 use serde::Serialize;
 
@@ -84,15 +85,19 @@ struct Args {
     seeds: Vec<u64>,
     /// Keep a checkpoint of each search in this folder, and continue from it when present.
     #[arg(long)]
+    #[serde(skip)]
     checkpoint: Option<PathBuf>,
     /// Discard the checkpoints in --checkpoint and start the searches afresh.
     #[arg(long, requires = "checkpoint")]
+    #[serde(skip)]
     start_over: bool,
     /// Write DIR/results.json.
     #[arg(long)]
+    #[serde(skip)]
     out: Option<PathBuf>,
     /// Replace an existing --out DIR/results.json.
     #[arg(long, requires = "out")]
+    #[serde(skip)]
     force: bool,
     #[command(flatten)]
     #[serde(skip)]
@@ -117,14 +122,10 @@ fn run() -> Result<()> {
     let zc = ZcConfig::with_proxies(&args.proxies)?;
     let guide = zc.guide(args.warm_start, args.screen)?;
     check_names(&args.methods)?;
-    let results = args.out.as_ref().map(|d| d.join("results.json"));
-    if let Some(path) = results.as_ref().filter(|p| p.exists() && !args.force) {
-        bail!(
-            "{} already exists; pass --force to replace it or choose another --out",
-            path.display()
-        );
-    }
-    let remote = args.exec.launcher()?.is_some();
+    dsm_nas::args::unique("--seeds", &args.seeds)?;
+    let settings = Settings::from_args("search_live", &args).without(&["--methods", "--seeds"]);
+    let (out, ck) = (args.out.as_deref(), args.checkpoint.as_deref());
+    let outputs = StudyOutputs::check(out, args.force, ck, args.start_over, &settings)?;
     let dev = args.backend.parse::<Backend>()?.device()?;
     if let Some(task) = task_from_env() {
         // A worker of a search run with --executor local or slurm: one training, then exit.
@@ -135,15 +136,12 @@ fn run() -> Result<()> {
         serve::<Nb201Cell, _>(&task, &mut data.evaluator(quick, dev)?)?;
         return Ok(());
     }
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create --out {}", dir.display()))?;
-    }
-    let root = match (&args.checkpoint, remote) {
+    let root = match (&args.checkpoint, args.exec.launcher()?.is_some()) {
         (Some(dir), _) => Some(dir.clone()),
         (None, true) => Some(dsm_nas::protocol::timestamped_dir("search_live")),
         (None, false) => None,
     };
+    outputs.create()?;
     // Bounded by queries (reproducible), not by the measured seconds.
     let budget = Budget::queries(args.queries as usize);
     let mut trials = Vec::new();
@@ -167,8 +165,7 @@ fn run() -> Result<()> {
             if args.start_over {
                 store.forget(method.name())?;
             }
-            let len = args.queries + method.free_evaluations() as u64;
-            let bar = indicatif::ProgressBar::new(len)
+            let bar = indicatif::ProgressBar::new(args.queries + method.free_evaluations() as u64)
                 .with_style(indicatif::ProgressStyle::with_template(
                     "{prefix} {elapsed_precise} [{bar:30}] {pos}/{len} trainings {msg}",
                 )?)
@@ -186,15 +183,15 @@ fn run() -> Result<()> {
                 &store,
             )?;
             bar.finish_and_clear();
-            let out = run.outcome;
-            let trial = data.trial(method.name(), seed, &out, &full, &dev, cache.as_deref())?;
+            let (name, found) = (method.name(), &run.outcome);
+            let trial = data.trial(name, seed, found, &full, &dev, cache.as_deref())?;
             println!("{}", serde_json::to_string(&trial)?);
             trials.push(trial);
         }
     }
     let config = serde_json::json!({"args": &args, "version": env!("CARGO_PKG_VERSION")});
-    let summary = match &results {
-        Some(path) => write_study(path, &config, &trials)?,
+    let summary = match &outputs.results {
+        Some(file) => write_study(file, &config, &trials)?,
         None => summarise_trials(&trials),
     };
     for s in &summary {

@@ -34,6 +34,7 @@ use clap::Parser;
 use dsm_nas::models::backend::Backend;
 use dsm_nas::protocol::hardware::{Limit, OfaArgs};
 use dsm_nas::protocol::mbv3::Mbv3Config;
+use dsm_nas::space::output::{Existing, OutputFolder, Settings};
 use dsm_nas::train::data::train_and_validation;
 use dsm_nas::train::ofa::OfaPredictor;
 use dsm_nas::train::predictor::{AccuracyPredictor, PredictorConfig, read_pairs};
@@ -57,13 +58,13 @@ struct Args {
     #[arg(long)]
     live: Option<PathBuf>,
     /// Image size of live training.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, requires = "live")]
     resolution: u32,
     /// Training epochs per subnet in live mode.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..), requires = "live")]
     epochs: u64,
     /// Epochs of predictor training.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..), requires = "predictor_data")]
     predictor_epochs: u64,
     /// Score subnets with Once-for-All's published predictor (acc_predictor.pth, width 1.2)
     /// and compare --methods over --trials seeds, the resolution searched too.
@@ -81,7 +82,7 @@ struct Args {
     #[arg(long)]
     #[serde(skip)]
     out: PathBuf,
-    /// Overwrite the results in --out.
+    /// Replace the results in --out (a folder that is not empty is refused without it).
     #[arg(long)]
     #[serde(skip)]
     force: bool,
@@ -102,7 +103,9 @@ fn run() -> Result<()> {
     if args.live.is_some() {
         space.with_resolution(args.resolution)?; // live training's image size
     }
-    search.prepare_dir(&args.out, args.force)?;
+    let out = OutputFolder::new("--out", &args.out)
+        .existing(Existing::from_flags(args.force, false))
+        .check(&Settings::from_args("search_mbv3", &args))?;
     let bar = indicatif::ProgressBar::new(search.evaluations() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -134,6 +137,7 @@ fn run() -> Result<()> {
                 ..PredictorConfig::default()
             };
             let (p, report) = AccuracyPredictor::fit(&space, &pairs, &cfg, &dev)?;
+            out.create()?; // the inputs are read: from here on the run writes
             let saved = args.out.join("predictor.bin");
             p.save(&saved)?;
             eprintln!(
@@ -149,6 +153,7 @@ fn run() -> Result<()> {
     };
     bar.finish_and_clear();
     let summary = search.summary(&outcome, evaluator);
+    out.create()?;
     search.write(&args.out, &outcome, &summary, &args, fit)?;
     println!("{summary}");
     Ok(())
@@ -167,13 +172,16 @@ fn run_ofa(args: &Args, predictor: &std::path::Path) -> Result<()> {
     let predictor = OfaPredictor::load(predictor, &dev)?;
     let study = cfg.check(args.ofa.latency()?.as_ref())?;
     let mut eval = predictor.evaluator(study.space())?;
-    study.prepare_dir(&args.out, args.force)?;
+    let out = OutputFolder::new("--out", &args.out)
+        .existing(Existing::from_flags(args.force, false))
+        .check(&Settings::from_args("search_mbv3", &args))?;
     let bar = indicatif::ProgressBar::new((cfg.trials * cfg.methods.len()) as u64);
     let trials = study.run(&mut eval, |t| {
         bar.inc(1);
         bar.println(serde_json::to_string(t).expect("trials serialise"));
     })?;
     bar.finish_and_clear();
+    out.create()?;
     let results = study.write(&args.out, &trials, args, &mut eval)?;
     for s in results["summary"].as_array().into_iter().flatten() {
         println!("{s}");

@@ -19,8 +19,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
-use dsm_nas::protocol::nb201::{Nb201Config, OutputDir, write_results};
-use dsm_nas::protocol::{Execution, timestamped_dir};
+use dsm_nas::protocol::nb201::{Nb201Config, write_results};
+use dsm_nas::protocol::{Execution, open_trials, timestamped_dir};
+use dsm_nas::space::output::{Existing, OutputFolder, Settings};
 
 #[derive(Parser, Debug)]
 #[command(about = "DSM-NAS and baselines on the NAS-Bench-201 table")]
@@ -30,11 +31,11 @@ struct Args {
     /// Output folder (default: a new timestamped folder under runs/).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Overwrite an existing results.json (and checkpoint) in --out.
+    /// Replace the run in --out (its results and checkpoint; other files are kept).
     #[arg(long, conflicts_with = "resume")]
     force: bool,
-    /// Continue the run checkpointed in --out (every finished trial is checkpointed); starts
-    /// afresh when --out holds no checkpoint yet.
+    /// Continue the run checkpointed in --out (every finished trial is checkpointed), only
+    /// with the same settings (settings.json names any flag that differs).
     #[arg(long, requires = "out")]
     resume: bool,
     /// Worker threads (0: one per core). Results do not depend on it.
@@ -45,17 +46,14 @@ struct Args {
 fn run() -> Result<()> {
     let args = Args::parse();
     let protocol = args.protocol.check()?;
-    let out = OutputDir {
-        dir: args
-            .out
-            .clone()
-            .unwrap_or_else(|| timestamped_dir("search_nb201")),
-        force: args.force,
-        resume: args.resume,
-    };
+    let dir = (args.out.clone()).unwrap_or_else(|| timestamped_dir("search_nb201"));
+    let out = OutputFolder::new("--out", &dir)
+        .resumable()
+        .existing(Existing::from_flags(args.force, args.resume))
+        .check(&Settings::from_args("search_nb201", &args.protocol))?;
     let methods = protocol.methods();
     let jobs = protocol.plan().jobs(&methods).len();
-    let (store, restored) = out.prepare(&protocol.fingerprint(), jobs)?;
+    let (store, restored) = open_trials(&out, &protocol.fingerprint(), jobs)?;
 
     let bar = indicatif::ProgressBar::new(jobs as u64);
     bar.set_style(
@@ -78,17 +76,18 @@ fn run() -> Result<()> {
     bar.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
 
-    write_results(&results, &out.results_path())?;
-    let pictures = protocol.write_best_cells(&results, &out.dir)?;
-    let curves = out.dir.join("curves.svg");
+    let results_path = dir.join("results.json");
+    write_results(&results, &results_path)?;
+    let pictures = protocol.write_best_cells(&results, &dir)?;
+    let curves = dir.join("curves.svg");
     protocol.write_curves(&results, &curves)?;
     print!("{}", protocol.report(&results));
     println!(
         "\nwrote {}, {} and {} best_<method>_<dataset>.svg pictures in {} ({wall:.2} s wall, {threads} threads)",
-        out.results_path().display(),
+        results_path.display(),
         curves.display(),
         pictures.len(),
-        out.dir.display(),
+        dir.display(),
     );
     Ok(())
 }

@@ -21,6 +21,7 @@ use dsm_nas::models::backend::Backend;
 use dsm_nas::protocol::hardware::{Limit, OfaArgs};
 use dsm_nas::protocol::mbv3::Mbv3Config;
 use dsm_nas::protocol::tradeoff::TradeoffConfig;
+use dsm_nas::space::output::{Existing, OutputFolder, Settings};
 use dsm_nas::train::ofa::OfaPredictor;
 use serde::Serialize;
 
@@ -61,7 +62,7 @@ struct Args {
     #[arg(long)]
     #[serde(skip)]
     out: PathBuf,
-    /// Overwrite the results in --out.
+    /// Replace the results in --out (a folder that is not empty is refused without it).
     #[arg(long)]
     #[serde(skip)]
     force: bool,
@@ -91,7 +92,9 @@ fn run() -> Result<()> {
     let dev = args.backend.parse::<Backend>()?.device()?;
     let predictor = OfaPredictor::load(&args.ofa_predictor, &dev)?;
     let mut eval = predictor.evaluator(sweep.studies()[0].space())?;
-    sweep.prepare_dir(&args.out, args.force)?;
+    let out = OutputFolder::new("--out", &args.out)
+        .existing(Existing::from_flags(args.force, false))
+        .check(&Settings::from_args("tradeoff_mbv3", &args))?;
     let n = cfg.limits.len() * cfg.study.trials * cfg.study.methods.len();
     let bar = indicatif::ProgressBar::new(n as u64);
     let points = sweep.run(&mut eval, |limit, t| {
@@ -104,6 +107,7 @@ fn run() -> Result<()> {
         ));
     })?;
     bar.finish_and_clear();
+    out.create()?;
     sweep.write(&args.out, &points, &args, &mut eval)?;
     for p in &points {
         for s in &p.summary {

@@ -21,17 +21,19 @@
 //! `DIR/curves.svg` (loss and accuracy per epoch), and prints, as
 //! its last line, `{"test_acc": .., "test_top5": .., "epochs": .., "wall_s": .., ...}`.
 //!
-//! A killed run continues with `--resume` (same arguments) and ends with the same weights as
-//! an uninterrupted one; `--force` starts over in a folder that holds a run.
+//! A killed run continues with `--resume` (same arguments: the folder's `settings.json`
+//! names any flag that differs) and ends with the same weights as an uninterrupted one;
+//! `--force` starts over in a folder that is not empty (`dsm_space::output`).
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use clap::Parser;
 use dsm_nas::space::Nb201Cell;
+use dsm_nas::space::output::{Existing, OutputFolder, Settings};
 use dsm_nas::train::data::{TrainTest, load_train_test};
 use dsm_nas::train::plot::curves_svg;
-use dsm_nas::train::{Existing, Nb201Builder, RunFolder, TrainConfig, TrainError, Trainer};
+use dsm_nas::train::{Nb201Builder, RunFolder, TrainConfig, Trainer};
 use serde::Serialize;
 
 #[derive(Parser, Serialize)]
@@ -96,17 +98,13 @@ fn run() -> Result<()> {
         .backend
         .parse::<dsm_nas::models::backend::Backend>()?
         .device()?;
-    let existing = match (args.force, args.resume) {
-        (true, _) => Existing::StartOver,
-        (_, true) => Existing::Resume,
-        _ => Existing::Refuse,
-    };
-    let folder = RunFolder::new(&args.out, existing).map_err(|e| match e {
-        TrainError::RunExists { .. } => anyhow!(
-            "{e}; pass --resume to continue it, --force to start over, or choose another --out"
-        ),
-        e => e.into(),
-    })?;
+    let settings = Settings::from_args("train", &args);
+    let folder = OutputFolder::new("--out", &args.out)
+        .resumable()
+        .existing(Existing::from_flags(args.force, args.resume))
+        .input("--data", &args.data)
+        .check(&settings)?;
+    let folder = RunFolder::checked(folder);
     let TrainTest {
         train,
         test,

@@ -284,7 +284,7 @@ fn gpu_pack() -> Result<()> {
     }
     run_ok(
         Command::new(&binary)
-            .args(["--spec-only", "--spec"])
+            .args(["--spec-only", "--force", "--spec"])
             .arg(pack.join("spec.json")),
     )?;
     let xz = std::fs::File::create(pack.join("bench_models.xz"))?;
@@ -464,7 +464,7 @@ fn bench_compare(threads: usize, iters: usize, rounds: usize, with_tch: bool) ->
     let (mut ours_rounds, mut theirs_rounds) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         eprintln!("round {round}/{rounds}");
-        ours_rounds.push(bench_models(None, &["--spec", &spec_arg], &[])?);
+        ours_rounds.push(bench_models(None, &["--force", "--spec", &spec_arg], &[])?);
         theirs_rounds.push(pytorch()?);
     }
     let ours = median_rows(&ours_rounds);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use dsm_miner::{SearchDriver, SearchOutcome};
+use dsm_miner::{Outcome, SearchDriver, SearchOutcome};
 use dsm_space::{Evaluation, SearchSpace};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -211,7 +211,7 @@ struct Live {
     attempt: u32,
     since: Instant,
     /// Finished: a result, or a failure for good with the compute it cost.
-    outcome: Option<Result<Evaluation, f64>>,
+    outcome: Option<Result<Evaluation, (Outcome, f64)>>,
 }
 
 /// Runs a [`SearchDriver`]'s evaluations through a [`Launcher`]: each proposal is a task
@@ -228,8 +228,8 @@ struct Live {
 /// - **Failures.** A job that fails (non-zero exit, or exit 0 without a valid result file)
 ///   is recorded with its reason (the exit status and the log's last line) and submitted
 ///   again up to `max_retries` times; then the search is told it failed
-///   ([`SearchDriver::tell_failed`]). A job over its time limit is `timeout`, told as failed
-///   without a retry. A job lost to a node failure or preemption is started again and not
+///   ([`SearchDriver::tell_failure`] with [`Outcome::Failed`]). A job over its time limit is
+///   `timeout`, told as [`Outcome::TimedOut`] without a retry. A job lost to a node failure or preemption is started again and not
 ///   counted as a failure.
 /// - **Stopping.** When the stop flag is set (see [`stop_on_signals`]) the driver cancels
 ///   its jobs, leaves the journal resumable and returns [`ClusterError::Interrupted`]; on
@@ -451,7 +451,11 @@ impl<'c, 'd, L: Launcher, S: SearchSpace> Run<'c, 'd, L, S> {
                         cost_s: *cost_s,
                     },
                 )?,
-                Event::Failed { id, cost_s } => self.driver.tell_failed(*id, *cost_s)?,
+                Event::Failed {
+                    id,
+                    cost_s,
+                    outcome,
+                } => self.driver.tell_failure(*id, *outcome, *cost_s)?,
             }
         }
         let told: std::collections::HashSet<u64> = events
@@ -637,10 +641,14 @@ impl<'c, 'd, L: Launcher, S: SearchSpace> Run<'c, 'd, L, S> {
                     self.save()?;
                     self.driver.tell(id, e)?;
                 }
-                Err(cost_s) => {
-                    self.journal.events.push(Event::Failed { id, cost_s });
+                Err((outcome, cost_s)) => {
+                    self.journal.events.push(Event::Failed {
+                        id,
+                        cost_s,
+                        outcome,
+                    });
                     self.save()?;
-                    self.driver.tell_failed(id, cost_s)?;
+                    self.driver.tell_failure(id, outcome, cost_s)?;
                 }
             }
         }
@@ -755,7 +763,11 @@ impl<'c, 'd, L: Launcher, S: SearchSpace> Run<'c, 'd, L, S> {
         rec.attempts.push(Attempt { job, outcome });
     }
 
-    fn done(&mut self, id: u64, outcome: Result<Evaluation, f64>) -> Result<(), ClusterError> {
+    fn done(
+        &mut self,
+        id: u64,
+        outcome: Result<Evaluation, (Outcome, f64)>,
+    ) -> Result<(), ClusterError> {
         let rec = self.journal.evaluations.get_mut(&id).expect("journaled");
         rec.stage = if outcome.is_ok() {
             Stage::Done
@@ -793,7 +805,12 @@ impl<'c, 'd, L: Launcher, S: SearchSpace> Run<'c, 'd, L, S> {
             .live
             .get(&id)
             .map_or(0.0, |l| l.since.elapsed().as_secs_f64());
-        self.done(id, Err(cost))
+        let outcome = if timeout {
+            Outcome::TimedOut
+        } else {
+            Outcome::Failed
+        };
+        self.done(id, Err((outcome, cost)))
     }
 
     /// Cancels every job in flight and marks them so a resumed driver starts them again.

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use dsm_miner::Outcome;
 use dsm_space::io::{read_to_string, save};
 use serde::{Deserialize, Serialize};
 
@@ -33,12 +34,15 @@ pub enum Event {
         /// Its cost (seconds).
         cost_s: f64,
     },
-    /// Proposal `id` was told as failed for good, after its retries.
+    /// Proposal `id` was told as failed for good (after its retries) or timed out.
     Failed {
         /// The proposal.
         id: u64,
         /// The compute charged (seconds).
         cost_s: f64,
+        /// How it ended (`failed` in journals written before outcomes were told apart).
+        #[serde(default = "failed")]
+        outcome: Outcome,
     },
 }
 
@@ -146,4 +150,8 @@ impl Journal {
     pub fn submissions(&self) -> u32 {
         self.evaluations.values().map(|r| r.submissions).sum()
     }
+}
+
+fn failed() -> Outcome {
+    Outcome::Failed
 }

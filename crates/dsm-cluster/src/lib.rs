@@ -50,8 +50,6 @@ pub use executor::{
     Cluster, ClusterConfig, ClusterOutcome, Report, TellOrder, search_in_order, stop_on_signals,
 };
 pub use launcher::{JobSpec, JobState, Launcher, LocalLauncher, WorkerCommand};
-pub use slurm::{
-    SlurmLauncher, SlurmOptions, batch_script, find_program, job_state, parse_scontrol,
-};
+pub use slurm::{SlurmLauncher, SlurmOptions};
 pub use store::{SearchRun, SearchStore};
 pub use task::{ATTEMPT_ENV, TASK_ENV, Task, TaskResult, serve, task_from_env};

@@ -55,7 +55,7 @@ pub struct SlurmLauncher {
 }
 
 /// The program's full path when it is on `PATH` (or is a path to an executable file).
-pub fn find_program(program: &Path) -> Option<PathBuf> {
+pub(crate) fn find_program(program: &Path) -> Option<PathBuf> {
     if program.components().count() > 1 {
         return program.is_file().then(|| program.to_path_buf());
     }
@@ -128,7 +128,7 @@ fn quote(s: &str) -> String {
 }
 
 /// The batch script of `job`: the environment, then the worker command.
-pub fn batch_script(job: &JobSpec, command: &WorkerCommand) -> String {
+pub(crate) fn batch_script(job: &JobSpec, command: &WorkerCommand) -> String {
     let mut s = String::from("#!/bin/sh\n# Written by dsm-cluster: one evaluation of a search.\n");
     let mut env: Vec<(String, String)> = command.env.clone();
     env.push((TASK_ENV.into(), job.task.display().to_string()));
@@ -178,7 +178,7 @@ fn run(program: &Path, args: &[String]) -> Result<String, ClusterError> {
 }
 
 /// The `key=value` fields of one line of `scontrol show job -o`.
-pub fn parse_scontrol(line: &str) -> HashMap<String, String> {
+pub(crate) fn parse_scontrol(line: &str) -> HashMap<String, String> {
     line.split_whitespace()
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -186,7 +186,7 @@ pub fn parse_scontrol(line: &str) -> HashMap<String, String> {
 }
 
 /// A Slurm job state (`JobState=` of `scontrol`, `%T` of `squeue`) as a [`JobState`].
-pub fn job_state(state: &str, exit_code: Option<&str>) -> JobState {
+pub(crate) fn job_state(state: &str, exit_code: Option<&str>) -> JobState {
     match state {
         "PENDING" | "CONFIGURING" | "REQUEUED" | "REQUEUE_HOLD" | "REQUEUE_FED"
         | "RESV_DEL_HOLD" => JobState::Pending,

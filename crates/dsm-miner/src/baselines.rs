@@ -101,6 +101,7 @@ impl<S: SearchSpace> Searcher<S> for RegularizedEvolution {
             sample_size: self.sample_size,
             initial: Vec::new(),
             asked_initial: false,
+            initial_done: false,
             pop: VecDeque::new(),
         }))
     }
@@ -113,6 +114,8 @@ struct ReaStrategy<A> {
     /// The initial members by asking order (with their proposal ids), scores once told.
     initial: Vec<(ProposalId, A, Option<f64>)>,
     asked_initial: bool,
+    /// Every initial member has been told (the population is formed).
+    initial_done: bool,
     pop: VecDeque<(A, f64)>,
 }
 
@@ -125,7 +128,12 @@ impl<S: SearchSpace> Strategy<S> for ReaStrategy<S::Arch> {
             return Ok(Ask::Initial(arch));
         }
         if self.pop.is_empty() {
-            return Ok(Ask::Wait);
+            // Every member so far failed: draw afresh rather than wait for none.
+            return Ok(if self.initial_done {
+                Ask::Query(ctx.sample()?)
+            } else {
+                Ask::Wait
+            });
         }
         let rng = &mut *ctx.rng;
         let mut parent = rng.random_range(0..self.pop.len());
@@ -142,9 +150,16 @@ impl<S: SearchSpace> Strategy<S> for ReaStrategy<S::Arch> {
     }
 
     fn tell(&mut self, _space: &S, told: Told<S::Arch>) -> Result<(), MinerError> {
+        // Only results join the population: a failed, timed-out or infeasible member is
+        // dropped (the population is refilled by the children of the others, or by random
+        // draws when none is left).
         if told.initial {
-            if let Some(slot) = self.initial.iter_mut().find(|m| m.0 == told.id) {
-                slot.2 = Some(told.score);
+            if told.outcome.is_result() {
+                if let Some(slot) = self.initial.iter_mut().find(|m| m.0 == told.id) {
+                    slot.2 = Some(told.score);
+                }
+            } else {
+                self.initial.retain(|m| m.0 != told.id);
             }
             if self.asked_initial && self.initial.iter().all(|m| m.2.is_some()) {
                 self.pop = self
@@ -152,10 +167,13 @@ impl<S: SearchSpace> Strategy<S> for ReaStrategy<S::Arch> {
                     .drain(..)
                     .map(|(_, a, s)| (a, s.expect("all told")))
                     .collect();
+                self.initial_done = true;
             }
-        } else {
+        } else if told.outcome.is_result() {
             self.pop.push_back((told.arch, told.score));
-            self.pop.pop_front();
+            if self.pop.len() > self.population {
+                self.pop.pop_front();
+            }
         }
         Ok(())
     }
@@ -294,6 +312,9 @@ impl<S: SearchSpace> Strategy<S> for ReinforceStrategy {
         let Some((choices, probs)) = self.asked.remove(&told.id) else {
             return Ok(());
         };
+        if !told.outcome.is_result() {
+            return Ok(()); // no reward was measured: nothing to learn
+        }
         let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
         let (lr, momentum) = (self.config.learning_rate, self.config.ema_momentum);
         let reward = told.score;
@@ -474,9 +495,7 @@ impl<S: SearchSpace> Strategy<S> for OfaStrategy<S::Arch> {
                         *choice = rng.random_range(0..space.num_choices(pos));
                     }
                 }
-                space
-                    .arch_from_choices(&c)
-                    .expect("choices drawn within num_choices are valid")
+                space.arch_from_choices(&c)
             })?
         } else {
             let a = ctx.rng.random_range(0..self.parents.len());
@@ -491,9 +510,7 @@ impl<S: SearchSpace> Strategy<S> for OfaStrategy<S::Arch> {
                     .zip(&b)
                     .map(|(&x, &y)| if rng.random_bool(0.5) { x } else { y })
                     .collect();
-                space
-                    .arch_from_choices(&c)
-                    .expect("choices of two valid parents are valid")
+                space.arch_from_choices(&c)
             })?
         };
         self.members.push((ctx.id, arch.clone(), None));

@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use dsm_space::{Evaluation, Evaluator, SearchSpace};
+use dsm_space::{Evaluation, Evaluator, SearchSpace, SpaceError};
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::budget::{Accounting, Budget, Constraint, HistoryPoint, SearchOutcome};
 use crate::guide::{Guide, GuideOps, GuideState};
@@ -56,15 +57,15 @@ impl<S: SearchSpace> AskContext<'_, S> {
         self.constraint.is_none_or(|c| c(arch))
     }
 
-    /// Draws architectures with `draw` until one satisfies the search's constraint (the
-    /// first, without one: no extra random numbers are used), so a method spends no
+    /// Draws architectures with `draw` until one is accepted by the space and satisfies the
+    /// search's constraint (the first, without one: no extra random numbers are used), so a method spends no
     /// evaluation on an architecture it could never return. After
     /// [`MAX_CONSTRAINED_DRAWS`] rejections in a row, [`MinerError::ConstraintUnmet`].
     /// In a proxy-guided search ([`Guided`](crate::Guided)) the draw is screened: made
     /// `screen` times, the best by the proxies returned.
     pub fn admissible_draw(
         &mut self,
-        mut draw: impl FnMut(&S, &mut dyn Rng) -> S::Arch,
+        mut draw: impl FnMut(&S, &mut dyn Rng) -> Result<S::Arch, SpaceError>,
     ) -> Result<S::Arch, MinerError> {
         self.screen(|ctx| ctx.plain_draw(&mut draw).map(|a| ((), a)))
             .map(|(_, a)| a)
@@ -118,16 +119,25 @@ impl<S: SearchSpace> AskContext<'_, S> {
 
     fn plain_draw(
         &mut self,
-        mut draw: impl FnMut(&S, &mut dyn Rng) -> S::Arch,
+        mut draw: impl FnMut(&S, &mut dyn Rng) -> Result<S::Arch, SpaceError>,
     ) -> Result<S::Arch, MinerError> {
+        // A draw the space refuses (a user's space with rules between positions refusing a
+        // crossover) is drawn again, as one outside the constraint is; a space that could
+        // not be sampled at all ends the search at once.
+        let mut refused = None;
         for _ in 0..MAX_CONSTRAINED_DRAWS {
-            let arch = draw(self.space, &mut *self.rng);
-            if self.admissible(&arch) {
-                return Ok(arch);
+            match draw(self.space, &mut *self.rng) {
+                Ok(arch) if self.admissible(&arch) => return Ok(arch),
+                Ok(_) => {}
+                Err(e @ SpaceError::NoValidDraw { .. }) => return Err(e.into()),
+                Err(e) => refused = Some(e),
             }
         }
-        Err(MinerError::ConstraintUnmet {
-            draws: MAX_CONSTRAINED_DRAWS,
+        Err(match refused {
+            Some(e) => e.into(),
+            None => MinerError::ConstraintUnmet {
+                draws: MAX_CONSTRAINED_DRAWS,
+            },
         })
     }
 }
@@ -136,14 +146,44 @@ impl<S: SearchSpace> AskContext<'_, S> {
 /// constraint before the search stops with [`MinerError::ConstraintUnmet`].
 pub const MAX_CONSTRAINED_DRAWS: usize = 10_000;
 
+/// How an evaluation ended: what a strategy is told besides the score.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A score was measured.
+    #[default]
+    Result,
+    /// The evaluation failed for good (a worker crashed, every retry used).
+    Failed,
+    /// The evaluation ran past its time limit.
+    TimedOut,
+    /// The architecture cannot be evaluated at all (it does not fit the device, the
+    /// evaluator cannot build it): trying it again would fail again.
+    Infeasible,
+}
+
+impl Outcome {
+    /// Whether a score was measured.
+    pub fn is_result(self) -> bool {
+        self == Self::Result
+    }
+}
+
 /// A result told to a strategy.
+///
+/// Every built-in strategy learns only from [`Outcome::Result`]: a failed, timed-out or
+/// infeasible architecture never joins REA's population, never becomes a DSM-NAS anchor
+/// (an initial anchor that fails is redrawn) or the answer, and trains no policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Told<A> {
     /// The proposal it answers.
     pub id: ProposalId,
     /// The architecture evaluated.
     pub arch: A,
-    /// Its score (the search signal; higher is better).
+    /// How the evaluation ended.
+    pub outcome: Outcome,
+    /// Its score (the search signal; higher is better); for an outcome other than
+    /// [`Outcome::Result`], the lowest score told so far (0 when none), never admissible.
     pub score: f64,
     /// Whether it satisfies the search's constraint (only admissible architectures may
     /// become anchors or the answer).
@@ -191,9 +231,9 @@ pub struct LoggedEvaluation<A> {
     pub cost_s: f64,
     /// Whether it was charged to the budget.
     pub charged: bool,
-    /// Whether the evaluation failed ([`tell_failed`](SearchDriver::tell_failed)); its
-    /// score is then the floor the strategy was told.
-    pub failed: bool,
+    /// How it ended ([`tell_failure`](SearchDriver::tell_failure) for the outcomes other
+    /// than a result, whose score is then the floor the strategy was told).
+    pub outcome: Outcome,
 }
 
 struct Pending<A> {
@@ -496,7 +536,7 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
             score: evaluation.score,
             cost_s: evaluation.cost_s,
             charged,
-            failed: false,
+            outcome: Outcome::Result,
         });
         let followers = p.followers;
         self.answer(id, p.arch.clone(), evaluation.score, p.initial)?;
@@ -506,13 +546,26 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
         Ok(())
     }
 
-    /// Proposal `id` failed for good (an executor gave up on it after its retries): `cost_s`
-    /// is charged as for a result (the compute was spent), the strategy is told the lowest
-    /// score told so far (0 when none) as a result that is not admissible (so it never
+    /// Proposal `id` ended without a score: `outcome` says how ([`Outcome::Failed`] when an
+    /// executor gave up after its retries, [`Outcome::TimedOut`], [`Outcome::Infeasible`]).
+    /// `cost_s` is charged as for a result (the compute was spent), the strategy is told the
+    /// outcome with the lowest score told so far (0 when none), not admissible (so it never
     /// becomes an anchor or the answer), and the architecture is not cached, so a later
-    /// proposal of it is evaluated again. Refused for an unknown id or a cost that is not
-    /// finite and >= 0.
-    pub fn tell_failed(&mut self, id: ProposalId, cost_s: f64) -> Result<(), MinerError> {
+    /// proposal of it is evaluated again. Refused for an unknown id, [`Outcome::Result`]
+    /// (use [`tell`](Self::tell)), or a cost that is not finite and >= 0.
+    pub fn tell_failure(
+        &mut self,
+        id: ProposalId,
+        outcome: Outcome,
+        cost_s: f64,
+    ) -> Result<(), MinerError> {
+        if outcome.is_result() {
+            return Err(MinerError::Driver {
+                reason: format!(
+                    "proposal {id}: a result is told with its score (tell), not as a failure"
+                ),
+            });
+        }
         let Some(p) = self.pending.get(&id) else {
             return Err(MinerError::Driver {
                 reason: format!("proposal {id} is not in flight (never asked, or already told)"),
@@ -547,12 +600,13 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
             score: floor,
             cost_s,
             charged: !p.initial,
-            failed: true,
+            outcome,
         });
         for (i, f) in std::iter::once(id).chain(p.followers).enumerate() {
             let told = Told {
                 id: f,
                 arch: p.arch.clone(),
+                outcome,
                 score: floor,
                 admissible: false,
                 initial: p.initial && i == 0,
@@ -586,6 +640,7 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
         let told = Told {
             id,
             arch,
+            outcome: Outcome::Result,
             score,
             admissible,
             initial,

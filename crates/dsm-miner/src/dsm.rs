@@ -92,15 +92,20 @@ impl Default for DsmConfig {
     }
 }
 
+/// The largest number of candidate subspaces [`DsmConfig::check`] accepts.
+pub const MAX_K: usize = 32;
+const _: () = assert!(MAX_K == 32, "update the message of DsmConfig::check");
+
 impl DsmConfig {
-    /// Checks every value.
+    /// Checks every value (K from 2 to [`MAX_K`]).
     pub fn check(&self) -> Result<(), MinerError> {
         let pos = |x: f64| x.is_finite() && x > 0.0;
-        if self.k < 2 {
+        if !(2..=MAX_K).contains(&self.k) {
             return Err(MinerError::config(
                 "k",
                 self.k,
-                "at least 2 candidate subspaces",
+                // MAX_K, spelled out for the static message.
+                "2 to 32 candidate subspaces (the paper uses 3; every iteration compares all K x K anchor pairs, so the cost grows with K squared: K = 150 took 95 s a trial)",
             ));
         }
         if self.n_steps == 0 {
@@ -290,6 +295,8 @@ impl<S: SearchSpace> Searcher<S> for DsmNas<S::Arch> {
             method: self,
             anchors: Vec::new(),
             asked: 0,
+            redraw: Vec::new(),
+            redraws: 0,
             graph: None,
             working: Vec::new(),
             engine: None,
@@ -300,12 +307,19 @@ impl<S: SearchSpace> Searcher<S> for DsmNas<S::Arch> {
 }
 
 /// DSM-NAS's state during one search (see "Results told in another order" on [`DsmNas`]).
+/// How many initial anchors may fail (each is drawn again) before DSM-NAS gives up.
+const MAX_ANCHOR_REDRAWS: usize = 100;
+
 struct DsmStrategy<'m, A> {
     method: &'m DsmNas<A>,
     /// The initial anchors in asking order: proposal id, architecture, score once told.
     anchors: Vec<(ProposalId, A, Option<f64>)>,
     /// How many initial anchors have been asked.
     asked: usize,
+    /// Initial anchor slots whose evaluation failed, to be drawn again.
+    redraw: Vec<usize>,
+    /// How many initial anchors failed so far.
+    redraws: usize,
     graph: Option<CandidateGraph<A>>,
     /// The choices each anchor's children are built from (the anchor's, or with
     /// `reference_compat` the last child's).
@@ -339,6 +353,11 @@ impl<S: SearchSpace> Strategy<S> for DsmStrategy<'_, S::Arch> {
             slot.0 = ctx.id;
             self.asked += 1;
             return Ok(Ask::Initial(slot.1.clone()));
+        }
+        if let Some(i) = self.redraw.pop() {
+            let arch = ctx.sample()?;
+            self.anchors[i] = (ctx.id, arch.clone(), None);
+            return Ok(Ask::Initial(arch));
         }
         let Some(graph) = &self.graph else {
             return Ok(Ask::Wait);
@@ -408,6 +427,25 @@ impl<S: SearchSpace> Strategy<S> for DsmStrategy<'_, S::Arch> {
     fn tell(&mut self, space: &S, told: Told<S::Arch>) -> Result<(), MinerError> {
         let cfg = &self.method.config;
         if told.initial {
+            if !told.outcome.is_result() {
+                // Never an anchor: the slot is drawn again (at most MAX_ANCHOR_REDRAWS times).
+                if let Some(i) = self.anchors.iter().position(|s| s.0 == told.id) {
+                    self.redraw.push(i);
+                    self.redraws += 1;
+                    if self.redraws > MAX_ANCHOR_REDRAWS {
+                        return Err(MinerError::Driver {
+                            reason: format!(
+                                "{} initial anchors failed to evaluate (the last: {}, {:?}); DSM-NAS needs {} that evaluate",
+                                self.redraws,
+                                told.arch,
+                                told.outcome,
+                                self.anchors.len()
+                            ),
+                        });
+                    }
+                }
+                return Ok(());
+            }
             if let Some(slot) = self.anchors.iter_mut().find(|s| s.0 == told.id) {
                 slot.2 = Some(told.score);
             }
@@ -437,6 +475,9 @@ impl<S: SearchSpace> Strategy<S> for DsmStrategy<'_, S::Arch> {
         ) else {
             return Ok(());
         };
+        if !told.outcome.is_result() {
+            return Ok(()); // no score: the decision teaches nothing and moves no anchor
+        }
         let a = f.anchor;
         let improvement = told.score - f.parent_score;
         let b = match self.baseline {

@@ -67,7 +67,7 @@ fn graph(seed: u64) -> CandidateGraph<dsm_space::Nb201Cell> {
     let mut rng = seeded_rng(seed);
     let anchors = (0..3)
         .map(|i| {
-            let a = space.sample(&mut rng);
+            let a = space.sample(&mut rng).unwrap();
             // Distinct scores, and one tie, to exercise both edge rules.
             let score = [85.5, 91.25, 85.5][i];
             (a, score, space.choices_of(&a), space.encode(&a))

@@ -242,7 +242,7 @@ fn distinct_accounting_charges_a_repeat_in_flight_once() {
             Ok(Ask::Query(if self.0 <= 3 {
                 Nb201Table::embedded().cell(6111).unwrap()
             } else {
-                ctx.space.sample(ctx.rng)
+                ctx.space.sample(ctx.rng)?
             }))
         }
         fn tell(&mut self, _: &Nb201Space, _: Told<Nb201Cell>) -> Result<(), MinerError> {
@@ -377,8 +377,8 @@ impl Searcher<Nb201Space> for Greedy {
 impl Strategy<Nb201Space> for GreedyState {
     fn ask(&mut self, ctx: &mut AskContext<'_, Nb201Space>) -> Result<Ask<Nb201Cell>, MinerError> {
         Ok(Ask::Query(match &self.0 {
-            Some((best, _)) if ctx.rng.random::<f64>() < 0.9 => ctx.space.mutate(best, ctx.rng),
-            _ => ctx.space.sample(ctx.rng),
+            Some((best, _)) if ctx.rng.random::<f64>() < 0.9 => ctx.space.mutate(best, ctx.rng)?,
+            _ => ctx.space.sample(ctx.rng)?,
         }))
     }
 
@@ -388,4 +388,73 @@ impl Strategy<Nb201Space> for GreedyState {
         }
         Ok(())
     }
+}
+
+/// A fixed third of the cells cannot be evaluated (by a hash of their text).
+fn fails(cell: &Nb201Cell) -> bool {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    cell.to_string().hash(&mut h);
+    h.finish().is_multiple_of(3)
+}
+
+/// Failures are a state, not a score: every method, told that a third of the cells failed
+/// (in turn failed, timed out, infeasible), never answers with one and keeps none as an
+/// anchor or a population member, and still finds a good cell.
+#[test]
+fn failed_timed_out_and_infeasible_cells_are_never_kept() {
+    use dsm_miner::Outcome;
+    let space = Nb201Space;
+    let kinds = [Outcome::Failed, Outcome::TimedOut, Outcome::Infeasible];
+    for m in methods() {
+        let mut d = SearchDriver::new(&space, m.strategy(&space).unwrap(), Budget::queries(150))
+            .unwrap()
+            .with_constraint(m.constraint());
+        let (mut rng, mut e, mut n) = (seeded_rng(3), eval(), 0);
+        while let Some(p) = d.ask(&mut rng).unwrap() {
+            if fails(&p.arch) {
+                d.tell_failure(p.id, kinds[n % 3], 10.0).unwrap();
+                n += 1;
+            } else {
+                d.tell(p.id, e.evaluate(&p.arch).unwrap()).unwrap();
+            }
+        }
+        let told: Vec<Outcome> = d.log().iter().map(|l| l.outcome).collect();
+        assert!(kinds.iter().all(|k| told.contains(k)), "{}", m.name());
+        let out = d.finish().unwrap();
+        assert!(!fails(&out.best), "{}: answered a failed cell", m.name());
+        for a in &out.final_anchors {
+            assert!(!fails(a), "{}: kept the failed {a}", m.name());
+        }
+        assert!(out.best_score > 85.0, "{}: {}", m.name(), out.best_score);
+    }
+}
+
+/// Telling a result as a failure is refused; a failed initial anchor of DSM-NAS is drawn
+/// again, so its candidate graph holds K anchors that evaluated.
+#[test]
+fn a_failed_initial_anchor_is_redrawn() {
+    use dsm_miner::Outcome;
+    let space = Nb201Space;
+    let dsm = DsmNas::<Nb201Cell>::default();
+    let mut d =
+        SearchDriver::new(&space, dsm.strategy(&space).unwrap(), Budget::queries(5)).unwrap();
+    let mut rng = seeded_rng(0);
+    let first = d.ask(&mut rng).unwrap().unwrap();
+    let err = d.tell_failure(first.id, Outcome::Result, 1.0).unwrap_err();
+    assert!(err.to_string().contains("told with its score"), "{err}");
+    d.tell_failure(first.id, Outcome::Infeasible, 1.0).unwrap();
+    let mut e = eval();
+    let mut initial = Vec::new();
+    while let Some(p) = d.ask(&mut rng).unwrap() {
+        if p.initial {
+            initial.push(p.arch);
+        }
+        d.tell(p.id, e.evaluate(&p.arch).unwrap()).unwrap();
+    }
+    // K = 3 anchors evaluated besides the failed one, which is not among the anchors.
+    assert_eq!(initial.len(), 3);
+    let out = d.finish().unwrap();
+    assert_eq!(out.final_anchors.len(), 3);
+    assert!(!out.final_anchors.contains(&first.arch) || initial.contains(&first.arch));
 }

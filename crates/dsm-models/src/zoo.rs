@@ -51,15 +51,30 @@ pub struct ModelArgs {
     /// otherwise).
     #[cfg_attr(feature = "cli", arg(long))]
     pub classes: Option<usize>,
-    /// Width multiplier of an mbv3 model.
-    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1.2))]
+    /// Width multiplier of an mbv3 model (refused for a NAS-Bench-201 one, which has none).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = DEFAULT_WIDTH))]
     pub width: f64,
 }
 
+/// The width multiplier of [`ModelArgs`] when none is given: the published models' 1.2.
+pub const DEFAULT_WIDTH: f64 = 1.2;
+
 impl ModelArgs {
     /// The model these flags name, its weights file and its classes (see the type's docs):
-    /// nothing is loaded yet.
+    /// nothing is loaded yet. A `--width` other than [`DEFAULT_WIDTH`] for a NAS-Bench-201
+    /// model is refused (it would be ignored).
     pub fn resolve(&self) -> Result<(ModelSpec, PathBuf, Option<usize>), ModelError> {
+        let resolved = self.resolve_any()?;
+        if matches!(resolved.0, ModelSpec::Nb201(_)) && self.width != DEFAULT_WIDTH {
+            return Err(ModelError::Input {
+                what: format!("--width {}", self.width),
+                reason: "a width multiplier applies to a MobileNet only, and this model is a NAS-Bench-201 network; leave --width out".into(),
+            });
+        }
+        Ok(resolved)
+    }
+
+    fn resolve_any(&self) -> Result<(ModelSpec, PathBuf, Option<usize>), ModelError> {
         let arch_of = |p: &Path| {
             if p.is_dir() {
                 p.join(ARCH_FILE)
@@ -309,11 +324,92 @@ impl AnyModel {
         })
     }
 
-    /// Logits of a batch of images `[n, 3, h, w]`.
+    /// Whether images of `height x width` go through the network; `what` names them in the
+    /// error (`--crop 1`). A NAS-Bench-201 network reduces twice by a stride-2 convolution
+    /// beside a 2 x 2 average pool, whose outputs agree only on even sides: it takes sides
+    /// that are multiples of 4. A MobileNet takes any side of at least 1 pixel.
+    ///
+    /// ```
+    /// # use dsm_models::zoo::AnyModel;
+    /// # let dev = burn::prelude::Device::flex();
+    /// # let cell = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|".parse()?;
+    /// let model = AnyModel::Nb201(Box::new(dsm_models::Nb201Network::init(&cell, 10, 0, &dev)));
+    /// assert!(model.check_input(32, 32, "--crop 32").is_ok());
+    /// let err = model.check_input(1, 1, "--crop 1").unwrap_err();
+    /// assert!(err.to_string().starts_with("bad --crop 1: a NAS-Bench-201 network takes"));
+    /// # Ok::<(), dsm_models::ModelError>(())
+    /// ```
+    pub fn check_input(&self, height: usize, width: usize, what: &str) -> Result<(), ModelError> {
+        let fits = match self {
+            Self::Nb201(_) => {
+                height >= 4 && width >= 4 && height.is_multiple_of(4) && width.is_multiple_of(4)
+            }
+            Self::MobileNet(_) => height >= 1 && width >= 1,
+        };
+        if fits {
+            return Ok(());
+        }
+        Err(ModelError::Input {
+            what: what.to_string(),
+            reason: match self {
+                Self::Nb201(_) => format!(
+                    "a NAS-Bench-201 network takes images whose sides are multiples of 4 (two stride-2 reductions, each a convolution beside a 2 x 2 average pool), not {height} x {width}; use 32 as the benchmark does"
+                ),
+                Self::MobileNet(_) => {
+                    format!("a MobileNet takes images of at least 1 x 1, not {height} x {width}")
+                }
+            },
+        })
+    }
+
+    /// Logits of a batch of images `[n, 3, h, w]` (see [`check_input`](Self::check_input)
+    /// for the sizes a network takes).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         match self {
             Self::Nb201(m) => m.forward(x),
             Self::MobileNet(m) => m.forward(x),
         }
+    }
+}
+
+#[cfg(test)]
+mod input_size_tests {
+    use super::*;
+    use burn::prelude::Tensor;
+
+    /// `check_input` accepts only sizes the forward pass runs on, so every size it panics on
+    /// (inside the convolution or the residual sum) is refused. (A NAS-Bench-201 network
+    /// also "runs" on 2, 3 and 6 pixels, where a 1-pixel branch is broadcast over the other:
+    /// refused too, since PyTorch's network rejects those shapes.)
+    #[test]
+    fn check_input_agrees_with_the_forward_pass() {
+        let dev = Device::flex();
+        let cell = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|skip_connect~2|".parse().unwrap();
+        let nb201 = AnyModel::Nb201(Box::new(crate::Nb201Network::init(&cell, 10, 0, &dev)));
+        let space = dsm_space::MbV3Space::new(1.0).unwrap();
+        let arch: dsm_space::MbV3Arch = "2,2,2,2,2:3,3,0,0,3,3,0,0,3,3,0,0,3,3,0,0,3,3,0,0:3,3,0,0,3,3,0,0,3,3,0,0,3,3,0,0,3,3,0,0".parse().unwrap();
+        let mbv3 = AnyModel::MobileNet(Box::new(
+            crate::MobileNetV3::init(&arch, &space, 0, &dev).unwrap(),
+        ));
+        let mut accepted = 0;
+        for (model, sides) in [(&nb201, 1..=13usize), (&mbv3, 1..=5)] {
+            for h in sides.clone() {
+                let w = if h % 2 == 0 { 8 } else { h };
+                let runs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let x = Tensor::<4>::zeros([1, 3, h, w], &dev);
+                    model.forward(x).dims()
+                }))
+                .is_ok();
+                assert!(
+                    runs || model.check_input(h, w, "x").is_err(),
+                    "{h} x {w}: accepted, but the forward pass panics"
+                );
+                if model.check_input(h, w, "x").is_ok() {
+                    accepted += 1;
+                }
+            }
+        }
+        // 4, 8 and 12 for NAS-Bench-201 (square or 8 wide), every side for the MobileNet.
+        assert_eq!(accepted, 3 + 5);
     }
 }

@@ -254,7 +254,7 @@ fn search_nb201_writes_reproducible_results() {
         "search_nb201",
         &args("a").iter().map(String::as_str).collect::<Vec<_>>(),
     );
-    fails_cleanly(&again, "already exists");
+    fails_cleanly(&again, "already holds a run of search_nb201");
     fails_cleanly(&run("search_nb201", &["--dataset", "mnist"]), "mnist");
     fails_cleanly(
         &run("search_nb201", &["--methods", "dsm-nas,bogus"]),
@@ -383,6 +383,7 @@ fn forward_reproduces_the_pytorch_logits() {
                 &f("nb201_best_c10_io_32.safetensors"),
                 "--output",
                 &out.display().to_string(),
+                "--force",
             ],
         ),
         "resnet50",
@@ -399,6 +400,7 @@ fn forward_reproduces_the_pytorch_logits() {
                 &f("nb201_best_c10_io_32.safetensors"),
                 "--output",
                 &out.display().to_string(),
+                "--force",
             ],
         ),
         "missing",
@@ -415,6 +417,7 @@ fn forward_reproduces_the_pytorch_logits() {
                 &f("nb201_best_c10.safetensors"),
                 "--output",
                 &out.display().to_string(),
+                "--force",
             ],
         ),
         "\"input\"",
@@ -513,6 +516,19 @@ fn eval_imagenet_and_infer_run_on_a_tiny_imagefolder() {
         text.lines().filter(|l| l.contains("class")).count(),
         5,
         "{text}"
+    );
+    // Images a NAS-Bench-201 network cannot take (it panicked inside the convolution), and a
+    // width for a network that has none: refused before any image is read.
+    let w = weights.display().to_string();
+    let infer = |extra: &[&str]| {
+        let base = ["--model", &model, "--weights", &w, "--image", &img];
+        run("infer", &[&base[..], extra].concat())
+    };
+    fails_cleanly(&infer(&["--resize", "1", "--crop", "1"]), "bad --crop 1");
+    fails_cleanly(&infer(&["--crop", "30"]), "multiples of 4");
+    fails_cleanly(
+        &infer(&["--width", "1.0"]),
+        "bad --width 1: a width multiplier",
     );
     fails_cleanly(
         &run(
@@ -707,6 +723,7 @@ fn train_writes_metrics_and_a_final_json_line() {
                     &input.display().to_string(),
                     "--output",
                     &result.display().to_string(),
+                    "--force",
                 ],
             ]
             .concat(),
@@ -888,7 +905,7 @@ fn search_mbv3_trains_a_predictor_and_respects_the_madds_limit() {
     let mut rng = dsm_nas::miner::seeded_rng(5);
     let pairs: Vec<serde_json::Value> = (0..300)
         .map(|_| {
-            let a = space.sample(&mut rng);
+            let a = space.sample(&mut rng).unwrap();
             let madds = space.cost_at(&a, 224).unwrap().madds as f64;
             serde_json::json!({"arch": a.to_string(), "accuracy": 60.0 + 5.0 * (madds / 1e8).ln()})
         })
@@ -967,7 +984,7 @@ fn search_mbv3_trains_a_predictor_and_respects_the_madds_limit() {
                 .map(String::as_str)
                 .collect::<Vec<_>>(),
         ),
-        "already exists",
+        "already holds a run of search_mbv3",
     );
     // Live training on a tiny two-class ImageFolder (red and blue noise).
     for split in ["train", "val"] {
@@ -1110,7 +1127,8 @@ fn refusals_name_their_cause_once_and_write_nothing() {
     let pairs = dir.join("pairs.json");
     std::fs::write(&pairs, "[]").unwrap();
     for (flag, value, needle) in [
-        ("--k", "1", "at least 2"),
+        ("--k", "1", "2 to 32 candidate subspaces"),
+        ("--k", "33", "2 to 32 candidate subspaces"),
         ("--madds-limit", "10", "smallest subnet"),
     ] {
         let out = dir.join(format!("run{flag}"));
@@ -1232,7 +1250,10 @@ fn search_mbv3_with_ofas_predictor_writes_the_trials_contract() {
     }
     // Refused before any work: an existing results.json, a limit nothing meets, an unknown
     // method, both limits.
-    fails_cleanly(&search(&a, &["--latency-limit", "25"]), "already exists");
+    fails_cleanly(
+        &search(&a, &["--latency-limit", "25"]),
+        "already holds a run of search_mbv3",
+    );
     let c = dir.join("c").display().to_string();
     fails_cleanly(&search(&c, &["--latency-limit", "5"]), "--latency-limit");
     fails_cleanly(
@@ -1349,7 +1370,10 @@ fn tradeoff_mbv3_sweeps_limits_into_a_pareto_plot() {
     let svg = std::fs::read_to_string(dir.join("tradeoff.svg")).unwrap();
     assert!(svg.contains("dsm-nas") && svg.contains("dsm_nas_plus @224"));
     // Refused before any work: the folder holds results, limits out of order, mixed kinds.
-    fails_cleanly(&run("tradeoff_mbv3", &strs(&a)), "already exists");
+    fails_cleanly(
+        &run("tradeoff_mbv3", &strs(&a)),
+        "already holds a run of tradeoff_mbv3",
+    );
     let fresh = dir.join("fresh").display().to_string();
     let mut b = args("30,20");
     *b.last_mut().unwrap() = fresh.clone();
@@ -1362,5 +1386,137 @@ fn tradeoff_mbv3_sweeps_limits_into_a_pareto_plot() {
         !dir.join("fresh").exists(),
         "a refused run wrote its folder"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every file under `d` with its bytes.
+fn snapshot(d: &std::path::Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![d.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_output_policy_keeps_the_users_files_and_names_differing_settings() {
+    let dir = std::env::temp_dir().join(format!("dsm-policy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |name: &str| dir.join(name).display().to_string();
+    // forward: --output is its own --input (even with --force), or an existing file.
+    std::fs::write(dir.join("io.safetensors"), b"the user's tensors").unwrap();
+    std::fs::write(dir.join("old.json"), b"{}").unwrap();
+    let forward = |output: &str, force: bool| {
+        let mut a = vec!["--model", "dsm_nas", "--input", "io.safetensors"];
+        a.extend(["--output", output]);
+        a.extend(force.then_some("--force"));
+        Command::new(example("forward"))
+            .args(&a)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    fails_cleanly(
+        &forward("./io.safetensors", true),
+        "is also the input --input",
+    );
+    fails_cleanly(&forward("old.json", false), "pass --force");
+    // train: a folder holding the user's weights is neither replaced nor "resumed".
+    std::fs::create_dir_all(dir.join("m")).unwrap();
+    std::fs::write(dir.join("m/model.safetensors"), b"weights").unwrap();
+    let train = ["--arch", RESNET, "--data", "builtin", "--epochs", "1"];
+    for (extra, needle) in [
+        (None, "is not empty"),
+        (Some("--resume"), "no settings.json"),
+    ] {
+        let mut a = train.to_vec();
+        let out = p("m");
+        a.extend(["--out", &out]);
+        a.extend(extra);
+        fails_cleanly(&run("train", &a), needle);
+    }
+    // A file where a folder is expected; a refused run leaves no folder behind.
+    fails_cleanly(
+        &run("train", &[&train[..], &["--out", &p("old.json")]].concat()),
+        "is a file, expected a folder",
+    );
+    let nested = p("new/deeper");
+    fails_cleanly(
+        &run("search_nb201", &["--trials", "0", "--out", &nested]),
+        "--trials",
+    );
+    // search_nb201 --resume on a run of other settings: refused, the differing flag named.
+    let search = |trials: &str, extra: &[&str]| {
+        let out = p("s");
+        let mut a = vec![
+            "--trials",
+            trials,
+            "--max-iters",
+            "5",
+            "--methods",
+            "random",
+        ];
+        a.extend(["--out", &out]);
+        a.extend(extra);
+        run("search_nb201", &a)
+    };
+    assert!(search("1", &[]).status.success());
+    let before = snapshot(&dir);
+    fails_cleanly(
+        &search("2", &["--resume"]),
+        "--trials (1 in the run, 2 now)",
+    );
+    fails_cleanly(&search("1", &[]), "pass --resume to continue it, --force");
+    assert!(search("1", &["--resume"]).status.success());
+    // search_live: a checkpoint of other --epochs or --data is never reused.
+    let live = |extra: &[&str]| {
+        let ck = p("ck");
+        let mut a = vec![
+            "--queries",
+            "2",
+            "--final-epochs",
+            "1",
+            "--methods",
+            "random",
+        ];
+        a.extend(["--checkpoint", &ck]);
+        a.extend(extra);
+        run("search_live", &a)
+    };
+    assert!(live(&[]).status.success());
+    let ck = snapshot(&dir.join("ck"));
+    fails_cleanly(&live(&["--epochs", "2"]), "--epochs (1 in the run, 2 now)");
+    fails_cleanly(
+        &live(&["--data", "cifar10-5k"]),
+        "--data (builtin in the run, cifar10-5k now)",
+    );
+    assert_eq!(snapshot(&dir.join("ck")), ck);
+    // rank_nb201: a rerun is refused unless it resumes (same settings) or replaces.
+    fails_cleanly(
+        &run("rank_nb201", &["--out", &p("m")]),
+        "pass --resume to continue it, --force",
+    );
+    for f in [
+        "old.json",
+        "io.safetensors",
+        "m/model.safetensors",
+        "s/results.json",
+    ] {
+        assert_eq!(
+            before[&dir.join(f)],
+            std::fs::read(dir.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert!(!dir.join("new").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -166,7 +166,7 @@ impl Inputs {
         let pairs: Vec<serde_json::Value> = (0..40)
             .map(|i| {
                 use dsm_nas::space::SearchSpace;
-                let a = space.sample(&mut rng);
+                let a = space.sample(&mut rng).unwrap();
                 serde_json::json!({"arch": a.to_string(), "accuracy": 70.0 + (i % 7) as f64})
             })
             .collect();
@@ -181,6 +181,11 @@ impl Inputs {
             "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
         ];
         std::fs::write(dir.join("cells.txt"), cells.join("\n")).unwrap();
+        // A task of a distributed search for dsm_worker (its result goes outside the inputs).
+        let result =
+            std::env::temp_dir().join(format!("dsm-fuzz-result-{}.json", std::process::id()));
+        let task = serde_json::json!({"run": "fuzz", "id": 0, "attempt": 0, "arch": RESNET, "result": result});
+        std::fs::write(dir.join("task.json"), task.to_string()).unwrap();
         Self { dir }
     }
 
@@ -237,6 +242,7 @@ fn base(name: &str, i: &Inputs) -> Vec<(String, Option<String>)> {
         "cost_mbv3" => kv(&[("--legacy", MBV3)]),
         "custom_space" => kv(&[("--trials", "2"), ("--iters", "5")]),
         "draw_arch" => kv(&[("--nb201", RESNET), ("--out", "{out}/cell.svg")]),
+        "dsm_worker" => kv(&[("--task", &i.path("task.json"))]),
         "eval_imagenet" => kv(&[
             ("<ROOT>", &i.path("folder")),
             ("--model", &nb201),

@@ -51,7 +51,9 @@ fn worker(script: &str) -> WorkerCommand {
             "-c",
             script,
             "sh",
-            env!("CARGO_BIN_EXE_dsm-worker"),
+            common::example("dsm_worker")
+                .to_str()
+                .expect("a UTF-8 path"),
             "--dataset",
             "cifar10",
         ],

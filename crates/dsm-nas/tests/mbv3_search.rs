@@ -30,7 +30,7 @@ fn pairs(space: &MbV3Space, n: usize, seed: u64) -> Vec<(MbV3Arch, f64)> {
     let mut rng = seeded_rng(seed);
     (0..n)
         .map(|_| {
-            let a = space.sample(&mut rng);
+            let a = space.sample(&mut rng).unwrap();
             let y = synthetic_accuracy(&a);
             (a, y)
         })

@@ -41,14 +41,9 @@ pub enum ProtocolError {
     /// A method's settings were refused before any search started.
     #[error(transparent)]
     Miner(#[from] dsm_miner::MinerError),
-    /// The output folder already holds results or a checkpoint the run must not overwrite.
-    #[error("{path} {what}")]
-    Exists {
-        /// The file or folder.
-        path: PathBuf,
-        /// What it holds and what to do.
-        what: &'static str,
-    },
+    /// An output refused under the one output policy ([`dsm_space::output`]).
+    #[error(transparent)]
+    Output(#[from] dsm_space::output::OutputError),
     /// A checkpoint of finished trials is unreadable or belongs to another run.
     #[error("{path} {reason}")]
     Checkpoint {

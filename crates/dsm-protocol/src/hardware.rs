@@ -512,12 +512,6 @@ impl HardwareStudy {
             .collect()
     }
 
-    /// Creates the output folder `dir`, refusing (unless `force`) one that already holds
-    /// a `results.json`.
-    pub fn prepare_dir(&self, dir: &Path, force: bool) -> Result<(), ProtocolError> {
-        crate::run::prepare_output_dir(dir, "results.json", force)
-    }
-
     /// The published DSM-NAS architectures ([`PUBLISHED`]) at 224 x 224, scored by
     /// `evaluator`, with their MAdds and latency and whether they meet the limit.
     pub fn references<E: Evaluator<MbV3Subnet>>(

@@ -42,8 +42,8 @@
 //! impl Strategy<Nb201Space> for Climbing {
 //!     fn ask(&mut self, ctx: &mut AskContext<'_, Nb201Space>) -> Result<Ask<dsm_space::Nb201Cell>, MinerError> {
 //!         Ok(Ask::Query(match &self.0 {
-//!             Some((best, _)) => ctx.space.mutate(best, ctx.rng),
-//!             None => ctx.space.sample(ctx.rng),
+//!             Some((best, _)) => ctx.space.mutate(best, ctx.rng)?,
+//!             None => ctx.space.sample(ctx.rng)?,
 //!         }))
 //!     }
 //!     fn tell(&mut self, _: &Nb201Space, told: Told<dsm_space::Nb201Cell>) -> Result<(), MinerError> {
@@ -85,5 +85,5 @@ pub use results::{
 };
 pub use run::{
     ArchOf, BoxedSearcher, Execution, Job, Method, PerTaskFn, Plan, TransferFn, TrialStore,
-    prepare_output_dir, record, run_job, run_trials, task_facts, timestamped_dir, write_atomic,
+    open_trials, record, run_job, run_trials, task_facts, timestamped_dir, write_atomic,
 };

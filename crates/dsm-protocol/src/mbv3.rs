@@ -193,12 +193,6 @@ impl Mbv3Search {
         self.config.iters + 1 + self.config.k
     }
 
-    /// Creates the output folder `dir`, refusing (unless `force`) one that already holds a
-    /// `results.json`.
-    pub fn prepare_dir(&self, dir: &Path, force: bool) -> Result<(), ProtocolError> {
-        crate::run::prepare_output_dir(dir, "results.json", force)
-    }
-
     /// Runs DSM-NAS with `evaluator` (seeded by the config's seed), calling `on_evaluation`
     /// after every evaluation.
     pub fn run<E: Evaluator<MbV3Arch>>(

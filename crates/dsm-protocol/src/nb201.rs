@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ProtocolError;
 use crate::results::{RESULTS_FORMAT, Results, summarise};
-use crate::run::{self, Execution, Method, Plan, TrialStore};
+use crate::run::{self, Execution, Method, Plan};
 
 /// The methods `--methods` names; each may also be guided by FreeREA's zero-cost proxies
 /// (`dsm-nas+zc`, `random+zc`, `rea+zc`, `reinforce+zc`: see [`dsm_miner::Guided`]).
@@ -158,6 +158,75 @@ impl Default for Nb201Config {
 }
 
 impl Nb201Config {
+    /// Settings changed from their defaults that no chosen method reads are refused, not
+    /// ignored: the guidance's with no guided (+zc) method, DSM-NAS's with no DSM-NAS.
+    fn check_applicable(&self, guided: bool) -> Result<(), ProtocolError> {
+        let d = Self::default();
+        let dsm = self.methods.iter().any(|m| m.starts_with("dsm-nas"));
+        let changed = [
+            (
+                guided,
+                "--proxies",
+                self.proxies != d.proxies,
+                self.proxies.clone(),
+            ),
+            (
+                guided,
+                "--warm-start",
+                self.warm_start != d.warm_start,
+                self.warm_start.to_string(),
+            ),
+            (
+                guided,
+                "--screen",
+                self.screen != d.screen,
+                self.screen.to_string(),
+            ),
+            (dsm, "--k", self.k != d.k, self.k.to_string()),
+            (
+                dsm,
+                "--n-steps",
+                self.n_steps != d.n_steps,
+                self.n_steps.to_string(),
+            ),
+            (
+                dsm,
+                "--lr",
+                self.lr.is_some(),
+                format!("{:?}", self.lr.unwrap_or_default()),
+            ),
+            (
+                dsm,
+                "--controller",
+                self.controller != d.controller,
+                self.controller.clone(),
+            ),
+            (
+                dsm,
+                "--reference-compat",
+                self.reference_compat,
+                "true".into(),
+            ),
+        ];
+        for (applies, flag, set, value) in changed {
+            if set && !applies {
+                let who = if flag == "--proxies" || flag == "--warm-start" || flag == "--screen" {
+                    "a guided method (dsm-nas+zc, rea+zc, random+zc)"
+                } else {
+                    "DSM-NAS (dsm-nas, dsm-nas+zc)"
+                };
+                return Err(ProtocolError::config(
+                    flag,
+                    value,
+                    format!(
+                        "a setting of {who}, which --methods does not include; add it to --methods or leave {flag} out"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks every value and builds the protocol; nothing runs and nothing is written.
     ///
     /// ```
@@ -207,6 +276,13 @@ impl Nb201Config {
                 "at least one of cifar10, cifar100, imagenet16",
             ));
         }
+        if let Some(i) = (1..datasets.len()).find(|&i| datasets[..i].contains(&datasets[i])) {
+            return Err(ProtocolError::config(
+                "--dataset",
+                format!("{:?}", self.dataset[i]),
+                "each dataset once (a repeat would search it twice and count it as two)",
+            ));
+        }
         for (i, m) in self.methods.iter().enumerate() {
             let base = m.strip_suffix(GUIDED_SUFFIX).unwrap_or(m);
             if !METHODS.contains(&base) {
@@ -242,6 +318,7 @@ impl Nb201Config {
         } else {
             None
         };
+        self.check_applicable(guide.is_some())?;
         if self.trials == 0 {
             return Err(ProtocolError::config("--trials", 0, "at least 1"));
         }
@@ -600,58 +677,6 @@ pub fn best_cell_pictures<C>(
         }
     }
     Ok(out)
-}
-
-/// Where a run writes and how it treats what is already there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputDir {
-    /// The folder.
-    pub dir: PathBuf,
-    /// Overwrite an existing `results.json` and checkpoint.
-    pub force: bool,
-    /// Continue the checkpointed run in `dir` (starts afresh without one).
-    pub resume: bool,
-}
-
-impl OutputDir {
-    /// The results file.
-    pub fn results_path(&self) -> PathBuf {
-        self.dir.join("results.json")
-    }
-
-    /// Checks what the folder holds (refusing to overwrite results or a checkpoint without
-    /// `force` or `resume`), creates it, starts the checkpoint store with `fingerprint` and
-    /// returns it with the trials restored from it.
-    pub fn prepare(
-        &self,
-        fingerprint: &str,
-        jobs: usize,
-    ) -> Result<(TrialStore, BTreeMap<usize, crate::TrialRecord>), ProtocolError> {
-        let store = TrialStore::new(&self.dir, fingerprint);
-        if !self.force && !self.resume {
-            if self.results_path().exists() {
-                return Err(ProtocolError::Exists {
-                    path: self.results_path(),
-                    what: "already exists; pass --force to overwrite it, --resume to continue, or choose another --out",
-                });
-            }
-            if store.exists() {
-                return Err(ProtocolError::Exists {
-                    path: self.dir.clone(),
-                    what: "holds a checkpoint of an unfinished run; pass --resume to continue it or --force to start over",
-                });
-            }
-        }
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| ProtocolError::io("creating", &self.dir, e))?;
-        let restored = if self.resume {
-            store.load(jobs)?
-        } else {
-            BTreeMap::new()
-        };
-        store.start(self.force)?;
-        Ok((store, restored))
-    }
 }
 
 /// Writes `results.json` (pretty JSON) into `dir`.

@@ -344,18 +344,24 @@ pub fn task_facts<B: Benchmark>(bench: &B, tasks: &[B::Task]) -> Vec<(String, Ta
         .collect()
 }
 
-/// Creates the output folder `dir` of a run that is not resumable, refusing (unless
-/// `force`) one that already holds `file` (its results): the one place this policy is
-/// written for such runs.
-pub fn prepare_output_dir(dir: &Path, file: &str, force: bool) -> Result<(), ProtocolError> {
-    let results = dir.join(file);
-    if results.exists() && !force {
-        return Err(ProtocolError::Exists {
-            path: results,
-            what: "already exists; pass --force to overwrite it or choose another --out",
-        });
-    }
-    std::fs::create_dir_all(dir).map_err(|e| ProtocolError::io("creating", dir, e))
+/// Opens the trial checkpoint of a run in `folder` (checked under the one output policy,
+/// [`dsm_space::output`]): creates the folder and its `settings.json`, and returns the store
+/// with the trials restored from it when the run is resumed (none otherwise; a replaced
+/// run's checkpoint is removed). `fingerprint` guards the checkpoint itself.
+pub fn open_trials(
+    folder: &dsm_space::output::OutputFolder,
+    fingerprint: &str,
+    jobs: usize,
+) -> Result<(TrialStore, BTreeMap<usize, TrialRecord>), ProtocolError> {
+    folder.create()?;
+    let store = TrialStore::new(folder.dir(), fingerprint);
+    let restored = if folder.resuming() {
+        store.load(jobs)?
+    } else {
+        BTreeMap::new()
+    };
+    store.start(!folder.resuming())?;
+    Ok((store, restored))
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).

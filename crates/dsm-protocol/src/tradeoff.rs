@@ -182,11 +182,6 @@ impl Tradeoff {
             .collect()
     }
 
-    /// Creates `dir`, refusing (unless `force`) one that already holds a `tradeoff.json`.
-    pub fn prepare_dir(&self, dir: &Path, force: bool) -> Result<(), ProtocolError> {
-        crate::run::prepare_output_dir(dir, TRADEOFF_JSON, force)
-    }
-
     /// Writes `dir/tradeoff.json` (the run's `args`, the sweep's settings, the published
     /// models as references scored by `evaluator`, and the `points`) and, with the `plot`
     /// feature, `dir/tradeoff.svg` ([`plot`]) and `dir/best_<limit>.svg`, a picture of the

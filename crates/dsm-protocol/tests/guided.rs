@@ -106,13 +106,18 @@ fn bad_guidance_is_refused_before_running() {
         let err = c.check().unwrap_err().to_string();
         assert!(err.contains(needle), "{needle}: {err}");
     }
-    // Guidance settings of an unguided run are not checked (nothing uses them).
+    // Guidance settings of an unguided run would be ignored: refused, naming the flag;
+    // left at their defaults they are accepted.
+    let err = Nb201Config {
+        screen: 0,
+        ..config(&["rea"])
+    }
+    .check()
+    .unwrap_err()
+    .to_string();
     assert!(
-        Nb201Config {
-            screen: 0,
-            ..config(&["rea"])
-        }
-        .check()
-        .is_ok()
+        err.contains("--screen") && err.contains("a guided method"),
+        "{err}"
     );
+    assert!(config(&["rea"]).check().is_ok());
 }

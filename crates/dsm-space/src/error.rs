@@ -143,4 +143,17 @@ pub enum SpaceError {
         /// Length expected.
         expected: usize,
     },
+    /// A space refused every choice vector drawn for a sample or a mutation (its
+    /// `arch_from_choices` rejects them): the space is too constrained for uniform draws.
+    #[error(
+        "{what}: {draws} choice vectors drawn, every one refused by the space (the last: {last}); give the space its own `{what}` that draws only valid architectures"
+    )]
+    NoValidDraw {
+        /// `sample` or `mutate`.
+        what: &'static str,
+        /// Vectors drawn.
+        draws: usize,
+        /// The space's reason for the last one.
+        last: String,
+    },
 }

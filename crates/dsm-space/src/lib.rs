@@ -39,6 +39,7 @@ mod error;
 pub mod io;
 pub mod mbv3;
 pub mod nb201;
+pub mod output;
 mod space;
 mod subnet;
 
@@ -46,6 +47,7 @@ pub use error::SpaceError;
 pub use mbv3::{MbLayer, MbV3Arch, MbV3Cost, MbV3Space};
 pub use nb201::{Nb201Cell, Nb201Op, Nb201Space};
 pub use space::{
-    CostMetrics, Edit, Evaluation, Evaluator, Observed, ProxyScore, ProxyScorer, SearchSpace,
+    CostMetrics, Edit, Evaluation, Evaluator, MAX_SPACE_DRAWS, Observed, ProxyScore, ProxyScorer,
+    SearchSpace,
 };
 pub use subnet::{MbV3ResolutionSpace, MbV3Subnet, OFA_RESOLUTIONS};

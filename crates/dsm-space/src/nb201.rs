@@ -258,7 +258,8 @@ impl fmt::Display for Nb201Cell {
 /// # Ok::<(), dsm_space::SpaceError>(())
 /// ```
 pub fn parse_cell_list(text: &str, source_name: &str) -> Result<Vec<Nb201Cell>, SpaceError> {
-    let mut cells = Vec::new();
+    let mut cells: Vec<Nb201Cell> = Vec::new();
+    let mut lines = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
@@ -271,7 +272,18 @@ pub fn parse_cell_list(text: &str, source_name: &str) -> Result<Vec<Nb201Cell>, 
                 line: Some(u32::try_from(i + 1).unwrap_or(u32::MAX)),
                 reason: format!("{line:?}: {e}"),
             })?;
+        if let Some(first) = cells.iter().position(|c| *c == cell) {
+            return Err(SpaceError::CellList {
+                source_name: source_name.to_string(),
+                line: Some(u32::try_from(i + 1).unwrap_or(u32::MAX)),
+                reason: format!(
+                    "repeats the cell of line {}; list each cell once (a repeat would count as a second cell)",
+                    lines[first]
+                ),
+            });
+        }
         cells.push(cell);
+        lines.push(i + 1);
     }
     if cells.is_empty() {
         return Err(SpaceError::CellList {
@@ -423,14 +435,18 @@ impl SearchSpace for Nb201Space {
     /// 1..=3 uniformly, then one of its incoming edges uniformly (so edge (0->1) is chosen
     /// with probability 1/3 and each edge into node 3 with 1/9), then a different op
     /// uniformly.
-    fn mutate<R: rand::Rng + ?Sized>(&self, arch: &Nb201Cell, rng: &mut R) -> Nb201Cell {
+    fn mutate<R: rand::Rng + ?Sized>(
+        &self,
+        arch: &Nb201Cell,
+        rng: &mut R,
+    ) -> Result<Nb201Cell, SpaceError> {
         use rand::RngExt;
         let node = rng.random_range(1..=3usize);
         let src = rng.random_range(0..node);
         let edge = node * (node - 1) / 2 + src;
         let shift = rng.random_range(1..NUM_OPS);
         let op = Nb201Op::ALL[(arch.ops[edge].index() + shift) % NUM_OPS];
-        arch.with_op(edge, op)
+        Ok(arch.with_op(edge, op))
     }
 
     fn feature_len(&self) -> usize {

@@ -38,6 +38,18 @@ pub struct CostMetrics {
     pub madds: Option<f64>,
 }
 
+/// How many choice vectors [`SearchSpace::sample`] and [`SearchSpace::mutate`] draw before
+/// they give up on a space that refuses them.
+pub const MAX_SPACE_DRAWS: usize = 1000;
+
+fn no_valid_draw(what: &'static str, last: Option<SpaceError>) -> SpaceError {
+    SpaceError::NoValidDraw {
+        what,
+        draws: MAX_SPACE_DRAWS,
+        last: last.map_or_else(|| "none".into(), |e| e.to_string()),
+    }
+}
+
 /// A discrete architecture search space.
 ///
 /// An architecture is a vector of choices, one per editable position; the space says how
@@ -55,11 +67,12 @@ pub struct CostMetrics {
 ///
 /// let space = Nb201Space;
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-/// let parent = space.sample(&mut rng);
+/// let parent = space.sample(&mut rng)?;
 /// let child = space.apply(&parent, &[Edit::new(0, 3), Edit::new(5, 1)]).unwrap();
 /// assert_eq!(space.choices_of(&child)[0], 3);
-/// assert_ne!(space.choices_of(&parent), vec![]); // the parent is untouched
+/// assert_ne!(space.choices_of(&parent), Vec::<usize>::new()); // the parent is untouched
 /// assert_eq!(space.encode(&child).len(), space.feature_len());
+/// # Ok::<(), dsm_space::SpaceError>(())
 /// ```
 pub trait SearchSpace {
     /// An architecture of this space (a value: editing makes a new one).
@@ -122,13 +135,22 @@ pub trait SearchSpace {
         arch.to_string()
     }
 
-    /// Samples an architecture uniformly over choice vectors.
-    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Self::Arch {
-        let choices: Vec<usize> = (0..self.num_positions())
-            .map(|p| rng.random_range(0..self.num_choices(p)))
-            .collect();
-        self.arch_from_choices(&choices)
-            .expect("a choice vector drawn within num_choices must be valid")
+    /// Samples an architecture uniformly over the choice vectors the space accepts: vectors
+    /// drawn uniformly until [`arch_from_choices`](Self::arch_from_choices) accepts one (at
+    /// most [`MAX_SPACE_DRAWS`]; then [`SpaceError::NoValidDraw`]), so a user's space with
+    /// rules between positions is sampled without a panic.
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<Self::Arch, SpaceError> {
+        let mut last = None;
+        for _ in 0..MAX_SPACE_DRAWS {
+            let choices: Vec<usize> = (0..self.num_positions())
+                .map(|p| rng.random_range(0..self.num_choices(p).max(1)))
+                .collect();
+            match self.arch_from_choices(&choices) {
+                Ok(arch) => return Ok(arch),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(no_valid_draw("sample", last))
     }
 
     /// Applies edits in order (a later edit of the same position wins) and returns the new
@@ -151,22 +173,35 @@ pub trait SearchSpace {
     }
 
     /// One random mutation (the move of regularized evolution): by default, a uniformly
-    /// chosen position gets a uniformly chosen *different* option. Positions with a single
-    /// option are never chosen; a space where no position has two options returns a copy.
-    fn mutate<R: Rng + ?Sized>(&self, arch: &Self::Arch, rng: &mut R) -> Self::Arch {
-        let mut choices = self.choices_of(arch);
-        let open: Vec<usize> = (0..choices.len())
+    /// chosen position gets a uniformly chosen *different* option, redrawn while the space
+    /// refuses the result (at most [`MAX_SPACE_DRAWS`]; then [`SpaceError::NoValidDraw`]).
+    /// Positions with a single option are never chosen; a space where no position has two
+    /// options returns a copy.
+    fn mutate<R: Rng + ?Sized>(
+        &self,
+        arch: &Self::Arch,
+        rng: &mut R,
+    ) -> Result<Self::Arch, SpaceError> {
+        let base = self.choices_of(arch);
+        let open: Vec<usize> = (0..base.len())
             .filter(|&p| self.num_choices(p) > 1)
             .collect();
         if open.is_empty() {
-            return arch.clone();
+            return Ok(arch.clone());
         }
-        let p = open[rng.random_range(0..open.len())];
-        let n = self.num_choices(p);
-        let shift = rng.random_range(1..n);
-        choices[p] = (choices[p] + shift) % n;
-        self.arch_from_choices(&choices)
-            .expect("a mutated choice vector within num_choices must be valid")
+        let mut last = None;
+        for _ in 0..MAX_SPACE_DRAWS {
+            let mut choices = base.clone();
+            let p = open[rng.random_range(0..open.len())];
+            let n = self.num_choices(p);
+            let shift = rng.random_range(1..n);
+            choices[p] = (choices[p] + shift) % n;
+            match self.arch_from_choices(&choices) {
+                Ok(child) => return Ok(child),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(no_valid_draw("mutate", last))
     }
 
     /// Checks that an architecture obeys every rule of the space.

@@ -213,7 +213,7 @@ proptest! {
     fn random_subnets_round_trip_string_codes_choices(seed in any::<u64>()) {
         let s = space();
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let a = s.sample(&mut rng);
+        let a = s.sample(&mut rng).unwrap();
         prop_assert_eq!(a.to_string().parse::<MbV3Arch>().unwrap(), a.clone());
         prop_assert_eq!(MbV3Arch::from_codes(&a.codes()).unwrap(), a.clone());
         prop_assert_eq!(s.arch_from_choices(&s.choices_of(&a)).unwrap(), a.clone());

@@ -211,7 +211,9 @@ fn sampling_is_seeded_and_covers_all_ops() {
     let space = Nb201Space;
     let draw = |seed| {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        (0..200).map(|_| space.sample(&mut rng)).collect::<Vec<_>>()
+        (0..200)
+            .map(|_| space.sample(&mut rng).unwrap())
+            .collect::<Vec<_>>()
     };
     assert_eq!(draw(1), draw(1));
     assert_ne!(draw(1), draw(2));
@@ -249,7 +251,7 @@ fn mutation_changes_exactly_one_edge_with_the_benchmark_edge_distribution() {
     let mut per_edge = [0usize; 6];
     let n = 90_000;
     for _ in 0..n {
-        let child = space.mutate(&parent, &mut rng);
+        let child = space.mutate(&parent, &mut rng).unwrap();
         let diff: Vec<usize> = (0..6).filter(|&e| child.op(e) != parent.op(e)).collect();
         assert_eq!(diff.len(), 1);
         per_edge[diff[0]] += 1;

@@ -16,7 +16,7 @@ fn genes_round_trip_and_inactive_genes_change_nothing() {
     let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
     let mut depths = [0usize; 3];
     for _ in 0..2000 {
-        let a = s.sample(&mut rng);
+        let a = s.sample(&mut rng).unwrap();
         assert_eq!(s.arch_from_choices(&s.choices_of(&a)).unwrap(), a);
         assert_eq!(s.parse(&a.to_string()).unwrap(), a);
         assert_eq!(s.encode(&a).len(), s.feature_len());

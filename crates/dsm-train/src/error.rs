@@ -38,13 +38,9 @@ pub enum TrainError {
         /// What is wrong.
         reason: String,
     },
-    /// A folder already holds a training run (`metrics.jsonl` or `checkpoint.bin`) and the
-    /// caller did not ask to resume it or start over.
-    #[error("{} already holds a training run (metrics.jsonl or checkpoint.bin)", dir.display())]
-    RunExists {
-        /// The folder.
-        dir: PathBuf,
-    },
+    /// An output refused under the one output policy ([`dsm_space::output`]).
+    #[error(transparent)]
+    Output(#[from] dsm_space::output::OutputError),
     /// A picture could not be drawn or written.
     #[error("cannot draw {}: {reason}", path.display())]
     Draw {

@@ -51,7 +51,7 @@ pub mod zero_cost;
 pub use error::TrainError;
 pub use eval::{Classifier, EvalReport, TopK, evaluate_set, top_k};
 pub use live::{LiveEvaluator, MbV3LiveEvaluator, Nb201LiveEvaluator};
-pub use run::{Existing, MetricsLog, RunFolder};
+pub use run::{MetricsLog, RunFolder};
 pub use train::{
     EpochMetrics, MbV3Builder, ModelBuilder, Nb201Builder, TrainCheckpoint, TrainConfig, Trainer,
     train_mbv3, train_nb201, train_nb201_resumable,

@@ -366,16 +366,63 @@ pub fn summarise_trials(trials: &[LiveTrial]) -> Vec<LiveSummary> {
         .collect()
 }
 
-/// Writes a live-search study to `path` (pretty JSON, atomically): `{"config": config,
-/// "summary": [`LiveSummary`...], "trials": [`LiveTrial`...]}`; returns the summary.
+/// Where a live study writes, checked under the one output policy ([`dsm_space::output`])
+/// before any work: `--out DIR` holds `results.json` (replaced only with `--force`), and the
+/// `--checkpoint` folder is continued when its `settings.json` matches (replaced with
+/// `--start-over`; other settings are refused, each differing flag named).
+#[derive(Debug, Clone)]
+pub struct StudyOutputs {
+    /// `DIR/results.json` of `--out DIR`.
+    pub results: Option<dsm_space::output::OutputFile>,
+    /// The `--checkpoint` folder.
+    pub checkpoint: Option<dsm_space::output::OutputFolder>,
+}
+
+impl StudyOutputs {
+    /// Checks both outputs for a study of `settings`. Writes nothing.
+    pub fn check(
+        out: Option<&std::path::Path>,
+        force: bool,
+        checkpoint: Option<&std::path::Path>,
+        start_over: bool,
+        settings: &dsm_space::output::Settings,
+    ) -> Result<Self, TrainError> {
+        use dsm_space::output::{OutputFile, OutputFolder};
+        let results = out
+            .map(|d| OutputFile::check("--out", d.join("results.json"), force, &[]))
+            .transpose()?;
+        let checkpoint = checkpoint
+            .map(|d| {
+                OutputFolder::checkpoint("--checkpoint", d, "--start-over", start_over)
+                    .check(settings)
+            })
+            .transpose()?;
+        Ok(Self {
+            results,
+            checkpoint,
+        })
+    }
+
+    /// Creates the checkpoint folder (with its `settings.json`), if any.
+    pub fn create(&self) -> Result<(), TrainError> {
+        if let Some(c) = &self.checkpoint {
+            c.create()?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a live-search study to `file` (pretty JSON, atomically, its folder created):
+/// `{"config": config, "summary": [`LiveSummary`...], "trials": [`LiveTrial`...]}`; returns
+/// the summary.
 pub fn write_study(
-    path: &std::path::Path,
+    file: &dsm_space::output::OutputFile,
     config: &impl serde::Serialize,
     trials: &[LiveTrial],
 ) -> Result<Vec<LiveSummary>, TrainError> {
     let summary = summarise_trials(trials);
     let doc = serde_json::json!({"config": config, "summary": summary, "trials": trials});
     let text = serde_json::to_string_pretty(&doc).expect("a study serialises");
-    dsm_space::io::save(path, text.as_bytes())?;
+    file.write(text.as_bytes())?;
     Ok(summary)
 }

@@ -14,7 +14,7 @@
 //! // A toy accuracy: bigger subnets score higher.
 //! let pairs: Vec<_> = (0..64)
 //!     .map(|_| {
-//!         let a = space.sample(&mut rng);
+//!         let a = space.sample(&mut rng).unwrap();
 //!         let acc = 70.0 + space.cost_at(&a, 224).unwrap().madds as f64 / 1e8;
 //!         (a, acc)
 //!     })

@@ -108,12 +108,13 @@ pub fn summarise(cells: &[RankedCell]) -> Result<RankSummary, TrainError> {
     })
 }
 
-/// Trains cell `index` of a ranking run in `dir` unless `dir/cells/<index>.json` already
-/// holds its result for the same cell (then that is returned): the resumable step of
-/// `rank_nb201`. `table` gives the table's (200-epoch, 12-epoch) test accuracies of a cell.
+/// Trains cell `index` of a ranking run in `folder` unless the run is resumed
+/// ([`OutputFolder::resuming`](dsm_space::output::OutputFolder::resuming): same settings) and
+/// `cells/<index>.json` already holds its result for the same cell (then that is returned):
+/// the resumable step of `rank_nb201`. `table` gives the table's (200-epoch, 12-epoch) test accuracies of a cell.
 #[allow(clippy::too_many_arguments)]
 pub fn train_cell(
-    dir: &Path,
+    folder: &dsm_space::output::OutputFolder,
     index: usize,
     cell: &Nb201Cell,
     table: (f64, f64),
@@ -122,8 +123,10 @@ pub fn train_cell(
     cfg: &TrainConfig,
     device: &Device,
 ) -> Result<RankedCell, TrainError> {
+    let dir = folder.dir();
     let path = cell_path(dir, index);
-    if let Ok(text) = std::fs::read_to_string(&path)
+    if folder.resuming()
+        && let Ok(text) = std::fs::read_to_string(&path)
         && let Ok(done) = serde_json::from_str::<RankedCell>(&text)
         && done.arch == cell.to_string()
     {

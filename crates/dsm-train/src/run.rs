@@ -1,68 +1,75 @@
-//! A training run's folder: `config.json`, `metrics.jsonl` (one JSON object per epoch),
-//! `checkpoint.bin` (after every epoch, atomically), and the trained network as
+//! A training run's folder: `settings.json`, `config.json`, `metrics.jsonl` (one JSON object
+//! per epoch), `checkpoint.bin` (after every epoch, atomically), and the trained network as
 //! `model.safetensors` (PyTorch's reference naming, see `docs/models.md`) and `model.bpk`
-//! (Burn's burnpack), with the rules that keep a user's earlier run safe: a folder that holds
-//! a run is refused unless the caller resumes it or starts over explicitly.
+//! (Burn's burnpack), under the one output policy of [`dsm_space::output`]: a folder that is
+//! not empty is refused unless the caller resumes the run it holds (with the same settings)
+//! or replaces it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use dsm_space::io::FileError;
+use dsm_space::output::{Existing, OutputFolder, Settings};
 use serde::Serialize;
 
 use crate::TrainError;
 use crate::train::{EpochMetrics, TrainCheckpoint};
 
-/// What to do with a folder that already holds a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Existing {
-    /// Refuse it ([`TrainError::RunExists`]).
-    Refuse,
-    /// Continue from its checkpoint (start when there is none).
-    Resume,
-    /// Start over: its checkpoint is removed and its files replaced.
-    StartOver,
-}
-
 /// The folder of one training run (see the module docs).
 ///
 /// ```
-/// use dsm_train::{Existing, RunFolder, TrainError};
+/// use dsm_space::output::{Existing, Settings};
+/// use dsm_train::{RunFolder, TrainError};
 ///
 /// let dir = std::env::temp_dir().join(format!("dsm-run-doc-{}", std::process::id()));
-/// let run = RunFolder::new(&dir, Existing::Refuse)?; // checks only; writes nothing
+/// let settings = Settings::new("train").with("--epochs", 2);
+/// let run = RunFolder::new(&dir, Existing::Refuse, &settings)?; // checks only; writes nothing
+/// assert!(!dir.exists());
 /// let mut log = run.prepare(&serde_json::json!({"epochs": 2}))?;
 /// assert!(log.resumed().is_empty());
 /// drop(log);
-/// // The folder now holds a run: refused, unless resumed or started over.
-/// assert!(matches!(RunFolder::new(&dir, Existing::Refuse), Err(TrainError::RunExists { .. })));
-/// assert!(RunFolder::new(&dir, Existing::Resume).is_ok());
+/// // The folder now holds a run: refused, unless resumed (same settings) or replaced.
+/// assert!(matches!(RunFolder::new(&dir, Existing::Refuse, &settings), Err(TrainError::Output(_))));
+/// assert!(RunFolder::new(&dir, Existing::Resume, &settings).is_ok());
+/// let other = Settings::new("train").with("--epochs", 3);
+/// let err = RunFolder::new(&dir, Existing::Resume, &other).unwrap_err();
+/// assert!(err.to_string().contains("--epochs (2 in the run, 3 now)"));
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct RunFolder {
     dir: PathBuf,
-    existing: Existing,
+    folder: OutputFolder,
     checkpoint: TrainCheckpoint,
 }
 
 impl RunFolder {
-    /// The run in `dir`; refuses a folder that holds a run when `existing` is
-    /// [`Existing::Refuse`]. Writes nothing.
-    pub fn new(dir: impl Into<PathBuf>, existing: Existing) -> Result<Self, TrainError> {
+    /// The run of `settings` in `dir` (the value of `--out`), checked under the output
+    /// policy with `existing` (refused, resumed or replaced). Writes nothing.
+    pub fn new(
+        dir: impl Into<PathBuf>,
+        existing: Existing,
+        settings: &Settings,
+    ) -> Result<Self, TrainError> {
         let dir = dir.into();
-        let checkpoint = TrainCheckpoint::new(dir.join("checkpoint.bin"));
-        let holds_run = dir.join("metrics.jsonl").exists() || checkpoint.path().exists();
-        if holds_run && existing == Existing::Refuse {
-            return Err(TrainError::RunExists { dir });
-        }
-        Ok(Self {
+        let folder = OutputFolder::new("--out", &dir)
+            .resumable()
+            .existing(existing)
+            .check(settings)?;
+        Ok(Self::checked(folder))
+    }
+
+    /// The run in an already checked folder (a command with more inputs to protect, see
+    /// [`OutputFolder::input`]).
+    pub fn checked(folder: OutputFolder) -> Self {
+        let dir = folder.dir().to_path_buf();
+        Self {
+            checkpoint: TrainCheckpoint::new(dir.join("checkpoint.bin")),
             dir,
-            existing,
-            checkpoint,
-        })
+            folder,
+        }
     }
 
     /// The folder.
@@ -75,15 +82,15 @@ impl RunFolder {
         &self.checkpoint
     }
 
-    /// Creates the folder, writes `config.json`, removes the old checkpoint when starting
-    /// over, and opens `metrics.jsonl` with the epochs the checkpoint already holds (epochs
+    /// Creates the folder, writes `settings.json` and `config.json`, removes the old
+    /// checkpoint unless the run is resumed, and opens `metrics.jsonl` with the epochs the checkpoint already holds (epochs
     /// logged after the checkpoint are redone, so the log restarts from it).
     pub fn prepare(&self, config: &impl Serialize) -> Result<MetricsLog, TrainError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |e| TrainError::File(FileError::write(&path, e))
         };
-        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        self.folder.create()?;
         let config_path = self.dir.join("config.json");
         let text = serde_json::to_string_pretty(config).map_err(|e| TrainError::Input {
             what: "run configuration".into(),
@@ -91,7 +98,7 @@ impl RunFolder {
         })?;
         dsm_space::io::write_atomic(&config_path, text.as_bytes()).map_err(io(&config_path))?;
         let ck = self.checkpoint.path();
-        if self.existing == Existing::StartOver && ck.exists() {
+        if !self.folder.resuming() && ck.exists() {
             std::fs::remove_file(ck).map_err(io(ck))?;
         }
         let resumed = self.checkpoint.history()?.unwrap_or_default();

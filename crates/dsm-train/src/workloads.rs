@@ -32,9 +32,9 @@ use crate::data::ImageSet;
 use crate::zero_cost::{ZcComputer, ZcConfig};
 use crate::{Nb201Builder, TrainConfig, TrainError, Trainer};
 
-/// The published dsm_nas subnet (width 1.2), the inference workload's network.
-pub const DSM_NAS: &str =
-    "3,3,3,4,4:5,5,7,0,5,5,7,0,5,7,5,0,5,5,5,7,5,7,7,7:6,6,3,0,6,4,6,0,6,6,6,0,6,6,6,4,6,6,4,4";
+/// The published dsm_nas subnet (width 1.2), the inference workload's network (the first of
+/// [`PUBLISHED`](dsm_space::mbv3::PUBLISHED), where it is written).
+pub const DSM_NAS: &str = dsm_space::mbv3::PUBLISHED[0].1;
 
 /// The ResNet-like NAS-Bench-201 cell, the training workloads' network.
 pub const RESNET: &str =

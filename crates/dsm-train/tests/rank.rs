@@ -4,6 +4,7 @@
 
 use dsm_bench::{Dataset, Nb201Table};
 use dsm_space::Nb201Cell;
+use dsm_space::output::{Existing, OutputFolder, Settings};
 use dsm_train::TrainConfig;
 use dsm_train::data::cifar10_5k;
 use dsm_train::rank::{summarise, train_cell};
@@ -31,13 +32,16 @@ fn clearly_separated_cells_rank_in_the_tables_order() {
     };
     let dev = burn::prelude::Device::flex();
     let dir = std::env::temp_dir().join(format!("dsm-rank-test-{}", std::process::id()));
+    let settings = Settings::new("rank_nb201").with("--epochs", 3);
+    let out = OutputFolder::new("--out", &dir).check(&settings).unwrap();
+    out.create().unwrap();
     let table = Nb201Table::embedded();
     let mut done = Vec::new();
     for (i, cell) in cells.iter().enumerate() {
         let r = table.lookup(cell, Dataset::Cifar10);
         done.push(
             train_cell(
-                &dir,
+                &out,
                 i,
                 cell,
                 (r.test_acc, r.hp12_acc),
@@ -55,8 +59,32 @@ fn clearly_separated_cells_rank_in_the_tables_order() {
         s.kendall_tau, 1.0,
         "trained accuracies {accs:?} against the table's 10 / 46 / 93.9"
     );
-    // A rerun resumes from the saved cells: nothing is trained again.
-    let again = train_cell(&dir, 2, &cells[2], (0.0, 0.0), &train, &test, &cfg, &dev).unwrap();
-    assert_eq!(again, done[2]);
+    // A resumed run (same settings) takes the saved cells: nothing is trained again (the
+    // table accuracies passed now are not the saved ones).
+    let resumed = OutputFolder::new("--out", &dir)
+        .existing(Existing::Resume)
+        .check(&settings)
+        .unwrap();
+    let again = train_cell(
+        &resumed,
+        2,
+        &cells[2],
+        (0.0, 0.0),
+        &train,
+        &test,
+        &cfg,
+        &dev,
+    );
+    assert_eq!(again.unwrap(), done[2]);
+    // Resumed with other epochs: refused before any training, naming the flag.
+    let other = Settings::new("rank_nb201").with("--epochs", 4);
+    let err = OutputFolder::new("--out", &dir)
+        .existing(Existing::Resume)
+        .check(&other)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("--epochs (3 in the run, 4 now)"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -473,7 +473,8 @@ fn a_training_step_does_not_depend_on_the_thread_count() {
 #[test]
 fn a_trained_network_saved_by_its_run_folder_reloads_to_identical_logits() {
     use dsm_models::{Nb201Network, StateDict};
-    use dsm_train::{Existing, Nb201Builder, RunFolder, Trainer};
+    use dsm_space::output::{Existing, Settings};
+    use dsm_train::{Nb201Builder, RunFolder, Trainer};
     let dir = tmp("saved");
     let (train, test) = rgb_digits(2, 128, Some(64));
     let cell = MIXED_CELL.parse().unwrap();
@@ -483,7 +484,7 @@ fn a_trained_network_saved_by_its_run_folder_reloads_to_identical_logits() {
         ..TrainConfig::default()
     };
     let dev = Device::flex();
-    let run = RunFolder::new(dir.join("run"), Existing::Refuse).unwrap();
+    let run = RunFolder::new(dir.join("run"), Existing::Refuse, &Settings::new("test")).unwrap();
     let mut log = run.prepare(&cfg).unwrap();
     let trainer = Trainer::new(&cfg, &dev).with_checkpoint(run.checkpoint().path());
     let (net, _) = trainer

@@ -4,7 +4,8 @@
 //! cluster setup and the Slurm tests; a real search's worker trains (`search_live`).
 //!
 //! ```text
-//! dsm-worker --dataset cifar10 --signal valid200        # with DSM_TASK set by the driver
+//! cargo build --release --example dsm_worker
+//! target/release/examples/dsm_worker --dataset cifar10 --signal valid200   # DSM_TASK set by the driver
 //! ```
 
 use std::path::PathBuf;

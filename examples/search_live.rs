@@ -28,7 +28,7 @@ use anyhow::Result;
 use clap::Parser;
 use dsm_nas::cluster::{ExecutorArgs, SearchStore, serve, task_from_env};
 use dsm_nas::miner::{
-    Budget, DsmConfig, GuideConfig, GuideSpec, check_names, searchers, seeded_rng,
+    Budget, DsmConfig, GuideConfig, GuideSpec, check_guidance, check_names, searchers, seeded_rng,
 };
 use dsm_nas::models::backend::Backend;
 use dsm_nas::space::output::Settings;
@@ -122,6 +122,7 @@ fn run() -> Result<()> {
     let zc = ZcConfig::with_proxies(&args.proxies)?;
     let guide = zc.guide(args.warm_start, args.screen)?;
     check_names(&args.methods)?;
+    check_guidance(&args.methods, &guide)?;
     dsm_nas::args::unique("--seeds", &args.seeds)?;
     let settings = Settings::from_args("search_live", &args).without(&["--methods", "--seeds"]);
     let (out, ck) = (args.out.as_deref(), args.checkpoint.as_deref());

@@ -73,7 +73,7 @@ pub use guide::{
     ScorerFactory, boxed_scorer, rank_by_proxies,
 };
 pub use pareto::pareto_front;
-pub use registry::{GuideSpec, SEARCHERS, check_names, searcher, searchers};
+pub use registry::{GuideSpec, SEARCHERS, check_guidance, check_names, searcher, searchers};
 
 /// The random number generator of every search: PCG-64, a portable algorithm (the same seed
 /// gives the same numbers on every platform and version), serialisable for checkpoints.

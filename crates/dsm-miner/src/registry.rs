@@ -150,3 +150,48 @@ pub fn check_names(names: &[String]) -> Result<(), MinerError> {
     }
     Ok(())
 }
+
+/// Refuses guidance settings changed from their defaults when no method of `names` is
+/// guided (+zc): they would be ignored. Each is named by its flag (`--proxies`,
+/// `--warm-start`, `--screen`).
+///
+/// ```
+/// use dsm_miner::{GuideConfig, check_guidance};
+/// let names = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+/// let wider = GuideConfig { screen: 9, ..GuideConfig::default() };
+/// assert!(check_guidance(&names(&["rea+zc"]), &wider).is_ok());
+/// assert!(check_guidance(&names(&["rea"]), &GuideConfig::default()).is_ok());
+/// let err = check_guidance(&names(&["rea"]), &wider).unwrap_err();
+/// assert!(err.to_string().contains("--screen"), "{err}");
+/// ```
+pub fn check_guidance(names: &[String], guide: &GuideConfig) -> Result<(), MinerError> {
+    if names.iter().any(|n| n.ends_with(GUIDED_SUFFIX)) {
+        return Ok(());
+    }
+    let d = GuideConfig::default();
+    let changed = [
+        (
+            "--proxies",
+            guide.proxies != d.proxies,
+            guide.proxies.join(","),
+        ),
+        (
+            "--warm-start",
+            guide.warm_start != d.warm_start,
+            guide.warm_start.to_string(),
+        ),
+        (
+            "--screen",
+            guide.screen != d.screen,
+            guide.screen.to_string(),
+        ),
+    ];
+    match changed.into_iter().find(|c| c.1) {
+        Some((flag, _, value)) => Err(MinerError::config(
+            flag,
+            value,
+            "a setting of the guided (+zc) methods, which --methods does not include; add one (dsm-nas+zc) or leave the setting out",
+        )),
+        None => Ok(()),
+    }
+}

@@ -12,7 +12,7 @@ use dsm_bench::proxies::{Proxy, ZcScorer, parse_proxies};
 use dsm_bench::{Dataset, Nb201Benchmark, Nb201Table, Signal};
 use dsm_miner::{
     Accounting, Budget, ControllerEngine, DsmConfig, DsmNas, GUIDED_SUFFIX, GuideConfig, GuideSpec,
-    RegularizedEvolution, Reinforce, boxed_scorer, searcher,
+    RegularizedEvolution, Reinforce, boxed_scorer, check_guidance, searcher,
 };
 use dsm_space::Nb201Cell;
 use serde::{Deserialize, Serialize};
@@ -160,71 +160,50 @@ impl Default for Nb201Config {
 impl Nb201Config {
     /// Settings changed from their defaults that no chosen method reads are refused, not
     /// ignored: the guidance's with no guided (+zc) method, DSM-NAS's with no DSM-NAS.
-    fn check_applicable(&self, guided: bool) -> Result<(), ProtocolError> {
+    fn check_applicable(&self) -> Result<(), ProtocolError> {
         let d = Self::default();
-        let dsm = self.methods.iter().any(|m| m.starts_with("dsm-nas"));
+        let guide = GuideConfig {
+            proxies: self
+                .proxies
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .collect(),
+            warm_start: self.warm_start,
+            screen: self.screen,
+        };
+        check_guidance(&self.methods, &guide)?;
+        if self.methods.iter().any(|m| m.starts_with("dsm-nas")) {
+            return Ok(());
+        }
         let changed = [
+            ("--k", self.k != d.k, self.k.to_string()),
             (
-                guided,
-                "--proxies",
-                self.proxies != d.proxies,
-                self.proxies.clone(),
-            ),
-            (
-                guided,
-                "--warm-start",
-                self.warm_start != d.warm_start,
-                self.warm_start.to_string(),
-            ),
-            (
-                guided,
-                "--screen",
-                self.screen != d.screen,
-                self.screen.to_string(),
-            ),
-            (dsm, "--k", self.k != d.k, self.k.to_string()),
-            (
-                dsm,
                 "--n-steps",
                 self.n_steps != d.n_steps,
                 self.n_steps.to_string(),
             ),
             (
-                dsm,
                 "--lr",
                 self.lr.is_some(),
-                format!("{:?}", self.lr.unwrap_or_default()),
+                format!("{}", self.lr.unwrap_or_default()),
             ),
             (
-                dsm,
                 "--controller",
                 self.controller != d.controller,
                 self.controller.clone(),
             ),
-            (
-                dsm,
-                "--reference-compat",
-                self.reference_compat,
-                "true".into(),
-            ),
+            ("--reference-compat", self.reference_compat, "true".into()),
         ];
-        for (applies, flag, set, value) in changed {
-            if set && !applies {
-                let who = if flag == "--proxies" || flag == "--warm-start" || flag == "--screen" {
-                    "a guided method (dsm-nas+zc, rea+zc, random+zc)"
-                } else {
-                    "DSM-NAS (dsm-nas, dsm-nas+zc)"
-                };
-                return Err(ProtocolError::config(
-                    flag,
-                    value,
-                    format!(
-                        "a setting of {who}, which --methods does not include; add it to --methods or leave {flag} out"
-                    ),
-                ));
-            }
+        match changed.into_iter().find(|c| c.1) {
+            Some((flag, _, value)) => Err(ProtocolError::config(
+                flag,
+                value,
+                format!(
+                    "a setting of DSM-NAS (dsm-nas, dsm-nas+zc), which --methods does not include; add it to --methods or leave {flag} out"
+                ),
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Checks every value and builds the protocol; nothing runs and nothing is written.
@@ -318,7 +297,7 @@ impl Nb201Config {
         } else {
             None
         };
-        self.check_applicable(guide.is_some())?;
+        self.check_applicable()?;
         if self.trials == 0 {
             return Err(ProtocolError::config("--trials", 0, "at least 1"));
         }

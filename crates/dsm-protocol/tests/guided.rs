@@ -116,7 +116,7 @@ fn bad_guidance_is_refused_before_running() {
     .unwrap_err()
     .to_string();
     assert!(
-        err.contains("--screen") && err.contains("a guided method"),
+        err.contains("--screen") && err.contains("guided (+zc) methods"),
         "{err}"
     );
     assert!(config(&["rea"]).check().is_ok());

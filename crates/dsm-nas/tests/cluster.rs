@@ -204,7 +204,11 @@ fn failed_workers_are_recorded_retried_and_finally_told_as_failed() {
         (rec.stage.clone(), rec.submissions, rec.attempts.len()),
         (Stage::Failed, 2, 2)
     );
+    // Proposal 4 is a query, not an initial anchor: the budget's 8 evaluations, the failed one
+    // among them, and it is never kept as an anchor.
     assert_eq!(done.outcome.evaluations, 8);
+    let failed: Nb201Cell = rec.arch.parse().unwrap();
+    assert!(!done.outcome.final_anchors.contains(&failed));
 }
 
 #[test]
@@ -334,7 +338,11 @@ fn slurm_jobs_over_their_time_limit_are_timeout() {
         "{:?}",
         rec.attempts
     );
-    assert_eq!(done.outcome.evaluations, 8);
+    // The budget's 8 evaluations and the timed-out initial anchor drawn again: a time-out is
+    // never an anchor (issue 31, failures as a state).
+    assert_eq!(done.outcome.evaluations, 9);
+    let timed_out: Nb201Cell = rec.arch.parse().unwrap();
+    assert!(!done.outcome.final_anchors.contains(&timed_out));
 }
 
 #[test]

@@ -18,8 +18,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Parser;
 use dsm_nas::bench::{Dataset, Nb201Table, RANK_CELLS};
+use dsm_nas::protocol::ResumeArgs;
 use dsm_nas::space::nb201::parse_cell_list;
-use dsm_nas::space::output::{Existing, OutputFolder, Settings};
+use dsm_nas::space::output::{OutputFolder, Settings};
 use dsm_nas::train::TrainConfig;
 use dsm_nas::train::data::{CIFAR10_5K, load_train_test};
 use dsm_nas::train::rank::{summarise, train_cell};
@@ -44,14 +45,9 @@ struct Args {
     #[arg(long)]
     #[serde(skip)]
     out: PathBuf,
-    /// Replace the run in --out.
-    #[arg(long, conflicts_with = "resume")]
+    #[command(flatten)]
     #[serde(skip)]
-    force: bool,
-    /// Continue the run in --out (the cells it finished are kept), only with the same settings.
-    #[arg(long)]
-    #[serde(skip)]
-    resume: bool,
+    output: ResumeArgs,
     /// Seed of the training.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -87,7 +83,7 @@ fn run() -> Result<()> {
     }
     let out = OutputFolder::new("--out", &args.out)
         .resumable()
-        .existing(Existing::from_flags(args.force, args.resume))
+        .existing(args.output.existing())
         .input("--data", &args.data)
         .check(&Settings::from_args("rank_nb201", &args))?;
     let data = load_train_test(&args.data, 32, args.seed)?;

@@ -17,9 +17,10 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Parser;
+use dsm_nas::protocol::ResumeArgs;
 use dsm_nas::protocol::nb201::{Nb201Config, write_results};
 use dsm_nas::protocol::{Execution, open_trials, scaling, write_atomic};
-use dsm_nas::space::output::{Existing, OutputFolder, Settings};
+use dsm_nas::space::output::{OutputFolder, Settings};
 use serde::Serialize;
 
 #[derive(Parser, Debug, Serialize)]
@@ -40,14 +41,9 @@ struct Args {
     #[arg(long)]
     #[serde(skip)]
     out: PathBuf,
-    /// Overwrite an existing study in --out.
-    #[arg(long, conflicts_with = "resume")]
+    #[command(flatten)]
     #[serde(skip)]
-    force: bool,
-    /// Continue an interrupted study in --out.
-    #[arg(long)]
-    #[serde(skip)]
-    resume: bool,
+    output: ResumeArgs,
     /// Worker threads (0: one per core; results do not depend on it).
     #[arg(long, default_value_t = 0)]
     #[serde(skip)]
@@ -64,7 +60,7 @@ fn run() -> Result<()> {
     let mut counts = args.worker_counts.clone();
     counts.sort_unstable();
     let table_path = args.out.join("scaling.json");
-    let existing = Existing::from_flags(args.force, args.resume);
+    let existing = args.output.existing();
     let settings = Settings::from_args("scale_workers", &args);
     let study = OutputFolder::new("--out", &args.out)
         .resumable()

@@ -19,9 +19,10 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
+use dsm_nas::protocol::ResumeArgs;
 use dsm_nas::protocol::nb201::{Nb201Config, write_results};
 use dsm_nas::protocol::{Execution, open_trials, timestamped_dir};
-use dsm_nas::space::output::{Existing, OutputFolder, Settings};
+use dsm_nas::space::output::{OutputFolder, Settings};
 
 #[derive(Parser, Debug)]
 #[command(about = "DSM-NAS and baselines on the NAS-Bench-201 table")]
@@ -31,13 +32,8 @@ struct Args {
     /// Output folder (default: a new timestamped folder under runs/).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Replace the run in --out (its results and checkpoint; other files are kept).
-    #[arg(long, conflicts_with = "resume")]
-    force: bool,
-    /// Continue the run checkpointed in --out (every finished trial is checkpointed), only
-    /// with the same settings (settings.json names any flag that differs).
-    #[arg(long, requires = "out")]
-    resume: bool,
+    #[command(flatten)]
+    output: ResumeArgs,
     /// Worker threads (0: one per core). Results do not depend on it.
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -49,7 +45,7 @@ fn run() -> Result<()> {
     let dir = (args.out.clone()).unwrap_or_else(|| timestamped_dir("search_nb201"));
     let out = OutputFolder::new("--out", &dir)
         .resumable()
-        .existing(Existing::from_flags(args.force, args.resume))
+        .existing(args.output.existing())
         .check(&Settings::from_args("search_nb201", &args.protocol))?;
     let methods = protocol.methods();
     let jobs = protocol.plan().jobs(&methods).len();

@@ -29,8 +29,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use dsm_nas::protocol::ResumeArgs;
 use dsm_nas::space::Nb201Cell;
-use dsm_nas::space::output::{Existing, OutputFolder, Settings};
+use dsm_nas::space::output::{OutputFolder, Settings};
 use dsm_nas::train::data::{TrainTest, load_train_test};
 use dsm_nas::train::plot::curves_svg;
 use dsm_nas::train::{Nb201Builder, RunFolder, TrainConfig, Trainer};
@@ -57,14 +58,9 @@ struct Args {
     #[arg(long)]
     #[serde(skip)]
     out: PathBuf,
-    /// Start over in an --out folder that already holds a run (its files are replaced).
-    #[arg(long, conflicts_with = "resume")]
+    #[command(flatten)]
     #[serde(skip)]
-    force: bool,
-    /// Continue the run in --out from its last checkpoint (starts when there is none).
-    #[arg(long)]
-    #[serde(skip)]
-    resume: bool,
+    output: ResumeArgs,
     /// Batch size.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     batch: u64,
@@ -101,7 +97,7 @@ fn run() -> Result<()> {
     let settings = Settings::from_args("train", &args);
     let folder = OutputFolder::new("--out", &args.out)
         .resumable()
-        .existing(Existing::from_flags(args.force, args.resume))
+        .existing(args.output.existing())
         .input("--data", &args.data)
         .check(&settings)?;
     let folder = RunFolder::checked(folder);

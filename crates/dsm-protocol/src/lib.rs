@@ -83,6 +83,8 @@ pub use error::ProtocolError;
 pub use results::{
     History, REFERENCE_METHOD, RESULTS_FORMAT, Results, Summary, TaskFacts, TrialRecord, summarise,
 };
+#[cfg(feature = "cli")]
+pub use run::ResumeArgs;
 pub use run::{
     ArchOf, BoxedSearcher, Execution, Job, Method, PerTaskFn, Plan, TransferFn, TrialStore,
     open_trials, record, run_job, run_trials, task_facts, timestamped_dir, write_atomic,

@@ -344,6 +344,31 @@ pub fn task_facts<B: Benchmark>(bench: &B, tasks: &[B::Task]) -> Vec<(String, Ta
         .collect()
 }
 
+/// The output policy's flags of a command whose runs can continue ([`dsm_space::output`]):
+/// `--force` (replace the run in the output folder: the command's own files, nothing else
+/// is deleted) and `--resume` (continue it, only with the same settings). Flatten it into a
+/// command's arguments; [`existing`](Self::existing) is what the policy takes.
+#[cfg(feature = "cli")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::Args)]
+pub struct ResumeArgs {
+    /// Replace the run in the output folder (the command's own files; nothing else in the
+    /// folder is deleted).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// Continue the run in the output folder, only with the same settings (its
+    /// settings.json names any flag that differs).
+    #[arg(long)]
+    pub resume: bool,
+}
+
+#[cfg(feature = "cli")]
+impl ResumeArgs {
+    /// What to do with an existing output.
+    pub fn existing(&self) -> dsm_space::output::Existing {
+        dsm_space::output::Existing::from_flags(self.force, self.resume)
+    }
+}
+
 /// Opens the trial checkpoint of a run in `folder` (checked under the one output policy,
 /// [`dsm_space::output`]): creates the folder and its `settings.json`, and returns the store
 /// with the trials restored from it when the run is resumed (none otherwise; a replaced

@@ -102,6 +102,7 @@ impl<S: SearchSpace> Searcher<S> for RegularizedEvolution {
             initial: Vec::new(),
             asked_initial: false,
             initial_done: false,
+            initial_failures: 0,
             pop: VecDeque::new(),
         }))
     }
@@ -116,6 +117,8 @@ struct ReaStrategy<A> {
     asked_initial: bool,
     /// Every initial member has been told (the population is formed).
     initial_done: bool,
+    /// Initial members that failed (each replaced by another draw).
+    initial_failures: usize,
     pop: VecDeque<(A, f64)>,
 }
 
@@ -160,6 +163,15 @@ impl<S: SearchSpace> Strategy<S> for ReaStrategy<S::Arch> {
                 }
             } else {
                 self.initial.retain(|m| m.0 != told.id);
+                self.initial_failures += 1;
+                if self.initial_failures > crate::MAX_INITIAL_FAILURES {
+                    return Err(MinerError::Driver {
+                        reason: format!(
+                            "{} members of the first population failed to evaluate (the last: {}, {:?}); REA needs members that evaluate",
+                            self.initial_failures, told.arch, told.outcome
+                        ),
+                    });
+                }
             }
             if self.asked_initial && self.initial.iter().all(|m| m.2.is_some()) {
                 self.pop = self

@@ -146,6 +146,12 @@ impl<S: SearchSpace> AskContext<'_, S> {
 /// constraint before the search stops with [`MinerError::ConstraintUnmet`].
 pub const MAX_CONSTRAINED_DRAWS: usize = 10_000;
 
+/// How many of a method's free initial evaluations (DSM-NAS's anchors, REA's first
+/// population) may end without a result, each drawn again, before the search stops with an
+/// error: initial evaluations are not charged, so without a bound an evaluator that fails
+/// everything would be asked forever.
+pub const MAX_INITIAL_FAILURES: usize = 100;
+
 /// How an evaluation ended: what a strategy is told besides the score.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

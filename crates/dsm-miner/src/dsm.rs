@@ -307,9 +307,6 @@ impl<S: SearchSpace> Searcher<S> for DsmNas<S::Arch> {
 }
 
 /// DSM-NAS's state during one search (see "Results told in another order" on [`DsmNas`]).
-/// How many initial anchors may fail (each is drawn again) before DSM-NAS gives up.
-const MAX_ANCHOR_REDRAWS: usize = 100;
-
 struct DsmStrategy<'m, A> {
     method: &'m DsmNas<A>,
     /// The initial anchors in asking order: proposal id, architecture, score once told.
@@ -428,11 +425,11 @@ impl<S: SearchSpace> Strategy<S> for DsmStrategy<'_, S::Arch> {
         let cfg = &self.method.config;
         if told.initial {
             if !told.outcome.is_result() {
-                // Never an anchor: the slot is drawn again (at most MAX_ANCHOR_REDRAWS times).
+                // Never an anchor: the slot is drawn again (at most crate::MAX_INITIAL_FAILURES times).
                 if let Some(i) = self.anchors.iter().position(|s| s.0 == told.id) {
                     self.redraw.push(i);
                     self.redraws += 1;
-                    if self.redraws > MAX_ANCHOR_REDRAWS {
+                    if self.redraws > crate::MAX_INITIAL_FAILURES {
                         return Err(MinerError::Driver {
                             reason: format!(
                                 "{} initial anchors failed to evaluate (the last: {}, {:?}); DSM-NAS needs {} that evaluate",

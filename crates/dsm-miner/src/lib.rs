@@ -62,8 +62,8 @@ pub use baselines::{OfaEvolution, RandomSearch, RegularizedEvolution, Reinforce}
 pub use budget::{Accounting, Budget, Constraint, HistoryPoint, SearchOutcome};
 pub use checkpoint::{CheckpointProgress, SearchCheckpoint};
 pub use driver::{
-    Ask, AskContext, LoggedEvaluation, MAX_CONSTRAINED_DRAWS, Outcome, Proposal, ProposalId,
-    SearchDriver, Strategy, Told, driver_for, search, search_on_workers,
+    Ask, AskContext, LoggedEvaluation, MAX_CONSTRAINED_DRAWS, MAX_INITIAL_FAILURES, Outcome,
+    Proposal, ProposalId, SearchDriver, Strategy, Told, driver_for, search, search_on_workers,
 };
 pub use dsm::{ControllerEngine, DsmConfig, DsmNas, MAX_K};
 pub use error::MinerError;

@@ -458,3 +458,39 @@ fn a_failed_initial_anchor_is_redrawn() {
     assert_eq!(out.final_anchors.len(), 3);
     assert!(!out.final_anchors.contains(&first.arch) || initial.contains(&first.arch));
 }
+
+/// An evaluator that fails everything ends every method's search with an error, never an
+/// endless stream of free initial evaluations.
+#[test]
+fn an_evaluator_that_fails_everything_ends_the_search() {
+    use dsm_miner::{MAX_INITIAL_FAILURES, Outcome};
+    let space = Nb201Space;
+    for m in methods() {
+        let mut d =
+            SearchDriver::new(&space, m.strategy(&space).unwrap(), Budget::queries(20)).unwrap();
+        let mut rng = seeded_rng(0);
+        let mut told = 0;
+        let end = loop {
+            match d.ask(&mut rng) {
+                Ok(Some(p)) => match d.tell_failure(p.id, Outcome::Failed, 1.0) {
+                    Ok(()) => told += 1,
+                    Err(e) => break Err(e),
+                },
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+            assert!(
+                told <= 2 * MAX_INITIAL_FAILURES + 50,
+                "{}: no end",
+                m.name()
+            );
+        };
+        if let Err(e) = end {
+            assert!(
+                e.to_string().contains("failed to evaluate"),
+                "{}: {e}",
+                m.name()
+            );
+        }
+    }
+}

@@ -481,8 +481,12 @@ fn slurm_driver_killed_and_resumed_finishes_the_same_and_submits_nothing_twice()
             .filter(|e| !matches!(e, dsm_nas::cluster::journal::Event::Asked { .. }))
             .count()
     };
-    wait_for("3 results told", 90, || {
-        Journal::read(&cfg.journal_path()).is_ok_and(|j| told(&j) >= 3)
+    // Killed with a job queued or running (not between a result and the next submission,
+    // where there would be nothing to re-attach or collect).
+    wait_for("3 results told and a job submitted", 90, || {
+        Journal::read(&cfg.journal_path()).is_ok_and(|j| {
+            told(&j) >= 3 && j.evaluations.values().any(|e| e.stage == Stage::Submitted)
+        })
     });
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();

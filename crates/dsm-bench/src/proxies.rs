@@ -548,10 +548,10 @@ fn check_proxy_list(proxies: &[Proxy]) -> Result<(), BenchError> {
             name: String::new(),
         });
     }
-    for (i, p) in proxies.iter().enumerate() {
-        if proxies[..i].contains(p) {
-            return Err(BenchError::RepeatedProxy { name: p.name() });
-        }
+    match dsm_space::first_repeat(proxies) {
+        Some((_, i)) => Err(BenchError::RepeatedProxy {
+            name: proxies[i].name(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }

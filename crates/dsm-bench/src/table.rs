@@ -513,8 +513,4 @@ fn parse_fixed(text: &str, scale: f64) -> Result<f64, String> {
 }
 
 /// FNV-1a, 64 bit: the compact format's integrity checksum.
-pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
+pub(crate) use dsm_space::io::fnv1a64;

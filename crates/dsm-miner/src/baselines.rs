@@ -101,7 +101,6 @@ impl<S: SearchSpace> Searcher<S> for RegularizedEvolution {
             sample_size: self.sample_size,
             initial: Vec::new(),
             asked_initial: false,
-            initial_done: false,
             initial_failures: 0,
             pop: VecDeque::new(),
         }))
@@ -115,8 +114,6 @@ struct ReaStrategy<A> {
     /// The initial members by asking order (with their proposal ids), scores once told.
     initial: Vec<(ProposalId, A, Option<f64>)>,
     asked_initial: bool,
-    /// Every initial member has been told (the population is formed).
-    initial_done: bool,
     /// Initial members that failed (each replaced by another draw).
     initial_failures: usize,
     pop: VecDeque<(A, f64)>,
@@ -132,7 +129,7 @@ impl<S: SearchSpace> Strategy<S> for ReaStrategy<S::Arch> {
         }
         if self.pop.is_empty() {
             // Every member so far failed: draw afresh rather than wait for none.
-            return Ok(if self.initial_done {
+            return Ok(if self.asked_initial && self.initial.is_empty() {
                 Ask::Query(ctx.sample()?)
             } else {
                 Ask::Wait
@@ -179,7 +176,6 @@ impl<S: SearchSpace> Strategy<S> for ReaStrategy<S::Arch> {
                     .drain(..)
                     .map(|(_, a, s)| (a, s.expect("all told")))
                     .collect();
-                self.initial_done = true;
             }
         } else if told.outcome.is_result() {
             self.pop.push_back((told.arch, told.score));

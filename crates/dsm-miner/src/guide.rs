@@ -66,14 +66,12 @@ impl GuideConfig {
                 "at least one proxy",
             ));
         }
-        for (i, p) in self.proxies.iter().enumerate() {
-            if self.proxies[..i].contains(p) {
-                return Err(MinerError::config(
-                    "guide.proxies",
-                    p,
-                    "each proxy at most once",
-                ));
-            }
+        if let Some((_, i)) = dsm_space::first_repeat(&self.proxies) {
+            return Err(MinerError::config(
+                "guide.proxies",
+                &self.proxies[i],
+                "each proxy at most once",
+            ));
         }
         if self.warm_start > MAX_WARM_START {
             return Err(MinerError::config(

@@ -382,7 +382,7 @@ mod input_size_tests {
     /// also "runs" on 2, 3 and 6 pixels, where a 1-pixel branch is broadcast over the other:
     /// refused too, since PyTorch's network rejects those shapes.)
     #[test]
-    fn check_input_agrees_with_the_forward_pass() {
+    fn check_input_accepts_only_what_the_forward_pass_runs() {
         let dev = Device::flex();
         let cell = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|skip_connect~2|".parse().unwrap();
         let nb201 = AnyModel::Nb201(Box::new(crate::Nb201Network::init(&cell, 10, 0, &dev)));

@@ -63,8 +63,8 @@ impl std::error::Error for Repeated {}
 /// assert_eq!(err.to_string(), "--seeds repeats 1; give each value once (a repeat would be counted twice)");
 /// ```
 pub fn unique<T: PartialEq + std::fmt::Display>(flag: &str, items: &[T]) -> Result<(), Repeated> {
-    match (1..items.len()).find(|&i| items[..i].contains(&items[i])) {
-        Some(i) => Err(Repeated {
+    match dsm_space::first_repeat(items) {
+        Some((_, i)) => Err(Repeated {
             flag: flag.to_string(),
             value: items[i].to_string(),
         }),

@@ -255,7 +255,7 @@ impl Nb201Config {
                 "at least one of cifar10, cifar100, imagenet16",
             ));
         }
-        if let Some(i) = (1..datasets.len()).find(|&i| datasets[..i].contains(&datasets[i])) {
+        if let Some((_, i)) = dsm_space::first_repeat(&datasets) {
             return Err(ProtocolError::config(
                 "--dataset",
                 format!("{:?}", self.dataset[i]),

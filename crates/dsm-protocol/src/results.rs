@@ -300,8 +300,5 @@ impl<C> Results<C> {
 
 /// FNV-1a (64 bits) of `bytes`, as 16 hex digits.
 pub(crate) fn fnv64_hex(bytes: &[u8]) -> String {
-    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("{h:016x}")
+    format!("{:016x}", dsm_space::io::fnv1a64(bytes))
 }

@@ -86,6 +86,19 @@ pub fn read_to_string(path: &Path) -> Result<String, FileError> {
     std::fs::read_to_string(path).map_err(|e| FileError::read(path, e))
 }
 
+/// FNV-1a (64 bits) of `bytes`: the checksum of the compact table format and the fingerprint
+/// of settings and trial records.
+///
+/// ```
+/// assert_eq!(dsm_space::io::fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+/// assert_ne!(dsm_space::io::fnv1a64(b"a"), dsm_space::io::fnv1a64(b"b"));
+/// ```
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// [`write_atomic`] with a [`FileError`] naming `path`.
 pub fn save(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     write_atomic(path, bytes).map_err(|e| FileError::write(path, e))

@@ -51,3 +51,19 @@ pub use space::{
     SearchSpace,
 };
 pub use subnet::{MbV3ResolutionSpace, MbV3Subnet, OFA_RESOLUTIONS};
+
+/// The first value of `items` that repeats an earlier one, as (index of the earlier, index of
+/// the repeat): every list of settings (methods, seeds, cells, proxies) refuses repeats.
+///
+/// ```
+/// assert_eq!(dsm_space::first_repeat(&[3, 1, 4, 1, 5]), Some((1, 3)));
+/// assert_eq!(dsm_space::first_repeat(&["a", "b"]), None);
+/// ```
+pub fn first_repeat<T: PartialEq>(items: &[T]) -> Option<(usize, usize)> {
+    (1..items.len()).find_map(|i| {
+        items[..i]
+            .iter()
+            .position(|x| *x == items[i])
+            .map(|f| (f, i))
+    })
+}

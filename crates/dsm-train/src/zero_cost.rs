@@ -206,13 +206,11 @@ impl ZcConfig {
         if self.proxies.is_empty() {
             return Err(bad("--proxies", "no proxy named; name at least one".into()));
         }
-        for (i, p) in self.proxies.iter().enumerate() {
-            if self.proxies[..i].contains(p) {
-                return Err(bad(
-                    "--proxies",
-                    format!("{p} is named twice; name it once"),
-                ));
-            }
+        if let Some((_, i)) = dsm_space::first_repeat(&self.proxies) {
+            return Err(bad(
+                "--proxies",
+                format!("{} is named twice; name it once", self.proxies[i]),
+            ));
         }
         if self.inits == 0 || self.inits > MAX_INITS {
             return Err(bad(

@@ -89,7 +89,7 @@ fn run() -> Result<()> {
             threads: args.threads,
             store: Some(&store),
             restored,
-            progress: None,
+            ..Default::default()
         };
         let start = std::time::Instant::now();
         let results = protocol.run(exec)?;

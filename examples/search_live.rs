@@ -12,34 +12,38 @@
 //! cargo run --release --example search_live -- --executor slurm --workers 8 --checkpoint runs/live-slurm
 //! ```
 //!
-//! `--out DIR` writes `DIR/results.json`: the arguments and versions, a summary per method,
-//! and `"trials": [{"method", "seed", "best_arch", "valid_acc", "held_out_acc",
-//! "table_test_acc", "queries", "cost_s"}]`. With `--checkpoint DIR`, each search is
-//! checkpointed in `DIR/seed-<s>/` (every training result, atomically), and so are the final
-//! trainings: a rerun with the same arguments continues where a killed one stopped, to the
-//! same result (see `dsm_cluster::SearchStore`). With `--executor local` or `slurm`, every
-//! training is a worker process or a Slurm job (this same program, started with `DSM_TASK`
-//! naming its task), `--workers` at once, journaled in the same folders; results are told in
-//! the order asked, so the outcome does not depend on the executor.
+//! A study like `search_nb201`'s, through the same trial loop (`dsm_protocol::run_trials` over
+//! the `dsm_train::live::LiveNb201` problem): `--out DIR` writes `DIR/results.json` in the
+//! same schema (`config`, a `summary` row per method with the mean held-out test accuracy,
+//! its standard error, 95 % interval and p-value against DSM-NAS and the mean
+//! `table_test_acc`, and every trial: `best_arch`, `signal_acc` (validation), `test_acc`
+//! (held out), `measures.table_test_acc`, `queries`, `cost_s`, the history); each finished
+//! trial is printed as one JSON line. With `--checkpoint DIR`, finished trials are kept in
+//! `DIR/checkpoint/` and every search in `DIR/<data>-seed-<s>/` (every training result,
+//! atomically): a rerun with the same arguments continues where a killed one stopped, to the
+//! same result. With `--executor local` or `slurm`, every training is a worker process or a
+//! Slurm job (this same program, started with `DSM_TASK` naming its task), `--workers` at
+//! once, journaled in the same folders; results are told in the order asked, so the outcome
+//! does not depend on the executor.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Parser;
-use dsm_nas::cluster::{ExecutorArgs, SearchStore, serve, task_from_env};
-use dsm_nas::miner::{
-    Budget, DsmConfig, GuideConfig, GuideSpec, check_guidance, check_names, searchers, seeded_rng,
-};
+use dsm_nas::bench::Problem;
+use dsm_nas::cluster::{Executor, ExecutorArgs, serve, task_from_env};
+use dsm_nas::miner::{Budget, DsmConfig, GuideConfig, check_guidance, check_names};
 use dsm_nas::models::backend::Backend;
+use dsm_nas::protocol::{
+    Execution, GuideFn, Plan, Results, StudyOutputs, TrialRecord, methods_by_name, open_trials,
+    run_trials, summarise, task_facts, timestamped_dir, worker_evaluator,
+};
+use dsm_nas::space::Nb201Cell;
 use dsm_nas::space::output::Settings;
-use dsm_nas::space::{Evaluation, Nb201Cell, Nb201Space, Observed};
-use dsm_nas::train::Nb201Builder;
-use dsm_nas::train::live::{LiveData, StudyOutputs, summarise_trials, write_study};
-use dsm_nas::train::zero_cost::{ZcComputer, ZcConfig};
+use dsm_nas::train::live::LiveNb201;
+use dsm_nas::train::zero_cost::ZcConfig;
 use serde::Serialize;
-
-/// The worker's seed, set by the driver for each search.
-const SEED_ENV: &str = "DSM_LIVE_SEED";
 
 #[derive(Parser, Serialize)]
 #[command(about = "DSM-NAS with live training against random search")]
@@ -124,78 +128,74 @@ fn run() -> Result<()> {
     check_names(&args.methods)?;
     check_guidance(&args.methods, &guide)?;
     dsm_nas::args::unique("--seeds", &args.seeds)?;
-    let settings = Settings::from_args("search_live", &args).without(&["--methods", "--seeds"]);
+    let settings = Settings::from_args("search_live", &args);
     let (out, ck) = (args.out.as_deref(), args.checkpoint.as_deref());
     let outputs = StudyOutputs::check(out, args.force, ck, args.start_over, &settings)?;
-    let dev = args.backend.parse::<Backend>()?.device()?;
+    let problem = LiveNb201 {
+        data: vec![args.data.clone()],
+        epochs: args.epochs as usize,
+        final_epochs: args.final_epochs as usize,
+        batch: args.batch as usize,
+        device: args.backend.parse::<Backend>()?.device()?,
+        cache: ck.map(|d| d.join("held_out.json")),
+    };
     if let Some(task) = task_from_env() {
         // A worker of a search run with --executor local or slurm: one training, then exit.
-        let env_seed = std::env::var(SEED_ENV).ok().and_then(|s| s.parse().ok());
-        let seed = env_seed.unwrap_or(args.seeds[0]);
-        let data = LiveData::load(&args.data, 32, 0.25, seed)?;
-        let quick = data.config(args.epochs as usize, args.batch as usize, seed);
-        serve::<Nb201Cell, _>(&task, &mut data.evaluator(quick, dev)?)?;
+        serve::<Nb201Cell, _>(&task, &mut worker_evaluator(&problem)?)?;
         return Ok(());
     }
-    let root = match (&args.checkpoint, args.exec.launcher()?.is_some()) {
-        (Some(dir), _) => Some(dir.clone()),
-        (None, true) => Some(dsm_nas::protocol::timestamped_dir("search_live")),
+    let on_workers = args.exec.executor()? != Executor::InProcess;
+    let dir = match (ck, on_workers) {
+        (Some(dir), _) => Some(dir.to_path_buf()),
+        (None, true) => Some(timestamped_dir("search_live")),
         (None, false) => None,
     };
-    outputs.create()?;
+    let runner = args.exec.runner(dir, "live", args.start_over)?;
+    let live = problem.clone();
+    let guide_fn: GuideFn<LiveNb201> =
+        Arc::new(move |task, seed| Ok(live.guide(task, seed, &zc, &guide)?));
+    let methods = methods_by_name(&args.methods, &dsm, Some(guide_fn))?;
     // Bounded by queries (reproducible), not by the measured seconds.
     let budget = Budget::queries(args.queries as usize);
-    let mut trials = Vec::new();
-    for &seed in &args.seeds {
-        let data = LiveData::load(&args.data, 32, 0.25, seed)?;
-        let quick = data.config(args.epochs as usize, args.batch as usize, seed);
-        let mut eval = data.evaluator(quick, dev.clone())?;
-        let zc = ZcConfig { seed, ..zc.clone() };
-        let scorer = ZcComputer::new(Nb201Builder, &data.train, zc, dev.clone())?;
-        let spec = GuideSpec::new(guide.clone(), scorer);
-        let methods = searchers::<Nb201Space>(&args.methods, &dsm, Some(&spec))?;
-        let store = SearchStore::under(
-            root.as_deref(),
-            &format!("seed-{seed}"),
-            format!("live-s{seed}"),
-        )
-        .with_env(SEED_ENV, seed.to_string());
-        let full = data.config(args.final_epochs as usize, args.batch as usize, seed);
-        let cache = store.dir.as_ref().map(|d| d.join("held_out.json"));
-        for method in &methods {
-            if args.start_over {
-                store.forget(method.name())?;
-            }
-            let bar = indicatif::ProgressBar::new(args.queries + method.free_evaluations() as u64)
-                .with_style(indicatif::ProgressStyle::with_template(
-                    "{prefix} {elapsed_precise} [{bar:30}] {pos}/{len} trainings {msg}",
-                )?)
-                .with_prefix(format!("{} seed {seed}", method.name()));
-            let mut observed = Observed::new(&mut eval, |_: &Nb201Cell, e: &Evaluation| {
-                bar.inc(1);
-                bar.set_message(format!("last {:.1} %", e.score));
-            });
-            let run = args.exec.run_search(
-                &**method,
-                &Nb201Space,
-                &mut observed,
-                budget,
-                &mut seeded_rng(seed),
-                &store,
-            )?;
-            bar.finish_and_clear();
-            let (name, found) = (method.name(), &run.outcome);
-            let trial = data.trial(name, seed, found, &full, &dev, cache.as_deref())?;
-            println!("{}", serde_json::to_string(&trial)?);
-            trials.push(trial);
-        }
-    }
-    let config = serde_json::json!({"args": &args, "version": env!("CARGO_PKG_VERSION")});
-    let summary = match &outputs.results {
-        Some(file) => write_study(file, &config, &trials)?,
-        None => summarise_trials(&trials),
+    let (tasks, seeds) = (problem.tasks(), args.seeds.clone());
+    let plan = Plan {
+        tasks,
+        seeds,
+        budget,
+        workers: None,
     };
-    for s in &summary {
+    let (store, restored) = match &outputs.checkpoint {
+        Some(folder) => {
+            let jobs = plan.jobs(&methods).len();
+            let (store, restored) = open_trials(folder, &settings.fingerprint(), jobs)?;
+            (Some(store), restored)
+        }
+        None => Default::default(),
+    };
+    let print = |_: usize, t: &TrialRecord| match serde_json::to_string(t) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("warning: trial not printed: {e}"),
+    };
+    let exec = Execution {
+        threads: 1, // each training uses every core
+        executor: Some(&runner),
+        store: store.as_ref(),
+        restored,
+        progress: Some(&print),
+    };
+    let trials = run_trials(&problem, &plan, &methods, exec)?;
+    let facts = task_facts(&problem, &plan.tasks);
+    let summary = summarise(&trials, problem.signal_name(), &facts, &args.methods);
+    let config = serde_json::json!({"args": &args, "version": env!("CARGO_PKG_VERSION")});
+    let results = Results {
+        config,
+        summary,
+        trials,
+    };
+    if let Some(file) = &outputs.results {
+        file.write(serde_json::to_string_pretty(&results)?.as_bytes())?;
+    }
+    for s in &results.summary {
         println!("{}", serde_json::to_string(s)?);
     }
     Ok(())

@@ -59,12 +59,13 @@ fn run() -> Result<()> {
         .progress_chars("=> "),
     );
     bar.set_position(restored.len() as u64);
-    let progress = |n: usize| bar.set_position(n as u64);
+    let progress = |n: usize, _: &_| bar.set_position(n as u64);
     let exec = Execution {
         threads: args.threads,
         store: Some(&store),
         restored,
         progress: Some(&progress),
+        ..Default::default()
     };
     let threads = exec.threads_for(jobs);
     let start = Instant::now();

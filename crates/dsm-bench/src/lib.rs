@@ -5,6 +5,10 @@
 //! `data/README.md`), with O(1) lookups and an [`Evaluator`] that turns
 //! the table into a simulated search environment.
 //!
+//! What a study searches is a [`Problem`] (a space, its tasks, an evaluator per task and
+//! trial); a table is a problem with an [`Oracle`] (every architecture's test accuracy, the
+//! optimum, the best by the signal): see [`problem`].
+//!
 //! ## Protocols
 //! - **Datasets**: [`Dataset::Cifar10Valid`] (train on 25k, validate on the other 25k),
 //!   [`Dataset::Cifar10`], [`Dataset::Cifar100`], [`Dataset::ImageNet16`] (ImageNet16-120).
@@ -43,16 +47,18 @@
 
 mod error;
 pub mod latency;
+pub mod problem;
 pub mod proxies;
 mod table;
 
 use std::fmt;
 use std::str::FromStr;
 
-use dsm_space::{Evaluation, Evaluator, Nb201Cell, Nb201Space, SearchSpace};
+use dsm_space::{Evaluation, Evaluator, Nb201Cell, Nb201Space};
 use serde::{Deserialize, Serialize};
 
 pub use error::BenchError;
+pub use problem::{ArchOf, Assessment, Oracle, Problem};
 
 /// The default cells of `rank_nb201` (one a line, with the reason for each as a comment):
 /// 16 cells spread over the table's whole CIFAR-10 accuracy range, cheap ones preferred
@@ -215,65 +221,8 @@ impl BenchResult {
     }
 }
 
-/// A tabulated benchmark: a search space, the tasks it was measured on, the search signal a
-/// search sees, and the reported accuracy it is judged by. What a search protocol (the
-/// `dsm-protocol` crate) runs on, whatever the space.
-///
-/// ```
-/// use dsm_bench::{Benchmark, Dataset, Nb201Benchmark, Nb201Table, Signal};
-///
-/// let bench = Nb201Benchmark::new(Nb201Table::embedded(), Signal::Valid200);
-/// assert_eq!(bench.tasks(), Dataset::SEARCHED.to_vec());
-/// let best = bench.best_by_signal(Dataset::Cifar10);
-/// assert!(bench.test_acc(&best, Dataset::Cifar10) <= bench.optimum_test_acc(Dataset::Cifar10));
-/// ```
-pub trait Benchmark: Sync {
-    /// The space whose architectures the benchmark holds.
-    type Space: SearchSpace + Sync;
-    /// A task (a dataset) the benchmark measured.
-    type Task: Copy + Eq + fmt::Debug + fmt::Display + Send + Sync;
-    /// What a search on one task queries: the search signal and the (simulated) cost.
-    type Evaluator<'b>: Evaluator<<Self::Space as SearchSpace>::Arch> + Send
-    where
-        Self: 'b;
-
-    /// The space.
-    fn space(&self) -> &Self::Space;
-
-    /// Every task, in the order results list them.
-    fn tasks(&self) -> Vec<Self::Task>;
-
-    /// The name of the search signal (`valid200`, ...), recorded in results.
-    fn signal_name(&self) -> &str;
-
-    /// A task's name for printed tables (its `Display` form unless overridden).
-    fn task_title(&self, task: Self::Task) -> String {
-        task.to_string()
-    }
-
-    /// The evaluator a search on `task` queries.
-    fn evaluator(&self, task: Self::Task) -> Self::Evaluator<'_>;
-
-    /// The accuracy a search sees for `arch` on `task` (what its evaluator scores).
-    fn signal_acc(&self, arch: &<Self::Space as SearchSpace>::Arch, task: Self::Task) -> f64;
-
-    /// The accuracy reported for `arch` on `task` (the test accuracy).
-    fn test_acc(&self, arch: &<Self::Space as SearchSpace>::Arch, task: Self::Task) -> f64;
-
-    /// The benchmark's index of `arch`, where it numbers its architectures.
-    fn index_of(&self, _arch: &<Self::Space as SearchSpace>::Arch) -> Option<usize> {
-        None
-    }
-
-    /// The best reported accuracy of any architecture on `task`.
-    fn optimum_test_acc(&self, task: Self::Task) -> f64;
-
-    /// The architecture with the best signal on `task` (what a perfect search finds).
-    fn best_by_signal(&self, task: Self::Task) -> <Self::Space as SearchSpace>::Arch;
-}
-
-/// NAS-Bench-201 as a [`Benchmark`]: the table with one search signal, on the three searched
-/// datasets.
+/// NAS-Bench-201 as a [`Problem`] with an [`Oracle`]: the table with one search signal, on the
+/// three searched datasets.
 #[derive(Debug, Clone, Copy)]
 pub struct Nb201Benchmark<'t> {
     table: &'t Nb201Table,
@@ -297,13 +246,14 @@ impl<'t> Nb201Benchmark<'t> {
     }
 }
 
-impl Benchmark for Nb201Benchmark<'_> {
+impl Problem for Nb201Benchmark<'_> {
     type Space = Nb201Space;
     type Task = Dataset;
     type Evaluator<'b>
         = Nb201Evaluator<'b>
     where
         Self: 'b;
+    type Error = std::convert::Infallible;
 
     fn space(&self) -> &Nb201Space {
         &Nb201Space
@@ -317,32 +267,38 @@ impl Benchmark for Nb201Benchmark<'_> {
         self.signal.name()
     }
 
-    fn task_title(&self, task: Dataset) -> String {
+    fn task_title(&self, task: &Dataset) -> String {
         task.benchmark_name().to_string()
     }
 
-    fn evaluator(&self, task: Dataset) -> Nb201Evaluator<'_> {
-        Nb201Evaluator::new(self.table, task, self.signal)
+    fn evaluator(&self, task: &Dataset, _seed: u64) -> Result<Nb201Evaluator<'_>, Self::Error> {
+        Ok(Nb201Evaluator::new(self.table, *task, self.signal))
     }
 
-    fn signal_acc(&self, arch: &Nb201Cell, task: Dataset) -> f64 {
-        self.table.lookup(arch, task).signal(self.signal)
+    fn oracle(&self) -> Option<&dyn Oracle<Nb201Cell, Dataset>> {
+        Some(self)
+    }
+}
+
+impl Oracle<Nb201Cell, Dataset> for Nb201Benchmark<'_> {
+    fn signal_acc(&self, arch: &Nb201Cell, task: &Dataset) -> f64 {
+        self.table.lookup(arch, *task).signal(self.signal)
     }
 
-    fn test_acc(&self, arch: &Nb201Cell, task: Dataset) -> f64 {
-        self.table.lookup(arch, task).test_acc
+    fn test_acc(&self, arch: &Nb201Cell, task: &Dataset) -> f64 {
+        self.table.lookup(arch, *task).test_acc
     }
 
     fn index_of(&self, arch: &Nb201Cell) -> Option<usize> {
         Some(self.table.index_of(arch))
     }
 
-    fn optimum_test_acc(&self, task: Dataset) -> f64 {
-        self.table.optimum_test_acc(task)
+    fn optimum_test_acc(&self, task: &Dataset) -> f64 {
+        self.table.optimum_test_acc(*task)
     }
 
-    fn best_by_signal(&self, task: Dataset) -> Nb201Cell {
-        self.table.best_by(task, self.signal).0
+    fn best_by_signal(&self, task: &Dataset) -> Nb201Cell {
+        self.table.best_by(*task, self.signal).0
     }
 }
 

@@ -5,14 +5,13 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::executor::ClusterConfig;
-
 use crate::ClusterError;
-use crate::launcher::{Launcher, LocalLauncher};
+use crate::launcher::LocalLauncher;
 use crate::slurm::{SlurmLauncher, SlurmOptions};
+use crate::store::{Executor, Runner};
 
 /// The executor flags: `--executor inline|local|slurm`, `--workers N`, the Slurm job's
-/// resources, the polling interval and the retries. Checked by [`launcher`](Self::launcher).
+/// resources, the polling interval and the retries. Checked by [`executor`](Self::executor).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct ExecutorArgs {
@@ -94,66 +93,41 @@ impl ExecutorArgs {
             .collect()
     }
 
-    /// Runs one search of `method` through the executor these flags ask for, the worker being
-    /// this very program with the same arguments (it must call [`serve`](crate::serve) when
-    /// [`task_from_env`](crate::task_from_env) names a task), under `config` (see
-    /// [`config`](Self::config)); SIGTERM and Ctrl-C cancel its jobs. `None`
-    /// for `inline`: the caller evaluates in process.
-    pub fn search_method<S, M>(
+    /// The [`Runner`] these flags ask for, its searches kept in `dir` (required on workers:
+    /// a timestamped folder is the caller's choice) under the study name `run`, each
+    /// discarded first with `start_over`; checked as [`executor`](Self::executor) is.
+    pub fn runner(
         &self,
-        method: &M,
-        space: &S,
-        budget: dsm_miner::Budget,
-        rng: &mut dyn rand::Rng,
-        config: ClusterConfig,
-    ) -> Result<Option<crate::ClusterOutcome<S::Arch>>, ClusterError>
-    where
-        S: dsm_space::SearchSpace,
-        M: dsm_miner::Searcher<S> + ?Sized,
-    {
-        let Some(launcher) = self.launcher()? else {
-            return Ok(None);
-        };
-        let mut command = crate::WorkerCommand::this_process()?;
-        command.env = self.env()?;
-        let mut cluster =
-            crate::Cluster::new(config, launcher, command)?.with_stop(crate::stop_on_signals()?);
-        cluster.search_method(method, space, budget, rng).map(Some)
-    }
-
-    /// The cluster settings these flags give for a search journaled in `dir`, its jobs named
-    /// `dsm-<run>-<id>`, continued when `dir` holds its journal (`resume`).
-    pub fn config(
-        &self,
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         run: &str,
-        fingerprint: &str,
-        resume: bool,
-    ) -> ClusterConfig {
-        ClusterConfig {
-            dir,
-            run: run.to_string(),
-            poll_s: self.poll_s,
-            max_retries: self.retries,
-            resume,
-            fingerprint: fingerprint.to_string(),
-            ..ClusterConfig::default()
+        start_over: bool,
+    ) -> Result<Runner, ClusterError> {
+        let mut runner = Runner::new(self.executor()?);
+        if let Some(dir) = dir {
+            runner = runner.kept_in(dir, run);
         }
+        Ok(Runner {
+            poll_s: self.poll_s,
+            retries: self.retries,
+            env: self.env()?,
+            start_over,
+            ..runner
+        })
     }
 
-    /// The launcher asked for (`None` for `inline`): an error for an unknown executor,
-    /// Slurm flags without `--executor slurm`, a missing Slurm command, or a bad value.
+    /// The executor asked for: an error for an unknown executor, Slurm flags without
+    /// `--executor slurm`, a missing Slurm command, or a bad value.
     ///
     /// ```
-    /// use dsm_cluster::ExecutorArgs;
-    /// assert!(ExecutorArgs::default().launcher()?.is_none());
+    /// use dsm_cluster::{Executor, ExecutorArgs};
+    /// assert_eq!(ExecutorArgs::default().executor()?, Executor::InProcess);
     /// let local = ExecutorArgs { workers: 2, ..Default::default() }; // a local pool
-    /// assert_eq!(local.launcher()?.expect("a pool").name(), "local");
+    /// assert_eq!(local.executor()?, Executor::Local { workers: 2 });
     /// let bad = ExecutorArgs { executor: Some("k8s".into()), ..Default::default() };
-    /// assert!(bad.launcher().err().expect("refused").to_string().contains("--executor"));
+    /// assert!(bad.executor().err().expect("refused").to_string().contains("--executor"));
     /// # Ok::<(), dsm_cluster::ClusterError>(())
     /// ```
-    pub fn launcher(&self) -> Result<Option<Box<dyn Launcher>>, ClusterError> {
+    pub fn executor(&self) -> Result<Executor, ClusterError> {
         if !(self.poll_s.is_finite() && self.poll_s > 0.0 && self.poll_s <= 3600.0) {
             return Err(ClusterError::Config {
                 field: "--poll-s",
@@ -179,28 +153,36 @@ impl ExecutorArgs {
             None => "inline",
         };
         match executor {
-            "slurm" => Ok(Some(Box::new(SlurmLauncher::new(SlurmOptions {
-                slots,
-                partition: self.partition.clone(),
-                time: self.time.clone(),
-                cpus_per_task: self.cpus_per_task,
-                gpus_per_task: self.gpus_per_task,
-                mem: self.mem.clone(),
-                extra: self.sbatch_args.clone(),
-                ..SlurmOptions::default()
-            })?))),
+            "slurm" => {
+                let options = SlurmOptions {
+                    slots,
+                    partition: self.partition.clone(),
+                    time: self.time.clone(),
+                    cpus_per_task: self.cpus_per_task,
+                    gpus_per_task: self.gpus_per_task,
+                    mem: self.mem.clone(),
+                    extra: self.sbatch_args.clone(),
+                    ..SlurmOptions::default()
+                };
+                // Finds sbatch now: a missing Slurm is refused before any work.
+                SlurmLauncher::new(options.clone())?;
+                Ok(Executor::Slurm(options))
+            }
             _ if slurm_flag.is_some() => Err(ClusterError::Config {
                 field: slurm_flag.expect("found").0,
                 value: format!("given with --executor {executor}"),
                 expected: "--executor slurm (it sets a Slurm job's resources)",
             }),
-            "local" => Ok(Some(Box::new(LocalLauncher::new(slots)?))),
+            "local" => {
+                LocalLauncher::new(slots)?;
+                Ok(Executor::Local { workers: slots })
+            }
             "inline" if slots > 1 => Err(ClusterError::Config {
                 field: "--workers",
                 value: slots.to_string(),
                 expected: "1 with --executor inline (pass --executor local or slurm for more)",
             }),
-            "inline" => Ok(None),
+            "inline" => Ok(Executor::InProcess),
             other => Err(ClusterError::Config {
                 field: "--executor",
                 value: format!("{other:?}"),

@@ -51,5 +51,5 @@ pub use executor::{
 };
 pub use launcher::{JobSpec, JobState, Launcher, LocalLauncher, WorkerCommand};
 pub use slurm::{SlurmLauncher, SlurmOptions};
-pub use store::{SearchRun, SearchStore};
+pub use store::{Executor, Runner};
 pub use task::{ATTEMPT_ENV, TASK_ENV, Task, TaskResult, serve, task_from_env};

@@ -1,173 +1,237 @@
-//! Where a program keeps the searches it runs, whichever executor runs them: one call,
-//! [`ExecutorArgs::run_search`], checkpoints an in-process search or journals one on
-//! workers, and continues either when its folder holds it.
+//! Where a study's evaluations run, as a library type: [`Executor`] (in this process, worker
+//! processes on this machine, Slurm jobs) and [`Runner`], which runs every search a study
+//! hands it there, each kept in a folder so that a rerun continues it. A [`Runner`] is a
+//! [`SearchExecutor`]: `dsm_protocol::run_trials` takes it. The command-line flags
+//! ([`ExecutorArgs`](crate::ExecutorArgs)) are only its adapter.
 
 use std::path::PathBuf;
 
-use dsm_miner::{SearchCheckpoint, SearchOutcome, SearchRng, Searcher};
-use dsm_space::{Evaluator, SearchSpace};
+use dsm_miner::{
+    DynEvaluator, MinerError, SearchCheckpoint, SearchExecutor, SearchJob, SearchOutcome, SearchRng,
+};
+use dsm_space::SearchSpace;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{ClusterError, ExecutorArgs, Report};
+use crate::launcher::{Launcher, LocalLauncher};
+use crate::slurm::{SlurmLauncher, SlurmOptions};
+use crate::{Cluster, ClusterConfig, ClusterError, WorkerCommand};
 
-/// Where the searches of one run are kept, and what tells them apart.
-///
-/// In-process (`--executor inline`), a search of method `m` is checkpointed in
-/// `DIR/<m>.json` ([`SearchCheckpoint`], labelled with [`run`](Self::run)); on workers
-/// (`local`, `slurm`), it is journaled in `DIR/<m>/` and its jobs are named
-/// `dsm-<run>-<m>-<id>`. A rerun with the same store continues either.
-///
-/// ```
-/// use dsm_cluster::SearchStore;
-/// let store = SearchStore::new("runs/live/seed-3", "live-s3").with_env("DSM_LIVE_SEED", "3");
-/// assert_eq!(store.checkpoint("dsm-nas"), Some("runs/live/seed-3/dsm-nas.json".into()));
-/// assert_eq!(store.journal("dsm-nas"), Some("runs/live/seed-3/dsm-nas".into()));
-/// assert!(dsm_cluster::SearchStore::none().checkpoint("random").is_none());
-/// ```
+/// Where evaluations run.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SearchStore {
-    /// The folder (`None`: an in-process search keeps nothing; workers need one).
-    pub dir: Option<PathBuf>,
-    /// Names the run: the checkpoints' label, part of the job names and of the journal's
-    /// fingerprint (so a different run is refused, not continued).
-    pub run: String,
-    /// Environment variables for every worker of these searches, after `--job-env`'s (for
-    /// instance what the worker needs to rebuild the evaluator of this run).
-    pub env: Vec<(String, String)>,
+pub enum Executor {
+    /// In this process, one at a time.
+    #[default]
+    InProcess,
+    /// Worker processes on this machine, `workers` at once.
+    Local {
+        /// Evaluations in flight at once.
+        workers: usize,
+    },
+    /// Slurm batch jobs (`options.slots` at once).
+    Slurm(SlurmOptions),
 }
 
-impl SearchStore {
-    /// Searches kept in `dir`, named `run`.
-    pub fn new(dir: impl Into<PathBuf>, run: impl Into<String>) -> Self {
+impl Executor {
+    /// Its name on command lines (`inline`, `local`, `slurm`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Executor::InProcess => "inline",
+            Executor::Local { .. } => "local",
+            Executor::Slurm(_) => "slurm",
+        }
+    }
+
+    /// The launcher of worker processes or jobs (`None` in process): an error for no
+    /// workers or a missing Slurm command.
+    ///
+    /// ```
+    /// use dsm_cluster::Executor;
+    /// assert!(Executor::InProcess.launcher()?.is_none());
+    /// assert_eq!(Executor::Local { workers: 2 }.launcher()?.expect("a pool").name(), "local");
+    /// # Ok::<(), dsm_cluster::ClusterError>(())
+    /// ```
+    pub fn launcher(&self) -> Result<Option<Box<dyn Launcher>>, ClusterError> {
+        Ok(match self {
+            Executor::InProcess => None,
+            Executor::Local { workers } => Some(Box::new(LocalLauncher::new(*workers)?)),
+            Executor::Slurm(options) => Some(Box::new(SlurmLauncher::new(options.clone())?)),
+        })
+    }
+}
+
+/// Runs the searches of a study where [`executor`](Self::executor) says, each kept in
+/// [`dir`](Self::dir) so that a rerun continues it: the search of `method` on `task` from
+/// seed `s` is checkpointed in `DIR/<task>-seed-<s>/<method>.json` in process
+/// ([`SearchCheckpoint`], every evaluation saved) or journaled in
+/// `DIR/<task>-seed-<s>/<method>/` on workers, its jobs named
+/// `dsm-<run>-<task>-s<s>-<method>-<id>`. Each worker is this very program with the same
+/// arguments and the job's task and seed in its environment ([`SearchJob::env`]); it must
+/// call [`serve`](crate::serve) when [`task_from_env`](crate::task_from_env) names a task.
+/// The results are those of the in-process search for the same seed.
+///
+/// ```
+/// use dsm_cluster::{Executor, Runner};
+/// use dsm_miner::{Budget, InProcess, RandomSearch, SearchExecutor, SearchJob, seeded_rng};
+/// use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
+///
+/// # let dir = std::env::temp_dir().join(format!("dsm-runner-doc-{}", std::process::id()));
+/// let runner = Runner::new(Executor::InProcess).kept_in(&dir, "doc");
+/// let job = || SearchJob { method: &RandomSearch, space: &dsm_space::Nb201Space,
+///     budget: Budget { max_iters: 5, ..Budget::default() }, task: "cifar10".into(), seed: 4 };
+/// let mut eval = Nb201Evaluator::new(Nb201Table::embedded(), Dataset::Cifar10, Signal::Valid200);
+/// let kept = runner.run(job(), &mut eval, &mut seeded_rng(4))?;
+/// assert!(dir.join("cifar10-seed-4/random.json").exists());
+/// // The same as the search in process, and a rerun continues (here: finds it finished).
+/// assert_eq!(kept, InProcess.run(job(), &mut eval, &mut seeded_rng(4))?);
+/// assert_eq!(kept, runner.run(job(), &mut eval, &mut seeded_rng(4))?);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Runner {
+    /// Where evaluations run.
+    pub executor: Executor,
+    /// Where the searches are kept (`None`: nowhere, in process only; workers need one).
+    pub dir: Option<PathBuf>,
+    /// Names the study: the checkpoints' label, part of the job names and of the journals'
+    /// fingerprint (so another study's search is refused, not continued).
+    pub run: String,
+    /// Seconds between polls of the results and the scheduler.
+    pub poll_s: f64,
+    /// Failed attempts of an evaluation started again before it counts as failed.
+    pub retries: u32,
+    /// Environment variables for every worker (before each job's task and seed).
+    pub env: Vec<(String, String)>,
+    /// Discard each kept search before running it (start the study's searches afresh).
+    pub start_over: bool,
+}
+
+impl Runner {
+    /// Searches run by `executor`, kept nowhere (in process) until [`kept_in`](Self::kept_in).
+    pub fn new(executor: Executor) -> Self {
         Self {
-            dir: Some(dir.into()),
-            run: run.into(),
+            executor,
+            dir: None,
+            run: String::new(),
+            poll_s: 1.0,
+            retries: 2,
             env: Vec::new(),
+            start_over: false,
         }
     }
 
-    /// Searches kept in `root/<name>` when there is a root, else nowhere.
-    pub fn under(root: Option<&std::path::Path>, name: &str, run: impl Into<String>) -> Self {
-        match root {
-            Some(root) => Self::new(root.join(name), run),
-            None => Self::none(),
-        }
-    }
-
-    /// Searches kept nowhere (in process only).
-    pub fn none() -> Self {
-        Self::default()
-    }
-
-    /// With one more worker environment variable.
-    pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((key.into(), value.into()));
+    /// The searches kept in `dir`, the study named `run`.
+    pub fn kept_in(mut self, dir: impl Into<PathBuf>, run: impl Into<String>) -> Self {
+        self.dir = Some(dir.into());
+        self.run = run.into();
         self
     }
 
-    /// The checkpoint file of an in-process search of `method`.
-    pub fn checkpoint(&self, method: &str) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join(format!("{method}.json")))
+    /// The folder of one trial's searches.
+    fn trial_dir<S: SearchSpace>(&self, job: &SearchJob<'_, S>) -> Option<PathBuf> {
+        let task: String = job
+            .task
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let dir = self.dir.as_ref()?;
+        Some(dir.join(format!("{task}-seed-{}", job.seed)))
     }
 
-    /// The journal folder of a search of `method` on workers.
-    pub fn journal(&self, method: &str) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join(method))
-    }
-
-    /// Discards what the store holds of `method` (its checkpoint and its journal), to start
-    /// that search afresh; nothing else in the folder is touched.
-    pub fn forget(&self, method: &str) -> Result<(), ClusterError> {
-        let gone = |r: std::io::Result<()>, path: &std::path::Path| match r {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ClusterError::Journal {
-                path: path.to_path_buf(),
-                reason: format!("cannot be removed to start over: {e}"),
-            }),
-            _ => Ok(()),
-        };
-        if let Some(file) = self.checkpoint(method) {
-            gone(std::fs::remove_file(&file), &file)?;
-        }
-        if let Some(dir) = self.journal(method) {
-            gone(std::fs::remove_dir_all(&dir), &dir)?;
-        }
-        Ok(())
-    }
-}
-
-/// A search run by [`ExecutorArgs::run_search`]: its outcome, and the executor's report when
-/// it ran on workers.
-#[derive(Debug, Clone)]
-pub struct SearchRun<A> {
-    /// What the search found.
-    pub outcome: SearchOutcome<A>,
-    /// Jobs, retries and resumption (`None` in process).
-    pub report: Option<Report>,
-}
-
-impl ExecutorArgs {
-    /// Runs one search of `method` where these flags say, kept in `store`: in this process
-    /// through `evaluator` (checkpointed when the store has a folder), or on workers, each
-    /// this very program with the same arguments and `store.env` (it must call
-    /// [`serve`](crate::serve) when [`task_from_env`](crate::task_from_env) names a task;
-    /// `evaluator` is then unused). Continues the search the store holds; a store holding a
-    /// different search (other settings, budget or run) is refused.
-    pub fn run_search<S, M, E>(
+    fn run_search<S>(
         &self,
-        method: &M,
-        space: &S,
-        evaluator: &mut E,
-        budget: dsm_miner::Budget,
+        job: SearchJob<'_, S>,
+        evaluator: &mut dyn DynEvaluator<S::Arch>,
         rng: &mut SearchRng,
-        store: &SearchStore,
-    ) -> Result<SearchRun<S::Arch>, ClusterError>
+    ) -> Result<SearchOutcome<S::Arch>, ClusterError>
     where
         S: SearchSpace,
         S::Arch: Serialize + DeserializeOwned,
-        M: Searcher<S> + ?Sized,
-        E: Evaluator<S::Arch>,
     {
-        if let Some(dir) = &store.dir {
+        let method = job.method.name().to_string();
+        let dir = self.trial_dir(&job);
+        if let Some(dir) = &dir {
             std::fs::create_dir_all(dir).map_err(|e| ClusterError::Journal {
                 path: dir.clone(),
                 reason: format!("cannot be created for the search's checkpoint: {e}"),
             })?;
-        }
-        if self.launcher()?.is_some() {
-            let Some(journal) = store.journal(method.name()) else {
-                return Err(ClusterError::Config {
-                    field: "search store",
-                    value: "none".into(),
-                    expected: "a folder for the journal of a search on workers",
-                });
-            };
-            let fingerprint = format!("{} {} {budget:?}", method.settings(), store.run);
-            let run = if store.run.is_empty() {
-                method.name().to_string()
-            } else {
-                format!("{}-{}", store.run, method.name())
-            };
-            let mut exec = self.clone();
-            exec.job_env
-                .extend(store.env.iter().map(|(k, v)| format!("{k}={v}")));
-            let config = exec.config(journal, &run, &fingerprint, true);
-            if let Some(done) = exec.search_method(method, space, budget, rng, config)? {
-                return Ok(SearchRun {
-                    outcome: done.outcome,
-                    report: Some(done.report),
-                });
+            if self.start_over {
+                forget(&dir.join(format!("{method}.json")), &dir.join(&method))?;
             }
         }
-        let outcome = match store.checkpoint(method.name()) {
-            Some(path) => SearchCheckpoint::new(path, 1)
-                .with_label(store.run.clone())
-                .search(method, space, evaluator, budget, rng)?,
-            None => dsm_miner::search(method, space, evaluator, budget, rng)?,
+        let Some(launcher) = self.executor.launcher()? else {
+            return Ok(match &dir {
+                Some(dir) => SearchCheckpoint::new(dir.join(format!("{method}.json")), 1)
+                    .with_label(self.run.clone())
+                    .search(job.method, job.space, &mut { evaluator }, job.budget, rng)?,
+                None => {
+                    dsm_miner::search(job.method, job.space, &mut { evaluator }, job.budget, rng)?
+                }
+            });
         };
-        Ok(SearchRun {
-            outcome,
-            report: None,
+        let Some(dir) = dir else {
+            return Err(ClusterError::Config {
+                field: "runner folder",
+                value: "none".into(),
+                expected: "a folder for the journals of searches on workers",
+            });
+        };
+        let mut command = WorkerCommand::this_process()?;
+        command.env = self.env.iter().cloned().chain(job.env()).collect();
+        let config = ClusterConfig {
+            dir: dir.join(&method),
+            run: format!("{}-{}-s{}-{method}", self.run, job.task, job.seed),
+            poll_s: self.poll_s,
+            max_retries: self.retries,
+            resume: true,
+            fingerprint: format!("{} {} {:?}", job.method.settings(), self.run, job.budget),
+            ..ClusterConfig::default()
+        };
+        let mut cluster =
+            Cluster::new(config, launcher, command)?.with_stop(crate::stop_on_signals()?);
+        Ok(cluster
+            .search_method(job.method, job.space, job.budget, rng)?
+            .outcome)
+    }
+}
+
+impl<S> SearchExecutor<S> for Runner
+where
+    S: SearchSpace,
+    S::Arch: Serialize + DeserializeOwned,
+{
+    fn run(
+        &self,
+        job: SearchJob<'_, S>,
+        evaluator: &mut dyn DynEvaluator<S::Arch>,
+        rng: &mut SearchRng,
+    ) -> Result<SearchOutcome<S::Arch>, MinerError> {
+        self.run_search(job, evaluator, rng).map_err(|e| match e {
+            ClusterError::Miner(e) => e,
+            other => MinerError::Executor {
+                executor: self.executor.name().to_string(),
+                source: Box::new(other),
+            },
         })
     }
+}
+
+/// Removes a kept search (its checkpoint file and its journal folder), if there.
+fn forget(file: &std::path::Path, journal: &std::path::Path) -> Result<(), ClusterError> {
+    let gone = |r: std::io::Result<()>, path: &std::path::Path| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ClusterError::Journal {
+            path: path.to_path_buf(),
+            reason: format!("cannot be removed to start over: {e}"),
+        }),
+        _ => Ok(()),
+    };
+    gone(std::fs::remove_file(file), file)?;
+    gone(std::fs::remove_dir_all(journal), journal)
 }

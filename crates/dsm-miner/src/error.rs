@@ -16,6 +16,16 @@ pub enum MinerError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The executor running the search's evaluations elsewhere failed (worker processes,
+    /// Slurm jobs: its error is the [`source`](std::error::Error::source)).
+    #[error("running the search's evaluations on {executor} failed")]
+    Executor {
+        /// The executor (`local`, `slurm`).
+        executor: String,
+        /// Its error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A zero-cost proxy scorer failed on an architecture (its error is the
     /// [`source`](std::error::Error::source)).
     #[error("scoring {arch} by its zero-cost proxies failed")]

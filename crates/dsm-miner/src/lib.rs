@@ -47,6 +47,7 @@ pub mod controller;
 mod driver;
 mod dsm;
 mod error;
+mod executor;
 mod graph;
 mod guide;
 mod native;
@@ -67,6 +68,10 @@ pub use driver::{
 };
 pub use dsm::{ControllerEngine, DsmConfig, DsmNas, MAX_K};
 pub use error::MinerError;
+pub use executor::{
+    DynEvaluator, EvaluatorError, InProcess, STUDY_SEED_ENV, STUDY_TASK_ENV, SearchExecutor,
+    SearchJob,
+};
 pub use graph::{Anchor, CandidateGraph};
 pub use guide::{
     BoxedScorer, GUIDED_SUFFIX, Guide, GuideConfig, Guided, MAX_SCREEN, MAX_WARM_START,

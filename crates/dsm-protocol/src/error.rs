@@ -35,6 +35,20 @@ pub enum ProtocolError {
         #[source]
         source: dsm_miner::MinerError,
     },
+    /// The problem could not make a trial's evaluator or assess its answer (loading data,
+    /// training).
+    #[error("{what} on {task}, seed {seed}")]
+    Problem {
+        /// `making the evaluator` or `assessing the answer`.
+        what: &'static str,
+        /// The task.
+        task: String,
+        /// The trial's seed.
+        seed: u64,
+        /// The problem's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// An architecture or a search space is invalid.
     #[error(transparent)]
     Space(#[from] dsm_space::SpaceError),

@@ -77,15 +77,19 @@ mod results;
 mod run;
 pub mod scaling;
 pub mod stats;
+mod study;
 pub mod tradeoff;
 
 pub use error::ProtocolError;
 pub use results::{
-    History, REFERENCE_METHOD, RESULTS_FORMAT, Results, Summary, TaskFacts, TrialRecord, summarise,
+    History, MeasureSummary, REFERENCE_METHOD, RESULTS_FORMAT, Results, Summary, TaskFacts,
+    TrialRecord, summarise,
 };
 #[cfg(feature = "cli")]
 pub use run::ResumeArgs;
 pub use run::{
-    ArchOf, BoxedSearcher, Execution, Job, Method, PerTaskFn, Plan, TransferFn, TrialStore,
-    open_trials, record, run_job, run_trials, task_facts, timestamped_dir, write_atomic,
+    ArchOf, BoxedSearcher, Execution, Job, Method, PerTrialFn, Plan, ProgressFn, TransferFn,
+    TrialStore, open_trials, record, run_job, run_trials, task_facts, timestamped_dir,
+    write_atomic,
 };
+pub use study::{GuideFn, StudyOutputs, methods_by_name, worker_evaluator};

@@ -14,7 +14,7 @@ use dsm_miner::{
     Accounting, Budget, ControllerEngine, DsmConfig, DsmNas, GUIDED_SUFFIX, GuideConfig, GuideSpec,
     RegularizedEvolution, Reinforce, boxed_scorer, check_guidance, searcher,
 };
-use dsm_space::Nb201Cell;
+use dsm_space::{Nb201Cell, Nb201Space};
 use serde::{Deserialize, Serialize};
 
 use crate::ProtocolError;
@@ -435,8 +435,7 @@ impl Nb201Protocol {
     pub fn plan(&self) -> Plan<Dataset> {
         Plan {
             tasks: self.datasets.clone(),
-            trials: self.config.trials,
-            seed: self.config.seed,
+            seeds: Plan::<Dataset>::consecutive(self.config.seed, self.config.trials),
             budget: self.budget,
             workers: self.config.workers,
         }
@@ -467,9 +466,9 @@ impl Nb201Protocol {
                         .clone()
                         .expect("checked: guided methods have a guide");
                     let (dsm, name) = (self.dsm.clone(), name.to_string());
-                    Method::PerTask {
+                    Method::PerTrial {
                         name: name.clone(),
-                        build: Box::new(move |dataset| {
+                        build: Box::new(move |&dataset, _seed| {
                             let proxies = proxies.clone();
                             let spec = GuideSpec {
                                 config: config.clone(),
@@ -538,7 +537,10 @@ impl Nb201Protocol {
     }
 
     /// Runs the configured methods.
-    pub fn run(&self, exec: Execution<'_>) -> Result<Results<Nb201RunConfig>, ProtocolError> {
+    pub fn run(
+        &self,
+        exec: Execution<'_, Nb201Space>,
+    ) -> Result<Results<Nb201RunConfig>, ProtocolError> {
         self.run_methods(self.methods(), exec)
     }
 
@@ -559,7 +561,7 @@ impl Nb201Protocol {
     pub fn run_methods(
         &self,
         methods: Vec<Method<Nb201>>,
-        exec: Execution<'_>,
+        exec: Execution<'_, Nb201Space>,
     ) -> Result<Results<Nb201RunConfig>, ProtocolError> {
         let bench = self.benchmark();
         let plan = self.plan();
@@ -643,7 +645,7 @@ pub fn best_cell_pictures<C>(
                 "{method} on {task}: best of {} trials (signal {:.2}, test {:.2})",
                 results.trials_of(task, method).count(),
                 t.signal_acc,
-                t.test_acc
+                t.reported()
             );
             let options = dsm_draw::CellOptions {
                 skeleton,

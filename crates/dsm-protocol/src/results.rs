@@ -22,7 +22,9 @@ pub struct History {
     pub clock_s: Option<Vec<f64>>,
     /// The best signal so far.
     pub best_signal: Vec<f64>,
-    /// The reported accuracy of the best-so-far architecture.
+    /// The test accuracy of the best-so-far architecture, where the problem has an oracle
+    /// (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub best_test_acc: Vec<f64>,
 }
 
@@ -42,16 +44,21 @@ pub struct TrialRecord {
     /// The benchmark's index of the answer, where it numbers its architectures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_index: Option<usize>,
-    /// The answer's reported (test) accuracy on the task searched.
-    pub test_acc: f64,
+    /// The answer's test accuracy on the task searched, where the problem reports one (its
+    /// assessment, or its oracle's): absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_acc: Option<f64>,
     /// The answer's signal on the task searched.
     pub signal_acc: f64,
-    /// The answer's reported accuracy on every task of the benchmark.
-    #[serde(default)]
+    /// The answer's test accuracy on every task, where the problem has an oracle.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub test_acc_all: BTreeMap<String, f64>,
-    /// The answer's signal on every task of the benchmark.
-    #[serde(default)]
+    /// The answer's signal on every task, where the problem has an oracle.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub signal_acc_all: BTreeMap<String, f64>,
+    /// Other measures of the answer the problem reports (absent: none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub measures: BTreeMap<String, f64>,
     /// Charged queries.
     pub queries: usize,
     /// Evaluations, the free initial ones included.
@@ -89,20 +96,31 @@ impl TrialRecord {
         fnv64_hex(&serde_json::to_vec(&r).expect("plain data serialises"))
     }
 
-    /// The reported accuracy of the best-so-far at cost `t` (`None` before the first
-    /// evaluation).
+    /// What the trial reports of its answer: its test accuracy, or its signal where the
+    /// problem reports no test accuracy.
+    pub fn reported(&self) -> f64 {
+        self.test_acc.unwrap_or(self.signal_acc)
+    }
+
+    /// The test accuracy of the best-so-far at cost `t` (`None` before the first
+    /// evaluation, or without an oracle).
     pub fn best_test_acc_at(&self, t: f64) -> Option<f64> {
         let h = &self.history;
         let n = h.cost_s.partition_point(|&c| c <= t);
-        (n > 0).then(|| h.best_test_acc[n - 1])
+        (n > 0)
+            .then(|| h.best_test_acc.get(n - 1).copied())
+            .flatten()
     }
 
-    /// The reported accuracy of the best-so-far at simulated wall-clock time `t` (`None`
-    /// before the first result, or for a trial run without simulated workers).
+    /// The test accuracy of the best-so-far at simulated wall-clock time `t` (`None`
+    /// before the first result, for a trial run without simulated workers or without an
+    /// oracle).
     pub fn best_test_acc_at_clock(&self, t: f64) -> Option<f64> {
         let h = &self.history;
         let n = h.clock_s.as_ref()?.partition_point(|&c| c <= t);
-        (n > 0).then(|| h.best_test_acc[n - 1])
+        (n > 0)
+            .then(|| h.best_test_acc.get(n - 1).copied())
+            .flatten()
     }
 }
 
@@ -117,7 +135,8 @@ pub struct Summary {
     pub signal: String,
     /// Number of trials.
     pub trials: usize,
-    /// Mean reported accuracy of the answers.
+    /// Mean reported accuracy of the answers: their test accuracy, or their signal where the
+    /// problem reports none (then [`reported`](Self::reported) says `signal`).
     pub mean_test_acc: f64,
     /// Its sample standard deviation.
     pub std_test_acc: f64,
@@ -129,11 +148,14 @@ pub struct Summary {
     pub mean_queries: f64,
     /// Mean charged cost.
     pub mean_cost_s: f64,
-    /// The best reported accuracy of any architecture on the task.
-    pub benchmark_optimum: f64,
-    /// The reported accuracy of the architecture with the best signal (what a perfect
-    /// search with this signal reports).
-    pub signal_ceiling: f64,
+    /// The best test accuracy of any architecture on the task, where the problem has an
+    /// oracle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benchmark_optimum: Option<f64>,
+    /// The test accuracy of the architecture with the best signal (what a perfect search
+    /// with this signal reports), where the problem has an oracle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_ceiling: Option<f64>,
     /// The 95 % confidence interval of the mean reported accuracy (Student's t).
     pub ci95_test_acc: [f64; 2],
     /// Two-sided p-value of [`test`](Self::test) against DSM-NAS's trials on the same task;
@@ -143,8 +165,26 @@ pub struct Summary {
     /// The test behind the p-value (`mann-whitney-u`); present with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<String>,
-    /// The share of trials whose answer has the benchmark's best signal on the task.
-    pub best_found_share: f64,
+    /// The share of trials whose answer has the best signal on the task, where the problem
+    /// has an oracle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_found_share: Option<f64>,
+    /// `signal` when the problem reports no test accuracy, so that the accuracy columns
+    /// summarise the answers' signal (absent: they summarise the test accuracy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported: Option<String>,
+    /// Mean and standard error of every other measure the problem reports (absent: none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub measures: BTreeMap<String, MeasureSummary>,
+}
+
+/// The mean and standard error of one measure over a method's trials on a task.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MeasureSummary {
+    /// The mean.
+    pub mean: f64,
+    /// Its standard error.
+    pub sem: f64,
 }
 
 /// What the protocol needs of a task to summarise it.
@@ -162,32 +202,50 @@ pub struct TaskFacts {
 pub const REFERENCE_METHOD: &str = "dsm-nas";
 
 /// The summary rows of `trials` for every `(task, facts)` and method, in the given orders;
-/// a method without trials on a task has no row.
+/// a method without trials on a task has no row. `facts` come from the problem's oracle
+/// ([`task_facts`](crate::task_facts)); without them, the rows have no optimum, ceiling or
+/// best-found share. The accuracy columns summarise each trial's
+/// [`reported`](TrialRecord::reported) accuracy.
 pub fn summarise(
     trials: &[TrialRecord],
     signal: &str,
-    tasks: &[(String, TaskFacts)],
+    tasks: &[(String, Option<TaskFacts>)],
     methods: &[String],
 ) -> Vec<Summary> {
     let mut out = Vec::new();
     for (task, facts) in tasks {
-        let rows = |m: &str| -> Vec<&TrialRecord> {
+        let of = |m: &str| -> Vec<&TrialRecord> {
             trials
                 .iter()
                 .filter(|t| t.dataset == *task && t.method == m)
                 .collect()
         };
-        let reference: Vec<f64> = rows(REFERENCE_METHOD).iter().map(|t| t.test_acc).collect();
         for method in methods {
-            let rows = rows(method);
+            let rows = of(method);
             if rows.is_empty() {
                 continue;
             }
-            let acc: Vec<f64> = rows.iter().map(|t| t.test_acc).collect();
+            // Like with like: the signal throughout where any trial lacks a test accuracy.
+            let by_signal = rows.iter().any(|t| t.test_acc.is_none());
+            let value = |t: &&TrialRecord| {
+                if by_signal {
+                    t.signal_acc
+                } else {
+                    t.reported()
+                }
+            };
+            let reference: Vec<f64> = of(REFERENCE_METHOD).iter().map(value).collect();
+            let acc: Vec<f64> = rows.iter().map(value).collect();
             let (mean, std) = stats::mean_std(&acc);
             let n = rows.len() as f64;
             let p = (method != REFERENCE_METHOD && !reference.is_empty())
                 .then(|| stats::mann_whitney_u(&acc, &reference));
+            let mut measures: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            for t in &rows {
+                for (name, &v) in &t.measures {
+                    measures.entry(name.clone()).or_default().push(v);
+                }
+            }
             out.push(Summary {
                 method: method.clone(),
                 dataset: task.clone(),
@@ -199,16 +257,28 @@ pub fn summarise(
                 mean_signal_acc: rows.iter().map(|t| t.signal_acc).sum::<f64>() / n,
                 mean_queries: rows.iter().map(|t| t.queries as f64).sum::<f64>() / n,
                 mean_cost_s: rows.iter().map(|t| t.cost_s).sum::<f64>() / n,
-                benchmark_optimum: facts.optimum,
-                signal_ceiling: facts.ceiling,
+                benchmark_optimum: facts.map(|f| f.optimum),
+                signal_ceiling: facts.map(|f| f.ceiling),
                 ci95_test_acc: stats::ci95(&acc),
                 p_value_vs_dsm_nas: p,
                 test: p.map(|_| stats::TEST_NAME.to_string()),
-                best_found_share: rows
-                    .iter()
-                    .filter(|t| t.signal_acc >= facts.best_signal)
-                    .count() as f64
-                    / n,
+                best_found_share: facts.map(|f| {
+                    rows.iter()
+                        .filter(|t| t.signal_acc >= f.best_signal)
+                        .count() as f64
+                        / n
+                }),
+                reported: by_signal.then(|| "signal".to_string()),
+                measures: measures
+                    .into_iter()
+                    .map(|(name, xs)| {
+                        let m = MeasureSummary {
+                            mean: stats::mean_std(&xs).0,
+                            sem: stats::sem(&xs),
+                        };
+                        (name, m)
+                    })
+                    .collect(),
             });
         }
     }
@@ -261,7 +331,18 @@ impl<C> Results<C> {
         let _ = writeln!(
             s,
             "{:<12} {:>16} {:>10} {:>12} {:>7} {:>17} {:>9} {:>6}",
-            "method", "test acc (%)", "queries", "cost (s)", "sem", "95% ci", "p vs dsm", "best"
+            "method",
+            if first.reported.is_some() {
+                signal
+            } else {
+                "test acc (%)"
+            },
+            "queries",
+            "cost (s)",
+            "sem",
+            "95% ci",
+            "p vs dsm",
+            "best"
         );
         for r in &rows {
             let p = r
@@ -276,7 +357,7 @@ impl<C> Results<C> {
                 .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 s,
-                "{:<12} {:>8.2} ± {:<5.2} {:>10.1} {:>12.0} {:>7.3} {:>8.2}-{:<8.2} {:>9} {:>5.0}%",
+                "{:<12} {:>8.2} ± {:<5.2} {:>10.1} {:>12.0} {:>7.3} {:>8.2}-{:<8.2} {:>9} {:>6}",
                 r.method,
                 r.mean_test_acc,
                 r.std_test_acc,
@@ -286,14 +367,19 @@ impl<C> Results<C> {
                 r.ci95_test_acc[0],
                 r.ci95_test_acc[1],
                 p,
-                100.0 * r.best_found_share
+                r.best_found_share
+                    .map_or("-".into(), |b| format!("{:.0}%", 100.0 * b))
             );
         }
-        let _ = write!(
-            s,
-            "{:<12} {:>8.2}  (best by {}: {:.2})",
-            "optimum", first.benchmark_optimum, signal, first.signal_ceiling
-        );
+        if let (Some(optimum), Some(ceiling)) = (first.benchmark_optimum, first.signal_ceiling) {
+            let _ = write!(
+                s,
+                "{:<12} {:>8.2}  (best by {}: {:.2})",
+                "optimum", optimum, signal, ceiling
+            );
+        } else if first.reported.is_some() {
+            let _ = write!(s, "(accuracies: the answers' {signal}; no test accuracy)");
+        }
         Some(s)
     }
 }

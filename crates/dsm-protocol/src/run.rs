@@ -1,14 +1,18 @@
-//! The generic protocol: a grid of jobs (tasks x methods x trials, trial `i` seeded
-//! `seed + i`), run on a pool of threads, each finished trial optionally checkpointed, any
-//! [`Benchmark`] and any [`Searcher`].
+//! The study layer: a grid of jobs (tasks x methods x trials, one trial per seed), run on a
+//! pool of threads, each search handed to an executor, each finished trial optionally
+//! checkpointed, over any [`Problem`] (a table, live training, a user's landscape) and any
+//! [`Searcher`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use dsm_bench::Benchmark;
-use dsm_miner::{Budget, SearchOutcome, Searcher, seeded_rng};
+pub use dsm_bench::ArchOf;
+use dsm_bench::{Assessment, Problem};
+use dsm_miner::{
+    Budget, DynEvaluator, SearchExecutor, SearchJob, SearchOutcome, Searcher, seeded_rng,
+};
 use dsm_space::SearchSpace;
 use serde::{Deserialize, Serialize};
 
@@ -18,12 +22,12 @@ use crate::results::{History, TaskFacts, TrialRecord};
 /// A method as a protocol holds it: any [`Searcher`], shareable across the trial threads.
 pub type BoxedSearcher<S> = Box<dyn Searcher<S> + Send + Sync>;
 
-/// The architecture type of a benchmark.
-pub type ArchOf<B> = <<B as Benchmark>::Space as SearchSpace>::Arch;
-
-/// Builds a method for one task ([`Method::PerTask`]).
-pub type PerTaskFn<B> = Box<
-    dyn Fn(<B as Benchmark>::Task) -> Result<BoxedSearcher<<B as Benchmark>::Space>, ProtocolError>
+/// Builds a method for one trial: its task and seed ([`Method::PerTrial`]).
+pub type PerTrialFn<P> = Box<
+    dyn Fn(
+            &<P as Problem>::Task,
+            u64,
+        ) -> Result<BoxedSearcher<<P as Problem>::Space>, ProtocolError>
         + Send
         + Sync,
 >;
@@ -33,9 +37,9 @@ pub type TransferFn<S> =
     Box<dyn Fn(Vec<<S as SearchSpace>::Arch>) -> BoxedSearcher<S> + Send + Sync>;
 
 /// One method of a protocol run.
-pub enum Method<B: Benchmark> {
+pub enum Method<P: Problem> {
     /// A method run from scratch on every task.
-    Plain(BoxedSearcher<B::Space>),
+    Plain(BoxedSearcher<P::Space>),
     /// A transfer method (DSM-NAS+): on every task but `source_task`, first `source` searches
     /// `source_task` from the trial's seed, then the method `target` builds from its final
     /// anchors searches the task from the same seed.
@@ -43,25 +47,26 @@ pub enum Method<B: Benchmark> {
         /// Its name in results.
         name: String,
         /// The task the anchors come from.
-        source_task: B::Task,
+        source_task: P::Task,
         /// The method searching it.
-        source: BoxedSearcher<B::Space>,
+        source: BoxedSearcher<P::Space>,
         /// The method built from the source's final anchors.
-        target: TransferFn<B::Space>,
+        target: TransferFn<P::Space>,
     },
-    /// A method built afresh for each task: one whose settings depend on the task, such as a
-    /// proxy-guided method ([`dsm_miner::Guided`]) scoring with the task's own proxies.
-    PerTask {
+    /// A method built afresh for each trial: one whose settings depend on the task or the
+    /// seed, such as a proxy-guided method ([`dsm_miner::Guided`]) scoring with the task's own
+    /// proxies (or with proxies computed on the trial's own data split).
+    PerTrial {
         /// Its name in results.
         name: String,
-        /// Builds the method for a task.
-        build: PerTaskFn<B>,
+        /// Builds the method for a trial's task and seed.
+        build: PerTrialFn<P>,
     },
 }
 
-impl<B: Benchmark> Method<B> {
+impl<P: Problem> Method<P> {
     /// A plain method.
-    pub fn new(method: impl Searcher<B::Space> + Send + Sync + 'static) -> Self {
+    pub fn new(method: impl Searcher<P::Space> + Send + Sync + 'static) -> Self {
         Method::Plain(Box::new(method))
     }
 
@@ -69,28 +74,26 @@ impl<B: Benchmark> Method<B> {
     pub fn name(&self) -> &str {
         match self {
             Method::Plain(m) => m.name(),
-            Method::Transfer { name, .. } | Method::PerTask { name, .. } => name,
+            Method::Transfer { name, .. } | Method::PerTrial { name, .. } => name,
         }
     }
 
     /// Whether it runs on `task`.
-    pub fn runs_on(&self, task: B::Task) -> bool {
+    pub fn runs_on(&self, task: &P::Task) -> bool {
         match self {
-            Method::Plain(_) | Method::PerTask { .. } => true,
-            Method::Transfer { source_task, .. } => *source_task != task,
+            Method::Plain(_) | Method::PerTrial { .. } => true,
+            Method::Transfer { source_task, .. } => source_task != task,
         }
     }
 }
 
-/// What is searched: the tasks, the number of trials, the base seed, the budget.
+/// What is searched: the tasks, one trial per seed, the budget.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan<T> {
     /// Tasks, in the order results list them.
     pub tasks: Vec<T>,
-    /// Trials per method and task (at least 1); trial `i` uses seed `seed + i`.
-    pub trials: usize,
-    /// The base seed.
-    pub seed: u64,
+    /// One trial per seed (at least one, none repeated), in this order.
+    pub seeds: Vec<u64>,
     /// The budget of every trial.
     pub budget: Budget,
     /// Simulated workers per trial (`None`: the sequential search, no clock recorded): each
@@ -101,28 +104,37 @@ pub struct Plan<T> {
 }
 
 /// One `(task, method, trial)` job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job<T> {
     /// The task.
     pub task: T,
     /// Index into the method list.
     pub method: usize,
-    /// The trial index.
+    /// The trial index (into [`Plan::seeds`]).
     pub trial: usize,
 }
 
-impl<T: Copy + PartialEq> Plan<T> {
+impl<T: Clone + PartialEq> Plan<T> {
+    /// `trials` trials seeded `seed`, `seed + 1`, ... (the published protocol's seeds).
+    ///
+    /// ```
+    /// assert_eq!(dsm_protocol::Plan::<u8>::consecutive(7, 3), [7, 8, 9]);
+    /// ```
+    pub fn consecutive(seed: u64, trials: usize) -> Vec<u64> {
+        (0..trials as u64).map(|i| seed + i).collect()
+    }
+
     /// The jobs, task-major, then method, then trial.
-    pub fn jobs<B: Benchmark<Task = T>>(&self, methods: &[Method<B>]) -> Vec<Job<T>> {
+    pub fn jobs<P: Problem<Task = T>>(&self, methods: &[Method<P>]) -> Vec<Job<T>> {
         let mut jobs = Vec::new();
-        for &task in &self.tasks {
+        for task in &self.tasks {
             for (m, method) in methods.iter().enumerate() {
                 if !method.runs_on(task) {
                     continue;
                 }
-                for trial in 0..self.trials {
+                for trial in 0..self.seeds.len() {
                     jobs.push(Job {
-                        task,
+                        task: task.clone(),
                         method: m,
                         trial,
                     });
@@ -133,20 +145,38 @@ impl<T: Copy + PartialEq> Plan<T> {
     }
 }
 
-/// How a run is carried out (never what it computes): threads, checkpoint, progress.
-#[derive(Default)]
-pub struct Execution<'a> {
+/// Called after every finished trial with the number finished so far and its record.
+pub type ProgressFn<'a> = &'a (dyn Fn(usize, &TrialRecord) + Sync);
+
+/// How a run is carried out (never what it computes): threads, where each search's
+/// evaluations run, checkpoint, progress.
+pub struct Execution<'a, S: SearchSpace> {
     /// Worker threads (0: one per core). Results do not depend on it.
     pub threads: usize,
+    /// Where each search's evaluations run (`None`: in this process, [`dsm_miner::InProcess`]);
+    /// for instance `dsm_cluster::Executor` (worker processes, Slurm jobs).
+    pub executor: Option<&'a dyn SearchExecutor<S>>,
     /// Where finished trials are checkpointed, if anywhere.
     pub store: Option<&'a TrialStore>,
     /// Trials restored from the checkpoint, by job index.
     pub restored: BTreeMap<usize, TrialRecord>,
-    /// Called after every finished trial with the number finished so far.
-    pub progress: Option<&'a (dyn Fn(usize) + Sync)>,
+    /// Called after every finished trial.
+    pub progress: Option<ProgressFn<'a>>,
 }
 
-impl Execution<'_> {
+impl<S: SearchSpace> Default for Execution<'_, S> {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            executor: None,
+            store: None,
+            restored: BTreeMap::new(),
+            progress: None,
+        }
+    }
+}
+
+impl<S: SearchSpace> Execution<'_, S> {
     /// The number of threads `threads` stands for.
     pub fn resolved_threads(&self) -> usize {
         if self.threads == 0 {
@@ -162,7 +192,7 @@ impl Execution<'_> {
     /// at most one per trial (and at least 1).
     ///
     /// ```
-    /// let exec = dsm_protocol::Execution { threads: 1000, ..Default::default() };
+    /// let exec = dsm_protocol::Execution::<dsm_space::Nb201Space> { threads: 1000, ..Default::default() };
     /// assert_eq!(exec.threads_for(80), 80);
     /// ```
     pub fn threads_for(&self, jobs: usize) -> usize {
@@ -170,14 +200,16 @@ impl Execution<'_> {
     }
 }
 
-/// Runs one job: the search and its record.
-pub fn run_job<B: Benchmark>(
-    bench: &B,
-    plan: &Plan<B::Task>,
-    methods: &[Method<B>],
-    job: Job<B::Task>,
+/// Runs one job: the search (through `executor`, on the simulated clock when the plan has
+/// workers), the problem's assessment of its answer, and its record.
+pub fn run_job<P: Problem>(
+    problem: &P,
+    plan: &Plan<P::Task>,
+    methods: &[Method<P>],
+    job: &Job<P::Task>,
+    executor: &dyn SearchExecutor<P::Space>,
 ) -> Result<TrialRecord, ProtocolError> {
-    let seed = plan.seed + job.trial as u64;
+    let seed = plan.seeds[job.trial];
     let method = &methods[job.method];
     let fail = |source| ProtocolError::Search {
         method: method.name().to_string(),
@@ -185,68 +217,113 @@ pub fn run_job<B: Benchmark>(
         trial: job.trial,
         source,
     };
-    let space = bench.space();
-    let mut eval = bench.evaluator(job.task);
-    let start = Instant::now();
-    let search = |m: &BoxedSearcher<B::Space>, eval: &mut B::Evaluator<'_>| match plan.workers {
-        Some(w) => {
-            dsm_miner::search_on_workers(m, space, eval, plan.budget, w, &mut seeded_rng(seed))
+    let problem_error = |what, task: &P::Task| {
+        let task = task.to_string();
+        move |e: P::Error| ProtocolError::Problem {
+            what,
+            task: task.clone(),
+            seed,
+            source: Box::new(e),
         }
-        None => dsm_miner::search(m, space, eval, plan.budget, &mut seeded_rng(seed)),
+    };
+    let space = problem.space();
+    let start = Instant::now();
+    let search = |m: &BoxedSearcher<P::Space>, task: &P::Task| {
+        let mut eval = problem
+            .evaluator(task, seed)
+            .map_err(problem_error("making the evaluator", task))?;
+        let mut rng = seeded_rng(seed);
+        match plan.workers {
+            Some(w) => dsm_miner::search_on_workers(m, space, &mut eval, plan.budget, w, &mut rng),
+            None => {
+                let job = SearchJob {
+                    method: &**m,
+                    space,
+                    budget: plan.budget,
+                    task: task.to_string(),
+                    seed,
+                };
+                executor.run(job, &mut eval as &mut dyn DynEvaluator<_>, &mut rng)
+            }
+        }
+        .map_err(fail)
     };
     let out = match method {
-        Method::Plain(m) => search(m, &mut eval),
-        Method::PerTask { build, .. } => {
-            let m = build(job.task)?;
-            search(&m, &mut eval)
-        }
+        Method::Plain(m) => search(m, &job.task)?,
+        Method::PerTrial { build, .. } => search(&build(&job.task, seed)?, &job.task)?,
         Method::Transfer {
             source_task,
             source,
             target,
             ..
         } => {
-            let mut source_eval = bench.evaluator(*source_task);
-            search(source, &mut source_eval)
-                .and_then(|s| search(&target(s.final_anchors), &mut eval))
+            let anchors = search(source, source_task)?.final_anchors;
+            search(&target(anchors), &job.task)?
         }
-    }
-    .map_err(fail)?;
+    };
+    let assessment = problem
+        .assess(&out.best, &job.task, seed)
+        .map_err(problem_error("assessing the answer", &job.task))?;
     let wall_s = start.elapsed().as_secs_f64();
-    let mut r = record(bench, method.name(), job.task, seed, &out, wall_s);
+    let mut r = record(
+        problem,
+        method.name(),
+        &job.task,
+        seed,
+        &out,
+        assessment,
+        wall_s,
+    );
     if plan.workers.is_some() {
         r.history.clock_s = Some(out.history.iter().map(|h| h.clock_s).collect());
     }
     Ok(r)
 }
 
-/// The record of one finished search.
-pub fn record<B: Benchmark>(
-    bench: &B,
+/// The record of one finished search: what it found, the problem's `assessment` of its
+/// answer, and, where the problem has an oracle (a table), the answer's signal and test
+/// accuracy on every task and the test accuracy of the best-so-far after each evaluation.
+pub fn record<P: Problem>(
+    problem: &P,
     method: &str,
-    task: B::Task,
+    task: &P::Task,
     seed: u64,
-    out: &SearchOutcome<ArchOf<B>>,
+    out: &SearchOutcome<ArchOf<P>>,
+    assessment: Assessment,
     wall_s: f64,
 ) -> TrialRecord {
-    let all = |f: &dyn Fn(B::Task) -> f64| -> BTreeMap<String, f64> {
-        bench
-            .tasks()
-            .into_iter()
-            .map(|t| (t.to_string(), f(t)))
-            .collect()
+    let oracle = problem.oracle();
+    let all = |f: &dyn Fn(&P::Task) -> f64| -> BTreeMap<String, f64> {
+        match oracle {
+            Some(_) => problem
+                .tasks()
+                .into_iter()
+                .map(|t| (t.to_string(), f(&t)))
+                .collect(),
+            None => BTreeMap::new(),
+        }
+    };
+    let (test_all, signal_all) = match oracle {
+        Some(o) => (
+            all(&|t| o.test_acc(&out.best, t)),
+            all(&|t| o.signal_acc(&out.best, t)),
+        ),
+        None => Default::default(),
     };
     TrialRecord {
         method: method.to_string(),
         dataset: task.to_string(),
-        signal: bench.signal_name().to_string(),
+        signal: problem.signal_name().to_string(),
         seed,
-        best_arch: bench.space().format(&out.best),
-        best_index: bench.index_of(&out.best),
-        test_acc: bench.test_acc(&out.best, task),
-        signal_acc: bench.signal_acc(&out.best, task),
-        test_acc_all: all(&|t| bench.test_acc(&out.best, t)),
-        signal_acc_all: all(&|t| bench.signal_acc(&out.best, t)),
+        best_arch: problem.space().format(&out.best),
+        best_index: oracle.and_then(|o| o.index_of(&out.best)),
+        test_acc: assessment
+            .test_acc
+            .or_else(|| oracle.map(|o| o.test_acc(&out.best, task))),
+        signal_acc: oracle.map_or(out.best_score, |o| o.signal_acc(&out.best, task)),
+        test_acc_all: test_all,
+        signal_acc_all: signal_all,
+        measures: assessment.measures,
         queries: out.queries,
         evaluations: out.evaluations,
         iterations: out.iterations,
@@ -258,11 +335,14 @@ pub fn record<B: Benchmark>(
             cost_s: out.history.iter().map(|h| h.cost_s).collect(),
             clock_s: None,
             best_signal: out.history.iter().map(|h| h.best_score).collect(),
-            best_test_acc: out
-                .history
-                .iter()
-                .map(|h| bench.test_acc(&h.best, task))
-                .collect(),
+            best_test_acc: match oracle {
+                Some(o) => out
+                    .history
+                    .iter()
+                    .map(|h| o.test_acc(&h.best, task))
+                    .collect(),
+                None => Vec::new(),
+            },
         },
     }
 }
@@ -270,15 +350,34 @@ pub fn record<B: Benchmark>(
 /// Runs every job of `plan` on a pool of threads; the records come back in job order
 /// whatever the number of threads. Restored trials are not run again; every new one is
 /// saved to the store (if any) as soon as it finishes. The first failure is returned.
-pub fn run_trials<B: Benchmark>(
-    bench: &B,
-    plan: &Plan<B::Task>,
-    methods: &[Method<B>],
-    exec: Execution<'_>,
+pub fn run_trials<P: Problem>(
+    problem: &P,
+    plan: &Plan<P::Task>,
+    methods: &[Method<P>],
+    exec: Execution<'_, P::Space>,
 ) -> Result<Vec<TrialRecord>, ProtocolError> {
-    if plan.trials == 0 {
-        return Err(ProtocolError::config("trials", 0, "at least 1"));
+    if plan.seeds.is_empty() {
+        return Err(ProtocolError::config(
+            "seeds",
+            "(none)",
+            "at least one trial",
+        ));
     }
+    if let Some((_, i)) = dsm_space::first_repeat(&plan.seeds) {
+        return Err(ProtocolError::config(
+            "seeds",
+            plan.seeds[i],
+            "each seed once (a repeated trial would be counted twice)",
+        ));
+    }
+    if plan.workers.is_some() && exec.executor.is_some() {
+        return Err(ProtocolError::config(
+            "executor",
+            "given with simulated workers",
+            "no executor: simulated workers run in this process",
+        ));
+    }
+    let executor = exec.executor.unwrap_or(&dsm_miner::InProcess);
     let jobs = plan.jobs(methods);
     let threads = exec.threads_for(jobs.len());
     let mut slots: Vec<Option<Result<TrialRecord, ProtocolError>>> =
@@ -301,20 +400,24 @@ pub fn run_trials<B: Benchmark>(
                         *n += 1;
                         i
                     };
-                    let Some(&job) = jobs.get(i) else { break };
+                    let Some(job) = jobs.get(i) else { break };
                     if done.lock().expect("no poisoned lock")[i].is_some() {
                         continue; // restored from the checkpoint
                     }
-                    let r = run_job(bench, plan, methods, job).and_then(|rec| match exec.store {
-                        Some(store) => store.save(i, &rec).map(|_| rec),
-                        None => Ok(rec),
-                    });
-                    done.lock().expect("no poisoned lock")[i] = Some(r);
+                    let r =
+                        run_job(problem, plan, methods, job, executor).and_then(|rec| {
+                            match exec.store {
+                                Some(store) => store.save(i, &rec).map(|_| rec),
+                                None => Ok(rec),
+                            }
+                        });
                     let mut f = finished.lock().expect("no poisoned lock");
                     *f += 1;
-                    if let Some(progress) = exec.progress {
-                        progress(*f);
+                    if let (Some(progress), Ok(rec)) = (exec.progress, &r) {
+                        progress(*f, rec);
                     }
+                    drop(f);
+                    done.lock().expect("no poisoned lock")[i] = Some(r);
                 }
             });
         }
@@ -326,20 +429,20 @@ pub fn run_trials<B: Benchmark>(
         .collect()
 }
 
-/// What the summaries need of each task of `plan`.
-pub fn task_facts<B: Benchmark>(bench: &B, tasks: &[B::Task]) -> Vec<(String, TaskFacts)> {
+/// What the summaries need of each task of `plan`, where the problem has an oracle.
+pub fn task_facts<P: Problem>(problem: &P, tasks: &[P::Task]) -> Vec<(String, Option<TaskFacts>)> {
     tasks
         .iter()
-        .map(|&t| {
-            let best = bench.best_by_signal(t);
-            (
-                t.to_string(),
+        .map(|t| {
+            let facts = problem.oracle().map(|o| {
+                let best = o.best_by_signal(t);
                 TaskFacts {
-                    optimum: bench.optimum_test_acc(t),
-                    ceiling: bench.test_acc(&best, t),
-                    best_signal: bench.signal_acc(&best, t),
-                },
-            )
+                    optimum: o.optimum_test_acc(t),
+                    ceiling: o.test_acc(&best, t),
+                    best_signal: o.signal_acc(&best, t),
+                }
+            });
+            (t.to_string(), facts)
         })
         .collect()
 }

@@ -129,7 +129,7 @@ pub fn table<C>(
             if trials.is_empty() {
                 continue;
             }
-            let finals: Vec<f64> = trials.iter().map(|t| t.test_acc).collect();
+            let finals: Vec<f64> = trials.iter().map(|t| t.reported()).collect();
             let (mean, _) = mean_std(&finals);
             let curve = mean_best_by_clock(&trials)?;
             let reach_s = first_reach(&curve, base_final);
@@ -234,7 +234,7 @@ pub fn write_curves<C>(
 }
 
 fn final_mean(trials: &[&TrialRecord]) -> f64 {
-    mean_std(&trials.iter().map(|t| t.test_acc).collect::<Vec<_>>()).0
+    mean_std(&trials.iter().map(|t| t.reported()).collect::<Vec<_>>()).0
 }
 
 fn clock_of(t: &TrialRecord) -> Result<&[f64], ProtocolError> {
@@ -270,7 +270,8 @@ mod tests {
             seed: 0,
             best_arch: String::new(),
             best_index: None,
-            test_acc: *acc.last().unwrap(),
+            test_acc: Some(*acc.last().unwrap()),
+            measures: Default::default(),
             signal_acc: 0.0,
             test_acc_all: Default::default(),
             signal_acc_all: Default::default(),

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use dsm_bench::Benchmark;
+use dsm_bench::{Assessment, Oracle, Problem};
 use dsm_miner::{DsmConfig, DsmNas, RandomSearch, RegularizedEvolution, Reinforce};
 use dsm_protocol::{Execution, Method, Plan, TrialStore, run_trials, summarise, task_facts};
 use dsm_space::{Evaluation, Evaluator, SearchSpace, SpaceError};
@@ -109,10 +109,11 @@ fn all() -> Vec<Code> {
         .collect()
 }
 
-impl Benchmark for TinyBench {
+impl Problem for TinyBench {
     type Space = Tiny;
     type Task = Task;
     type Evaluator<'b> = TinyEval;
+    type Error = std::convert::Infallible;
     fn space(&self) -> &Tiny {
         &Tiny
     }
@@ -122,26 +123,87 @@ impl Benchmark for TinyBench {
     fn signal_name(&self) -> &str {
         "weighted"
     }
-    fn evaluator(&self, task: Task) -> TinyEval {
-        TinyEval(task)
+    fn evaluator(&self, task: &Task, _seed: u64) -> Result<TinyEval, Self::Error> {
+        Ok(TinyEval(*task))
     }
-    fn signal_acc(&self, a: &Code, t: Task) -> f64 {
-        signal(a, t)
+    fn oracle(&self) -> Option<&dyn Oracle<Code, Task>> {
+        Some(self)
     }
-    fn test_acc(&self, a: &Code, t: Task) -> f64 {
-        test(a, t)
+}
+
+impl Oracle<Code, Task> for TinyBench {
+    fn signal_acc(&self, a: &Code, t: &Task) -> f64 {
+        signal(a, *t)
     }
-    fn optimum_test_acc(&self, t: Task) -> f64 {
-        all().iter().map(|a| test(a, t)).fold(f64::MIN, f64::max)
+    fn test_acc(&self, a: &Code, t: &Task) -> f64 {
+        test(a, *t)
     }
-    fn best_by_signal(&self, t: Task) -> Code {
+    fn optimum_test_acc(&self, t: &Task) -> f64 {
+        all().iter().map(|a| test(a, *t)).fold(f64::MIN, f64::max)
+    }
+    fn best_by_signal(&self, t: &Task) -> Code {
         let mut best = all()[0].clone();
         for a in all() {
-            if signal(&a, t) > signal(&best, t) {
+            if signal(&a, *t) > signal(&best, *t) {
                 best = a;
             }
         }
         best
+    }
+}
+
+/// The same tasks without a table: each trial's evaluator adds noise its seed fixes, and
+/// the answer is assessed by a "final training" (here: the noiseless test value) and one
+/// more measure.
+struct Noisy;
+
+struct NoisyEval(Task, u64);
+
+impl Evaluator<Code> for NoisyEval {
+    type Error = std::convert::Infallible;
+    fn evaluate(&mut self, a: &Code) -> Result<Evaluation, Self::Error> {
+        let noise = ((self.1 * 31 + a.0.iter().sum::<usize>() as u64) % 5) as f64 / 10.0;
+        Ok(Evaluation {
+            score: signal(a, self.0) + noise,
+            cost_s: 10.0,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Refused;
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no data for seed 13")
+    }
+}
+impl std::error::Error for Refused {}
+
+impl Problem for Noisy {
+    type Space = Tiny;
+    type Task = Task;
+    type Evaluator<'b> = NoisyEval;
+    type Error = Refused;
+    fn space(&self) -> &Tiny {
+        &Tiny
+    }
+    fn tasks(&self) -> Vec<Task> {
+        vec![Task::Easy, Task::Hard]
+    }
+    fn signal_name(&self) -> &str {
+        "noisy"
+    }
+    fn evaluator(&self, task: &Task, seed: u64) -> Result<NoisyEval, Refused> {
+        if seed == 13 {
+            return Err(Refused);
+        }
+        Ok(NoisyEval(*task, seed))
+    }
+    fn assess(&self, a: &Code, t: &Task, _seed: u64) -> Result<Assessment, Refused> {
+        Ok(Assessment {
+            test_acc: Some(test(a, *t)),
+            measures: [("first".to_string(), a.0[0] as f64)].into(),
+        })
     }
 }
 
@@ -173,8 +235,7 @@ fn methods() -> Vec<Method<TinyBench>> {
 fn plan() -> Plan<Task> {
     Plan {
         tasks: vec![Task::Easy, Task::Hard],
-        trials: 6,
-        seed: 100,
+        seeds: Plan::<Task>::consecutive(100, 6),
         workers: None,
         budget: dsm_miner::Budget {
             time_s: 400.0,
@@ -222,7 +283,7 @@ fn any_benchmark_any_method_any_number_of_threads() {
     assert_eq!(t.test_acc_all.keys().collect::<Vec<_>>(), ["easy", "hard"]);
     assert_eq!(
         t.test_acc,
-        test(&Tiny.parse(&t.best_arch).unwrap(), Task::Easy)
+        Some(test(&Tiny.parse(&t.best_arch).unwrap(), Task::Easy))
     );
     assert!(
         one.iter()
@@ -234,14 +295,18 @@ fn any_benchmark_any_method_any_number_of_threads() {
     );
 
     let facts = task_facts(&TinyBench, &plan().tasks);
-    assert_eq!(facts[0].1.best_signal, 50.0 + 2.0 * 10.0);
+    assert_eq!(facts[0].1.unwrap().best_signal, 50.0 + 2.0 * 10.0);
     let names: Vec<String> = ms.iter().map(|m| m.name().to_string()).collect();
     let summary = summarise(&one, "weighted", &facts, &names);
     assert_eq!(summary.len(), 9);
     for s in &summary {
         assert_eq!(s.trials, 6);
         assert!(s.ci95_test_acc[0] <= s.mean_test_acc && s.mean_test_acc <= s.ci95_test_acc[1]);
-        assert!((0.0..=1.0).contains(&s.best_found_share));
+        assert!((0.0..=1.0).contains(&s.best_found_share.unwrap()));
+        assert_eq!(
+            (s.reported.as_deref(), s.benchmark_optimum.is_some()),
+            (None, true)
+        );
         assert_eq!(
             s.p_value_vs_dsm_nas.is_some(),
             s.method != "dsm-nas",
@@ -257,13 +322,13 @@ fn any_benchmark_any_method_any_number_of_threads() {
         } else {
             Task::Hard
         };
-        let best = signal(&TinyBench.best_by_signal(task), task);
+        let best = signal(&TinyBench.best_by_signal(&task), task);
         let found = one
             .iter()
             .filter(|t| t.dataset == s.dataset && t.method == s.method)
             .filter(|t| signal(&Tiny.parse(&t.best_arch).unwrap(), task) == best)
             .count();
-        assert_eq!(s.best_found_share, found as f64 / 6.0);
+        assert_eq!(s.best_found_share, Some(found as f64 / 6.0));
     }
 }
 
@@ -318,4 +383,138 @@ fn a_store_restores_finished_trials_and_refuses_other_settings() {
     let err = store.load(jobs).unwrap_err().to_string();
     assert!(err.contains("is not a checkpoint manifest"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_problem_without_a_table_runs_through_the_same_loop() {
+    let methods: Vec<Method<Noisy>> = vec![
+        Method::new(DsmNas::<Code>::new(DsmConfig {
+            hidden: 8,
+            ..DsmConfig::default()
+        })),
+        Method::new(RandomSearch),
+    ];
+    let mut plan = Plan {
+        tasks: Noisy.tasks(),
+        seeds: vec![3, 1, 4],
+        budget: dsm_miner::Budget {
+            max_iters: 30,
+            ..Default::default()
+        },
+        workers: None,
+    };
+    let trials = run_trials(&Noisy, &plan, &methods, Execution::default()).unwrap();
+    assert_eq!(trials.len(), 2 * 2 * 3);
+    // The seeds as given, in order; the signal is what the search saw, the test accuracy
+    // the assessment's; no oracle, so nothing about other tasks or the curve of test values.
+    assert_eq!(
+        trials.iter().take(3).map(|t| t.seed).collect::<Vec<_>>(),
+        [3, 1, 4]
+    );
+    for t in &trials {
+        let arch = Tiny.parse(&t.best_arch).unwrap();
+        let task = if t.dataset == "easy" {
+            Task::Easy
+        } else {
+            Task::Hard
+        };
+        assert!(t.signal_acc >= signal(&arch, task), "{t:?}");
+        assert_eq!(t.test_acc, Some(test(&arch, task)));
+        assert_eq!(t.measures["first"], arch.0[0] as f64);
+        assert!(t.test_acc_all.is_empty() && t.history.best_test_acc.is_empty());
+        assert_eq!(t.best_test_acc_at(f64::MAX), None);
+    }
+    let json = serde_json::to_string(&trials[0]).unwrap();
+    assert!(
+        !json.contains("test_acc_all") && json.contains("\"measures\":{\"first\""),
+        "{json}"
+    );
+    let names = ["dsm-nas".to_string(), "random".to_string()];
+    let summary = summarise(&trials, "noisy", &task_facts(&Noisy, &plan.tasks), &names);
+    assert_eq!(summary.len(), 4);
+    for s in &summary {
+        assert_eq!(
+            (
+                s.benchmark_optimum,
+                s.best_found_share,
+                s.reported.as_deref()
+            ),
+            (None, None, None)
+        );
+        let firsts: Vec<f64> = trials
+            .iter()
+            .filter(|t| t.method == s.method && t.dataset == s.dataset)
+            .map(|t| t.measures["first"])
+            .collect();
+        assert_eq!(s.measures["first"].mean, firsts.iter().sum::<f64>() / 3.0);
+        assert_eq!(s.p_value_vs_dsm_nas.is_some(), s.method == "random");
+    }
+    // A failing problem names the task and the seed; a repeated seed is refused.
+    plan.seeds = vec![2, 13];
+    let err = run_trials(&Noisy, &plan, &methods, Execution::default()).unwrap_err();
+    let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(
+        chain.contains("making the evaluator on easy, seed 13: no data for seed 13"),
+        "{chain}"
+    );
+    plan.seeds = vec![2, 2];
+    let err = run_trials(&Noisy, &plan, &methods, Execution::default()).unwrap_err();
+    assert!(err.to_string().contains("each seed once"), "{err}");
+}
+
+#[test]
+fn without_a_test_accuracy_the_summary_compares_the_signal_and_says_so() {
+    let trials = run_trials(
+        &Signalled,
+        &Plan {
+            tasks: vec![Task::Easy],
+            seeds: vec![1, 2, 3],
+            budget: dsm_miner::Budget {
+                max_iters: 20,
+                ..Default::default()
+            },
+            workers: None,
+        },
+        &[Method::new(RandomSearch)],
+        Execution::default(),
+    )
+    .unwrap();
+    assert!(trials.iter().all(|t| t.test_acc.is_none()));
+    let facts = task_facts(&Signalled, &[Task::Easy]);
+    let s = &summarise(&trials, "weighted", &facts, &["random".to_string()])[0];
+    assert_eq!(s.reported.as_deref(), Some("signal"));
+    let mean = trials.iter().map(|t| t.signal_acc).sum::<f64>() / 3.0;
+    assert!((s.mean_test_acc - mean).abs() < 1e-12);
+    let results = dsm_protocol::Results {
+        config: (),
+        summary: vec![s.clone()],
+        trials,
+    };
+    let table = results.table("easy", "title", "weighted").unwrap();
+    assert!(
+        table.contains("no test accuracy") && table.contains("weighted"),
+        "{table}"
+    );
+}
+
+/// The tiny tasks with nothing but the signal.
+struct Signalled;
+
+impl Problem for Signalled {
+    type Space = Tiny;
+    type Task = Task;
+    type Evaluator<'b> = TinyEval;
+    type Error = std::convert::Infallible;
+    fn space(&self) -> &Tiny {
+        &Tiny
+    }
+    fn tasks(&self) -> Vec<Task> {
+        vec![Task::Easy]
+    }
+    fn signal_name(&self) -> &str {
+        "weighted"
+    }
+    fn evaluator(&self, task: &Task, _seed: u64) -> Result<TinyEval, Self::Error> {
+        Ok(TinyEval(*task))
+    }
 }

@@ -3,9 +3,8 @@
 use std::time::Instant;
 
 use burn::prelude::*;
-use dsm_bench::{Dataset, Nb201Table};
-use dsm_miner::SearchOutcome;
-use dsm_space::{Evaluation, Evaluator, MbV3Space, Nb201Cell};
+use dsm_bench::{Assessment, Dataset, Nb201Table, Problem};
+use dsm_space::{Evaluation, Evaluator, MbV3Space, Nb201Cell, Nb201Space};
 
 use crate::TrainError;
 use crate::data::ImageSet;
@@ -241,35 +240,6 @@ impl LiveData {
     }
 }
 
-impl LiveData {
-    /// The record of one search of a study: its `out`come, the held-out accuracy of the cell
-    /// it found ([`Self::held_out_acc`] with `full` and `cache`) and that cell's
-    /// NAS-Bench-201 table test accuracy on CIFAR-10.
-    pub fn trial(
-        &self,
-        method: &str,
-        seed: u64,
-        out: &SearchOutcome<Nb201Cell>,
-        full: &TrainConfig,
-        device: &Device,
-        cache: Option<&std::path::Path>,
-    ) -> Result<LiveTrial, TrainError> {
-        Ok(LiveTrial {
-            method: method.to_string(),
-            seed,
-            best_arch: out.best.to_string(),
-            valid_acc: out.best_score,
-            held_out_acc: self.held_out_acc(&out.best, full, device, cache)?,
-            table_test_acc: Nb201Table::embedded()
-                .lookup(&out.best, Dataset::Cifar10)
-                .test_acc,
-            queries: out.queries,
-            cost_s: out.cost_s,
-            proxy_evaluations: out.proxy_evaluations,
-        })
-    }
-}
-
 /// One cached held-out result.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct HeldOut {
@@ -277,152 +247,105 @@ struct HeldOut {
     test_acc: f64,
 }
 
-/// One search of a live-search study, as `search_live --out` records it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LiveTrial {
-    /// The method (`dsm-nas`, `random`).
-    pub method: String,
-    /// The seed of the split, the search and the training.
-    pub seed: u64,
-    /// The cell the search found (the best validation score).
-    pub best_arch: String,
-    /// Its validation accuracy (%) after the search's short schedule: the search signal.
-    pub valid_acc: f64,
-    /// Its held-out test accuracy (%) after the final training.
-    pub held_out_acc: f64,
-    /// Its NAS-Bench-201 CIFAR-10 test accuracy (%, 200 epochs): how good the cell really is.
-    pub table_test_acc: f64,
-    /// Trainings the search charged.
-    pub queries: usize,
-    /// Seconds of training the search charged, a guided search's proxies included
-    /// (measured: not reproducible to the byte).
-    pub cost_s: f64,
-    /// Zero-cost proxy evaluations of a guided search (absent: none).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub proxy_evaluations: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-/// Mean and standard error of each method's trials (in order of first appearance).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LiveSummary {
-    /// The method.
-    pub method: String,
-    /// Its trials.
-    pub trials: usize,
-    /// Mean table test accuracy of the found cells (%).
-    pub table_test_acc: f64,
-    /// Its standard error.
-    pub table_test_acc_sem: f64,
-    /// Mean held-out accuracy of the found cells (%).
-    pub held_out_acc: f64,
-    /// Its standard error.
-    pub held_out_acc_sem: f64,
-}
-
-/// One [`LiveSummary`] per method of `trials`.
+/// NAS-Bench-201 cells searched by training them, without a table: a [`Problem`] whose tasks
+/// are data sets ([`LiveData::load`]: `builtin`, `cifar10-5k` or a folder, at 32 x 32).
+/// A trial seeded `s` splits the training images by `s` (75 % search-train, 25 %
+/// validation); its evaluator trains each cell on the first for [`epochs`](Self::epochs)
+/// and scores it by its validation accuracy (the signal, `valid-acc`). The answer is then
+/// assessed: trained again on all training images for [`final_epochs`](Self::final_epochs)
+/// and tested on the held-out test images (its test accuracy), and looked up in the
+/// NAS-Bench-201 table (`table_test_acc`: its CIFAR-10 test accuracy after 200 epochs, how
+/// good the cell really is).
 ///
 /// ```
-/// use dsm_train::live::{LiveTrial, summarise_trials};
-/// let t = |method: &str, acc: f64| LiveTrial { method: method.into(), seed: 0,
-///     best_arch: String::new(), valid_acc: 0.0, held_out_acc: acc, table_test_acc: acc,
-///     queries: 1, cost_s: 1.0, proxy_evaluations: 0 };
-/// let s = summarise_trials(&[t("a", 90.0), t("b", 80.0), t("a", 92.0)]);
-/// assert_eq!((s[0].method.as_str(), s[0].trials, s[0].table_test_acc), ("a", 2, 91.0));
-/// assert!((s[0].table_test_acc_sem - 1.0).abs() < 1e-12 && s[1].table_test_acc_sem == 0.0);
+/// use burn::prelude::Device;
+/// use dsm_bench::Problem;
+/// use dsm_space::Evaluator;
+/// use dsm_train::live::LiveNb201;
+///
+/// let live = LiveNb201 { data: vec!["builtin".into()], epochs: 1, final_epochs: 1, batch: 64,
+///     device: Device::flex(), cache: None };
+/// let cell: dsm_space::Nb201Cell = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|".parse()?;
+/// let e = live.evaluator(&"builtin".to_string(), 0)?.evaluate(&cell)?;
+/// assert!((0.0..=100.0).contains(&e.score) && e.cost_s > 0.0);
+/// let a = live.assess(&cell, &"builtin".to_string(), 0)?;
+/// assert!(a.test_acc.is_some() && a.measures.contains_key("table_test_acc"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn summarise_trials(trials: &[LiveTrial]) -> Vec<LiveSummary> {
-    let mut methods: Vec<&str> = Vec::new();
-    for t in trials {
-        if !methods.contains(&t.method.as_str()) {
-            methods.push(&t.method);
-        }
-    }
-    let mean_sem = |xs: &[f64]| {
-        let n = xs.len() as f64;
-        let mean = xs.iter().sum::<f64>() / n;
-        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        (mean, (var / n).sqrt())
-    };
-    methods
-        .into_iter()
-        .map(|m| {
-            let of: Vec<&LiveTrial> = trials.iter().filter(|t| t.method == m).collect();
-            let (table, table_sem) =
-                mean_sem(&of.iter().map(|t| t.table_test_acc).collect::<Vec<_>>());
-            let (held, held_sem) = mean_sem(&of.iter().map(|t| t.held_out_acc).collect::<Vec<_>>());
-            LiveSummary {
-                method: m.to_string(),
-                trials: of.len(),
-                table_test_acc: table,
-                table_test_acc_sem: table_sem,
-                held_out_acc: held,
-                held_out_acc_sem: held_sem,
-            }
-        })
-        .collect()
-}
-
-/// Where a live study writes, checked under the one output policy ([`dsm_space::output`])
-/// before any work: `--out DIR` holds `results.json` (replaced only with `--force`), and the
-/// `--checkpoint` folder is continued when its `settings.json` matches (replaced with
-/// `--start-over`; other settings are refused, each differing flag named).
 #[derive(Debug, Clone)]
-pub struct StudyOutputs {
-    /// `DIR/results.json` of `--out DIR`.
-    pub results: Option<dsm_space::output::OutputFile>,
-    /// The `--checkpoint` folder.
-    pub checkpoint: Option<dsm_space::output::OutputFolder>,
+pub struct LiveNb201 {
+    /// The data sets searched (the tasks).
+    pub data: Vec<String>,
+    /// Training epochs of each candidate (the search's schedule).
+    pub epochs: usize,
+    /// Training epochs of the answer's final training.
+    pub final_epochs: usize,
+    /// Batch size of every training.
+    pub batch: usize,
+    /// Where the networks train.
+    pub device: Device,
+    /// A JSON file caching the final trainings' results ([`LiveData::held_out_acc`]), if any.
+    pub cache: Option<std::path::PathBuf>,
 }
 
-impl StudyOutputs {
-    /// Checks both outputs for a study of `settings`. Writes nothing.
-    pub fn check(
-        out: Option<&std::path::Path>,
-        force: bool,
-        checkpoint: Option<&std::path::Path>,
-        start_over: bool,
-        settings: &dsm_space::output::Settings,
-    ) -> Result<Self, TrainError> {
-        use dsm_space::output::{OutputFile, OutputFolder};
-        let results = out
-            .map(|d| OutputFile::check("--out", d.join("results.json"), force, &[]))
-            .transpose()?;
-        let checkpoint = checkpoint
-            .map(|d| {
-                OutputFolder::checkpoint("--checkpoint", d, "--start-over", start_over)
-                    .check(settings)
-            })
-            .transpose()?;
-        Ok(Self {
-            results,
-            checkpoint,
+impl LiveNb201 {
+    /// The images of the trial seeded `seed` on `task`.
+    pub fn data(&self, task: &str, seed: u64) -> Result<LiveData, TrainError> {
+        LiveData::load(task, 32, 0.25, seed)
+    }
+
+    /// The proxy guidance of the trial seeded `seed` on `task`: `guide` with the proxies of
+    /// `zc` (seeded `seed`) computed by the cells' networks on the trial's search-train
+    /// images.
+    pub fn guide(
+        &self,
+        task: &str,
+        seed: u64,
+        zc: &crate::zero_cost::ZcConfig,
+        guide: &dsm_miner::GuideConfig,
+    ) -> Result<dsm_miner::GuideSpec<Nb201Cell>, TrainError> {
+        let data = self.data(task, seed)?;
+        let zc = crate::zero_cost::ZcConfig { seed, ..zc.clone() };
+        let scorer =
+            crate::zero_cost::ZcComputer::new(Nb201Builder, &data.train, zc, self.device.clone())?;
+        Ok(dsm_miner::GuideSpec::new(guide.clone(), scorer))
+    }
+}
+
+impl Problem for LiveNb201 {
+    type Space = Nb201Space;
+    type Task = String;
+    type Evaluator<'p> = Nb201LiveEvaluator;
+    type Error = TrainError;
+
+    fn space(&self) -> &Nb201Space {
+        &Nb201Space
+    }
+
+    fn tasks(&self) -> Vec<String> {
+        self.data.clone()
+    }
+
+    fn signal_name(&self) -> &str {
+        "valid-acc"
+    }
+
+    fn evaluator(&self, task: &String, seed: u64) -> Result<Nb201LiveEvaluator, TrainError> {
+        let data = self.data(task, seed)?;
+        let quick = data.config(self.epochs, self.batch, seed);
+        data.evaluator(quick, self.device.clone())
+    }
+
+    fn assess(&self, cell: &Nb201Cell, task: &String, seed: u64) -> Result<Assessment, TrainError> {
+        let data = self.data(task, seed)?;
+        let full = data.config(self.final_epochs, self.batch, seed);
+        let held_out = data.held_out_acc(cell, &full, &self.device, self.cache.as_deref())?;
+        let table = Nb201Table::embedded()
+            .lookup(cell, Dataset::Cifar10)
+            .test_acc;
+        Ok(Assessment {
+            test_acc: Some(held_out),
+            measures: [("table_test_acc".to_string(), table)].into(),
         })
     }
-
-    /// Creates the checkpoint folder (with its `settings.json`), if any.
-    pub fn create(&self) -> Result<(), TrainError> {
-        if let Some(c) = &self.checkpoint {
-            c.create()?;
-        }
-        Ok(())
-    }
-}
-
-/// Writes a live-search study to `file` (pretty JSON, atomically, its folder created):
-/// `{"config": config, "summary": [`LiveSummary`...], "trials": [`LiveTrial`...]}`; returns
-/// the summary.
-pub fn write_study(
-    file: &dsm_space::output::OutputFile,
-    config: &impl serde::Serialize,
-    trials: &[LiveTrial],
-) -> Result<Vec<LiveSummary>, TrainError> {
-    let summary = summarise_trials(trials);
-    let doc = serde_json::json!({"config": config, "summary": summary, "trials": trials});
-    let text = serde_json::to_string_pretty(&doc).expect("a study serialises");
-    file.write(text.as_bytes())?;
-    Ok(summary)
 }

@@ -33,7 +33,7 @@ use anyhow::Result;
 use clap::Parser;
 use dsm_nas::bench::Problem;
 use dsm_nas::cluster::{Executor, ExecutorArgs, serve, task_from_env};
-use dsm_nas::miner::{Budget, DsmConfig, GuideConfig, check_guidance, check_names};
+use dsm_nas::miner::{Budget, DsmConfig, GuideConfig, Registry, check_guidance};
 use dsm_nas::models::backend::Backend;
 use dsm_nas::protocol::{
     Execution, GuideFn, Plan, Results, StudyOutputs, TrialRecord, methods_by_name, open_trials,
@@ -125,7 +125,8 @@ fn run() -> Result<()> {
     };
     let zc = ZcConfig::with_proxies(&args.proxies)?;
     let guide = zc.guide(args.warm_start, args.screen)?;
-    check_names(&args.methods)?;
+    let registry = Registry::builtin();
+    registry.check(&args.methods)?;
     check_guidance(&args.methods, &guide)?;
     dsm_nas::args::unique("--seeds", &args.seeds)?;
     let settings = Settings::from_args("search_live", &args);
@@ -154,7 +155,7 @@ fn run() -> Result<()> {
     let live = problem.clone();
     let guide_fn: GuideFn<LiveNb201> =
         Arc::new(move |task, seed| Ok(live.guide(task, seed, &zc, &guide)?));
-    let methods = methods_by_name(&args.methods, &dsm, Some(guide_fn))?;
+    let methods = methods_by_name(&registry, &args.methods, &dsm, Some(guide_fn))?;
     // Bounded by queries (reproducible), not by the measured seconds.
     let budget = Budget::queries(args.queries as usize);
     let (tasks, seeds) = (problem.tasks(), args.seeds.clone());

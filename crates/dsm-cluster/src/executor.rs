@@ -272,24 +272,8 @@ impl<L: Launcher> Cluster<L> {
         &mut self.launcher
     }
 
-    /// Runs one search of `method` (its strategy and constraint, as
-    /// [`dsm_miner::search`] would) to its end, or continues the journaled one.
-    pub fn search_method<S, M>(
-        &mut self,
-        method: &M,
-        space: &S,
-        budget: dsm_miner::Budget,
-        rng: &mut dyn Rng,
-    ) -> Result<ClusterOutcome<S::Arch>, ClusterError>
-    where
-        S: SearchSpace,
-        M: dsm_miner::Searcher<S> + ?Sized,
-    {
-        self.search(dsm_miner::driver_for(method, space, budget)?, rng)
-    }
-
     /// Runs `driver`'s search to its end (or continues the journaled one), `rng` being the
-    /// search's seeded random numbers.
+    /// search's seeded random numbers; a method's driver is [`dsm_miner::driver_for`].
     pub fn search<S: SearchSpace>(
         &mut self,
         driver: SearchDriver<'_, S>,

@@ -171,9 +171,8 @@ impl Runner {
                 Some(dir) => SearchCheckpoint::new(dir.join(format!("{method}.json")), 1)
                     .with_label(self.run.clone())
                     .search(job.method, job.space, &mut { evaluator }, job.budget, rng)?,
-                None => {
-                    dsm_miner::search(job.method, job.space, &mut { evaluator }, job.budget, rng)?
-                }
+                None => dsm_miner::driver_for(job.method, job.space, job.budget)?
+                    .run(&mut { evaluator }, rng)?,
             });
         };
         let Some(dir) = dir else {
@@ -196,9 +195,8 @@ impl Runner {
         };
         let mut cluster =
             Cluster::new(config, launcher, command)?.with_stop(crate::stop_on_signals()?);
-        Ok(cluster
-            .search_method(job.method, job.space, job.budget, rng)?
-            .outcome)
+        let driver = dsm_miner::driver_for(job.method, job.space, job.budget)?;
+        Ok(cluster.search(driver, rng)?.outcome)
     }
 }
 

@@ -262,7 +262,7 @@ impl SearchCheckpoint {
             unsaved: 0,
             failure: None,
         };
-        let result = crate::driver::search(method, space, &mut replay, budget, rng);
+        let result = crate::driver_for(method, space, budget).and_then(|d| d.run(&mut replay, rng));
         if let Some(e) = replay.failure.take() {
             return Err(e);
         }

@@ -763,46 +763,10 @@ impl<'s, S: SearchSpace> SearchDriver<'s, S> {
     }
 }
 
-/// Runs one trial of `method` sequentially: [`Searcher::search`] for any method, boxed ones
-/// included.
-pub fn search<S, M, E, R>(
-    method: &M,
-    space: &S,
-    evaluator: &mut E,
-    budget: Budget,
-    rng: &mut R,
-) -> Result<SearchOutcome<S::Arch>, MinerError>
-where
-    S: SearchSpace,
-    M: Searcher<S> + ?Sized,
-    E: Evaluator<S::Arch>,
-    R: Rng,
-{
-    driver_for(method, space, budget)?.run(evaluator, rng)
-}
-
-/// Runs one trial of `method` on `workers` simulated workers
-/// ([`SearchDriver::run_simulated`]); with one worker, exactly [`search`]'s result.
-pub fn search_on_workers<S, M, E, R>(
-    method: &M,
-    space: &S,
-    evaluator: &mut E,
-    budget: Budget,
-    workers: usize,
-    rng: &mut R,
-) -> Result<SearchOutcome<S::Arch>, MinerError>
-where
-    S: SearchSpace,
-    M: Searcher<S> + ?Sized,
-    E: Evaluator<S::Arch>,
-    R: Rng,
-{
-    driver_for(method, space, budget)?.run_simulated(evaluator, workers, rng)
-}
-
 /// A driver for one trial of `method`: its strategy, its constraint and its proxy guide, if
-/// any (what [`search`]
-/// runs; hand it to an executor to run the evaluations elsewhere).
+/// any. Run it to its end in process ([`SearchDriver::run`], what [`Searcher::search`] does;
+/// [`SearchDriver::run_simulated`] on a simulated clock), or ask and tell yourself, or hand
+/// it to an executor to run the evaluations elsewhere.
 pub fn driver_for<'s, S, M>(
     method: &'s M,
     space: &'s S,

@@ -121,7 +121,7 @@ pub enum MinerError {
         /// The value given.
         value: String,
         /// What is accepted.
-        expected: &'static str,
+        expected: String,
     },
 }
 
@@ -129,12 +129,12 @@ impl MinerError {
     pub(crate) fn config(
         field: &'static str,
         value: impl ToString,
-        expected: &'static str,
+        expected: impl Into<String>,
     ) -> Self {
         MinerError::Config {
             field,
             value: value.to_string(),
-            expected,
+            expected: expected.into(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Where a search's evaluations run, as one trait a study calls for every search: in this
-//! process ([`InProcess`], what [`search`](crate::search) does), or elsewhere (worker
+//! process ([`InProcess`], what [`Searcher::search`] does), or elsewhere (worker
 //! processes, Slurm jobs: `dsm_cluster::Executor`), the results the same for the same seed.
 
 use dsm_space::{Evaluation, Evaluator, SearchSpace};
@@ -59,7 +59,8 @@ pub trait SearchExecutor<S: SearchSpace>: Sync {
     ) -> Result<SearchOutcome<S::Arch>, MinerError>;
 }
 
-/// In this process, one evaluation at a time ([`search`](crate::search)).
+/// In this process, one evaluation at a time ([`SearchDriver::run`](crate::SearchDriver::run), what
+/// [`Searcher::search`] does).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InProcess;
 
@@ -70,7 +71,7 @@ impl<S: SearchSpace> SearchExecutor<S> for InProcess {
         evaluator: &mut dyn DynEvaluator<S::Arch>,
         rng: &mut SearchRng,
     ) -> Result<SearchOutcome<S::Arch>, MinerError> {
-        crate::search(job.method, job.space, &mut { evaluator }, job.budget, rng)
+        crate::driver_for(job.method, job.space, job.budget)?.run(&mut { evaluator }, rng)
     }
 }
 

@@ -64,7 +64,7 @@ pub use budget::{Accounting, Budget, Constraint, HistoryPoint, SearchOutcome};
 pub use checkpoint::{CheckpointProgress, SearchCheckpoint};
 pub use driver::{
     Ask, AskContext, LoggedEvaluation, MAX_CONSTRAINED_DRAWS, MAX_INITIAL_FAILURES, Outcome,
-    Proposal, ProposalId, SearchDriver, Strategy, Told, driver_for, search, search_on_workers,
+    Proposal, ProposalId, SearchDriver, Strategy, Told, driver_for,
 };
 pub use dsm::{ControllerEngine, DsmConfig, DsmNas, MAX_K};
 pub use error::MinerError;
@@ -78,7 +78,7 @@ pub use guide::{
     ScorerFactory, boxed_scorer, rank_by_proxies,
 };
 pub use pareto::pareto_front;
-pub use registry::{GuideSpec, SEARCHERS, check_guidance, check_names, searcher, searchers};
+pub use registry::{GuideSpec, MethodFactory, Registry, check_guidance};
 
 /// The random number generator of every search: PCG-64, a portable algorithm (the same seed
 /// gives the same numbers on every platform and version), serialisable for checkpoints.
@@ -140,7 +140,7 @@ pub trait Searcher<S: SearchSpace> {
     where
         Self: Sized,
     {
-        driver::search(self, space, evaluator, budget, rng)
+        driver::driver_for(self, space, budget)?.run(evaluator, rng)
     }
 }
 

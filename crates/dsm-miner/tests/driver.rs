@@ -8,8 +8,8 @@ use std::sync::Arc;
 use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
 use dsm_miner::{
     Accounting, Ask, AskContext, Budget, DsmConfig, DsmNas, MinerError, OfaEvolution, Proposal,
-    RandomSearch, RegularizedEvolution, Reinforce, SearchDriver, SearchOutcome, Searcher, Strategy,
-    Told, searchers, seeded_rng,
+    RandomSearch, Registry, RegularizedEvolution, Reinforce, SearchDriver, SearchOutcome, Searcher,
+    Strategy, Told, seeded_rng,
 };
 use dsm_space::{Evaluation, Evaluator, Nb201Cell, Nb201Space, SearchSpace};
 use rand::RngExt;
@@ -142,7 +142,10 @@ fn under_a_constraint_no_evaluation_is_spent_outside_it() {
     let names: Vec<String> = ["dsm-nas", "random", "rea", "ofa-evolution"]
         .map(String::from)
         .to_vec();
-    for m in searchers::<Nb201Space>(&names, &DsmConfig::default(), None).unwrap() {
+    for m in Registry::<Nb201Space>::builtin()
+        .searchers(&names, &DsmConfig::default(), None)
+        .unwrap()
+    {
         let space = Nb201Space;
         let mut seen = Vec::new();
         let mut e = dsm_space::Observed::new(eval(), |c: &Nb201Cell, _: &Evaluation| seen.push(*c));
@@ -156,7 +159,10 @@ fn under_a_constraint_no_evaluation_is_spent_outside_it() {
     }
     // A constraint nothing meets stops the search with a clear error.
     let never = |_: &Nb201Cell| false;
-    for m in searchers::<Nb201Space>(&names, &DsmConfig::default(), None).unwrap() {
+    for m in Registry::<Nb201Space>::builtin()
+        .searchers(&names, &DsmConfig::default(), None)
+        .unwrap()
+    {
         let space = Nb201Space;
         let err = SearchDriver::new(&space, m.strategy(&space).unwrap(), Budget::queries(5))
             .unwrap()
@@ -218,15 +224,25 @@ fn ofa_evolution_keeps_the_best_of_every_generation_as_parents() {
     // Names: unknown and repeated ones are refused.
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let cfg = DsmConfig::default();
-    let Err(err) = searchers::<Nb201Space>(&names(&["dsm-nas", "bohb"]), &cfg, None) else {
+    let Err(err) =
+        Registry::<Nb201Space>::builtin().searchers(&names(&["dsm-nas", "bohb"]), &cfg, None)
+    else {
         panic!("an unknown method was accepted");
     };
     assert!(
         err.to_string().contains("bohb") && err.to_string().contains("ofa-evolution"),
         "{err}"
     );
-    assert!(searchers::<Nb201Space>(&names(&["rea", "rea"]), &cfg, None).is_err());
-    assert!(searchers::<Nb201Space>(&[], &cfg, None).is_err());
+    assert!(
+        Registry::<Nb201Space>::builtin()
+            .searchers(&names(&["rea", "rea"]), &cfg, None)
+            .is_err()
+    );
+    assert!(
+        Registry::<Nb201Space>::builtin()
+            .searchers(&[], &cfg, None)
+            .is_err()
+    );
 }
 
 #[test]

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use dsm_bench::proxies::{Proxy, ZcScorer};
 use dsm_bench::{Dataset, Nb201Evaluator, Nb201Table, Signal};
 use dsm_miner::{
-    Budget, DsmConfig, GuideConfig, GuideSpec, Guided, MinerError, RandomSearch, ScorerFactory,
-    SearchOutcome, Searcher, searcher, seeded_rng,
+    Budget, DsmConfig, GuideConfig, GuideSpec, Guided, MinerError, RandomSearch, Registry,
+    ScorerFactory, SearchOutcome, Searcher, seeded_rng,
 };
 use dsm_space::{Evaluation, Nb201Cell, Nb201Space, ProxyScore, ProxyScorer};
 
@@ -61,13 +61,8 @@ fn run(method: &dyn Searcher<Nb201Space>, budget: Budget, seed: u64) -> Result<R
         Nb201Evaluator::new(Nb201Table::embedded(), Dataset::Cifar10, Signal::Hp12),
         |c: &Nb201Cell, e: &Evaluation| evaluated.push((*c, *e)),
     );
-    let out = dsm_miner::search(
-        method,
-        &Nb201Space,
-        &mut eval,
-        budget,
-        &mut seeded_rng(seed),
-    )?;
+    let out = dsm_miner::driver_for(method, &Nb201Space, budget)?
+        .run(&mut eval, &mut seeded_rng(seed))?;
     Ok((out, evaluated))
 }
 
@@ -102,7 +97,9 @@ fn initial_anchors_and_population_are_the_warm_starts_best() {
             config: guide(30, 1),
             scorer: factory,
         };
-        let method = searcher::<Nb201Space>(name, &DsmConfig::default(), Some(&spec)).unwrap();
+        let method = Registry::<Nb201Space>::builtin()
+            .searcher(name, &DsmConfig::default(), Some(&spec))
+            .unwrap();
         assert_eq!(method.name(), name);
         let (_, evaluated) = run(&*method, Budget::queries(5), 11).unwrap();
         let seen = seen.lock().unwrap();
@@ -124,7 +121,9 @@ fn screened_proposals_are_the_best_of_their_candidates() {
             config: guide(0, 5),
             scorer: factory,
         };
-        let method = searcher::<Nb201Space>(name, &DsmConfig::default(), Some(&spec)).unwrap();
+        let method = Registry::<Nb201Space>::builtin()
+            .searcher(name, &DsmConfig::default(), Some(&spec))
+            .unwrap();
         let (out, evaluated) = run(&*method, Budget::queries(9), 5).unwrap();
         let seen = seen.lock().unwrap();
         // Every evaluation (the initial ones drawn by `sample`, screened too) is the best of
@@ -239,7 +238,11 @@ fn unusable_scorer_output_is_refused() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("warm_start"), "{err}");
-    assert!(searcher::<Nb201Space>("dsm-nas+zc", &DsmConfig::default(), None).is_err());
+    assert!(
+        Registry::<Nb201Space>::builtin()
+            .searcher("dsm-nas+zc", &DsmConfig::default(), None)
+            .is_err()
+    );
 }
 
 #[test]
@@ -254,7 +257,9 @@ fn the_proxies_lift_a_twelve_query_random_search_on_the_table() {
         }),
     };
     let mean = |name: &str| {
-        let m = searcher::<Nb201Space>(name, &DsmConfig::default(), Some(&spec)).unwrap();
+        let m = Registry::<Nb201Space>::builtin()
+            .searcher(name, &DsmConfig::default(), Some(&spec))
+            .unwrap();
         let total: f64 = (0..100)
             .map(|seed| {
                 let (out, _) = run(&*m, Budget::queries(11), seed).unwrap();

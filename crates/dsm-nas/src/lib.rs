@@ -13,6 +13,7 @@
 //! | [`miner`] | `dsm-miner` | the ask/tell search driver; DSM-NAS (Burn controller, REINFORCE) and the random / REA / REINFORCE baselines as strategies |
 //! | [`args`] | (here) | parsers of command-line values the tools share (a learning rate) |
 //! | [`extending`] | (here) | the extension guide (`docs/extending.md`), its code compiled and run as doc-tests |
+//! | [`running`] | (here) | how a search runs, in one place (`docs/running.md`): the blocking call, the ask/tell driver, the study, where evaluations run, methods by name; compiled as doc-tests |
 //! | [`protocol`] | `dsm-protocol` | search protocols: job grids, parallel checkpointed trials, typed results, statistics (sem, 95 % CI, Mann-Whitney U), curves; the published NAS-Bench-201 protocol |
 //!
 //! ```
@@ -31,6 +32,8 @@
 pub mod args;
 #[doc = include_str!("../../../docs/extending.md")]
 pub mod extending {}
+#[doc = include_str!("../../../docs/running.md")]
+pub mod running {}
 pub use dsm_bench as bench;
 pub use dsm_cluster as cluster;
 pub use dsm_draw as draw;

@@ -77,12 +77,9 @@ fn search<L: Launcher>(
     command: WorkerCommand,
 ) -> Result<ClusterOutcome<Nb201Cell>, ClusterError> {
     let mut cluster = Cluster::new(config, launcher, command)?;
-    cluster.search_method(
-        &DsmNas::default(),
-        &Nb201Space,
-        budget(),
-        &mut seeded_rng(SEED),
-    )
+    let dsm = DsmNas::default();
+    let driver = dsm_nas::miner::driver_for(&dsm, &Nb201Space, budget())?;
+    cluster.search(driver, &mut seeded_rng(SEED))
 }
 
 fn journal(config: &ClusterConfig) -> Journal {
@@ -225,14 +222,9 @@ fn a_stopped_driver_cancels_its_workers_and_resumes_to_the_same_result() {
     let mut cluster = Cluster::new(cfg.clone(), LocalLauncher::new(2).unwrap(), slow.clone())
         .unwrap()
         .with_stop(stop);
-    let err = cluster
-        .search_method(
-            &DsmNas::default(),
-            &Nb201Space,
-            budget(),
-            &mut seeded_rng(SEED),
-        )
-        .unwrap_err();
+    let dsm = DsmNas::default();
+    let driver = dsm_nas::miner::driver_for(&dsm, &Nb201Space, budget()).unwrap();
+    let err = cluster.search(driver, &mut seeded_rng(SEED)).unwrap_err();
     setter.join().unwrap();
     let ClusterError::Interrupted { cancelled, .. } = err else {
         panic!("{err}")
@@ -422,12 +414,9 @@ fn driver_role() -> Option<()> {
     )
     .unwrap()
     .with_stop(dsm_nas::cluster::stop_on_signals().unwrap());
-    match cluster.search_method(
-        &DsmNas::default(),
-        &Nb201Space,
-        budget(),
-        &mut seeded_rng(SEED),
-    ) {
+    let dsm = DsmNas::default();
+    let driver = dsm_nas::miner::driver_for(&dsm, &Nb201Space, budget()).unwrap();
+    match cluster.search(driver, &mut seeded_rng(SEED)) {
         Err(ClusterError::Interrupted { cancelled, .. }) => {
             eprintln!("interrupted, {cancelled} cancelled");
             std::process::exit(3)

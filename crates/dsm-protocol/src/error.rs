@@ -33,7 +33,7 @@ pub enum ProtocolError {
         trial: usize,
         /// What failed.
         #[source]
-        source: dsm_miner::MinerError,
+        source: Box<dsm_miner::MinerError>,
     },
     /// The problem could not make a trial's evaluator or assess its answer (loading data,
     /// training).

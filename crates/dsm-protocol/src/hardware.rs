@@ -40,7 +40,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dsm_bench::latency::LatencyTable;
-use dsm_miner::{Budget, Constraint, DsmConfig, SearchDriver, Searcher, searchers, seeded_rng};
+use dsm_miner::{Budget, Constraint, DsmConfig, Registry, SearchDriver, Searcher, seeded_rng};
 use dsm_space::mbv3::PUBLISHED;
 use dsm_space::{
     Evaluation, Evaluator, MbV3Arch, MbV3ResolutionSpace, MbV3Space, MbV3Subnet, OFA_RESOLUTIONS,
@@ -91,7 +91,7 @@ pub struct HardwareConfig {
     /// Searched resolutions, ascending (OFA's 160, 176, 192, 208, 224; `[224]` searches
     /// none).
     pub resolutions: Vec<u32>,
-    /// Methods by name ([`dsm_miner::searcher`]).
+    /// Methods by name ([`dsm_miner::Registry::builtin`]).
     pub methods: Vec<String>,
     /// Evaluations (evaluator queries) per search, free initial ones included: every method
     /// gets exactly as many.
@@ -143,7 +143,8 @@ impl HardwareConfig {
         if self.trials == 0 {
             return Err(ProtocolError::config("--trials", 0, "at least 1"));
         }
-        let methods = searchers::<MbV3ResolutionSpace>(&self.methods, &self.dsm, None)?;
+        let methods =
+            Registry::<MbV3ResolutionSpace>::builtin().searchers(&self.methods, &self.dsm, None)?;
         for m in &methods {
             if self.evaluations <= m.free_evaluations() {
                 return Err(ProtocolError::config(
@@ -432,7 +433,7 @@ impl HardwareStudy {
             method: method.name().to_string(),
             task: format!("ofa-mobilenetv3 under {}", self.config.limit.label()),
             trial: (seed - self.config.seed) as usize,
-            source,
+            source: Box::new(source),
         };
         let out = SearchDriver::new(
             &self.space,

@@ -1,14 +1,17 @@
-//! # dsm-protocol: search protocols as a library
+//! # dsm-protocol: search studies as a library
 //!
-//! A protocol runs several search methods on several tasks of a benchmark, many trials each,
-//! and says how they compare. This crate owns everything of that which is not the search
-//! itself:
-//! - [`Plan`] and [`Method`]: the job grid (tasks x methods x trials, trial `i` seeded
-//!   `seed + i`) over any [`Benchmark`](dsm_bench::Benchmark) and any
-//!   [`Searcher`](dsm_miner::Searcher), a user's own among them, and transfer methods
-//!   (DSM-NAS+ from the anchors of another task's search);
+//! A study runs several search methods on several tasks, many trials each, and says how
+//! they compare, over any [`Problem`](dsm_bench::Problem): a table, live training, zero-cost
+//! proxies or a user's landscape, through one trial loop. This crate owns everything of that
+//! which is not the search itself:
+//! - [`Plan`] and [`Method`]: the job grid (tasks x methods x trials, one trial per seed) and
+//!   any [`Searcher`](dsm_miner::Searcher), a user's own among them ([`methods_by_name`]
+//!   resolves names through a [`Registry`](dsm_miner::Registry)), methods built per trial
+//!   and transfer methods (DSM-NAS+ from the anchors of another task's search);
 //! - [`run_trials`]: the trials on a pool of threads (results independent of the number),
-//!   each finished trial saved to a [`TrialStore`] so a killed run resumes without losing it;
+//!   each search's evaluations where an [`Execution`]'s executor says (in process, worker
+//!   processes, Slurm jobs: `dsm_cluster::Runner`), each finished trial saved to a
+//!   [`TrialStore`] so a killed run resumes without losing it;
 //! - [`Results`], [`TrialRecord`], [`Summary`]: the typed, versioned `results.json`;
 //!   [`stats`]: standard error, 95 % confidence interval (Student's t), the two-sided
 //!   Mann-Whitney U test against DSM-NAS and the share of trials that found the best

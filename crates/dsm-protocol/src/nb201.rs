@@ -12,7 +12,7 @@ use dsm_bench::proxies::{Proxy, ZcScorer, parse_proxies};
 use dsm_bench::{Dataset, Nb201Benchmark, Nb201Table, Signal};
 use dsm_miner::{
     Accounting, Budget, ControllerEngine, DsmConfig, DsmNas, GUIDED_SUFFIX, GuideConfig, GuideSpec,
-    RegularizedEvolution, Reinforce, boxed_scorer, check_guidance, searcher,
+    Registry, RegularizedEvolution, Reinforce, boxed_scorer, check_guidance,
 };
 use dsm_space::{Nb201Cell, Nb201Space};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,9 @@ use crate::ProtocolError;
 use crate::results::{RESULTS_FORMAT, Results, summarise};
 use crate::run::{self, Execution, Method, Plan};
 
-/// The methods `--methods` names; each may also be guided by FreeREA's zero-cost proxies
+/// The methods `--methods` names by default (any name of the protocol's
+/// [`Registry`] is accepted: the built-in ones and a user's own, see
+/// [`Nb201Config::check_with`]); each may also be guided by FreeREA's zero-cost proxies
 /// (`dsm-nas+zc`, `random+zc`, `rea+zc`, `reinforce+zc`: see [`dsm_miner::Guided`]).
 pub const METHODS: [&str; 4] = ["dsm-nas", "random", "rea", "reinforce"];
 
@@ -217,6 +219,28 @@ impl Nb201Config {
     /// # Ok::<(), dsm_protocol::ProtocolError>(())
     /// ```
     pub fn check(&self) -> Result<Nb201Protocol, ProtocolError> {
+        self.check_with(Registry::builtin())
+    }
+
+    /// [`check`](Self::check) with the methods of `registry`: a user's own method,
+    /// registered under its name, is then accepted by `--methods` and runs under the
+    /// protocol like a built-in one.
+    ///
+    /// ```
+    /// use dsm_miner::{RandomSearch, Registry};
+    /// use dsm_protocol::nb201::Nb201Config;
+    /// // A method of your own (here random search under another name would be refused:
+    /// // a method reports its own name, so register it under that).
+    /// let registry = Registry::builtin().without("random").register("random", |_| Box::new(RandomSearch))?;
+    /// let cfg = Nb201Config { methods: vec!["random".into()], trials: 2, max_iters: 10, ..Default::default() };
+    /// let results = cfg.check_with(registry)?.run(Default::default())?;
+    /// assert_eq!(results.trials.len(), 2); // CIFAR-10 (the default data set), two trials
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_with(
+        &self,
+        registry: Registry<Nb201Space>,
+    ) -> Result<Nb201Protocol, ProtocolError> {
         if self.workers == Some(0) {
             return Err(ProtocolError::config(
                 "--workers",
@@ -263,14 +287,13 @@ impl Nb201Config {
             ));
         }
         for (i, m) in self.methods.iter().enumerate() {
-            let base = m.strip_suffix(GUIDED_SUFFIX).unwrap_or(m);
-            if !METHODS.contains(&base) {
+            if !registry.knows(m) {
                 return Err(ProtocolError::config(
                     "--methods",
                     format!("{m:?}"),
                     format!(
                         "some of {}, each optionally +zc (dsm-nas+zc)",
-                        METHODS.join(", ")
+                        registry.names().join(", ")
                     ),
                 ));
             }
@@ -350,12 +373,13 @@ impl Nb201Config {
             dsm,
             methods,
             guide,
+            registry,
         })
     }
 }
 
 /// A checked NAS-Bench-201 protocol: what runs, ready to run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Nb201Protocol {
     config: Nb201Config,
     datasets: Vec<Dataset>,
@@ -364,6 +388,7 @@ pub struct Nb201Protocol {
     dsm: DsmConfig,
     methods: Vec<String>,
     guide: Option<(GuideConfig, Vec<Proxy>)>,
+    registry: Registry<Nb201Space>,
 }
 
 /// The `config` record of `results.json`.
@@ -466,6 +491,7 @@ impl Nb201Protocol {
                         .clone()
                         .expect("checked: guided methods have a guide");
                     let (dsm, name) = (self.dsm.clone(), name.to_string());
+                    let registry = self.registry.clone();
                     Method::PerTrial {
                         name: name.clone(),
                         build: Box::new(move |&dataset, _seed| {
@@ -476,11 +502,15 @@ impl Nb201Protocol {
                                     Ok(boxed_scorer(ZcScorer::new(dataset, &proxies)?))
                                 }),
                             };
-                            Ok(searcher(&name, &dsm, Some(&spec))?)
+                            Ok(registry.searcher(&name, &dsm, Some(&spec))?)
                         }),
                     }
                 }
-                name => Method::Plain(searcher(name, &self.dsm, None).expect("checked names")),
+                name => Method::Plain(
+                    self.registry
+                        .searcher(name, &self.dsm, None)
+                        .expect("checked names"),
+                ),
             })
             .collect()
     }

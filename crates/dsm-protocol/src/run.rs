@@ -215,7 +215,7 @@ pub fn run_job<P: Problem>(
         method: method.name().to_string(),
         task: job.task.to_string(),
         trial: job.trial,
-        source,
+        source: Box::new(source),
     };
     let problem_error = |what, task: &P::Task| {
         let task = task.to_string();
@@ -234,7 +234,8 @@ pub fn run_job<P: Problem>(
             .map_err(problem_error("making the evaluator", task))?;
         let mut rng = seeded_rng(seed);
         match plan.workers {
-            Some(w) => dsm_miner::search_on_workers(m, space, &mut eval, plan.budget, w, &mut rng),
+            Some(w) => dsm_miner::driver_for(m, space, plan.budget)
+                .and_then(|d| d.run_simulated(&mut eval, w, &mut rng)),
             None => {
                 let job = SearchJob {
                     method: &**m,

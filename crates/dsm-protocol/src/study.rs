@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use dsm_bench::Problem;
-use dsm_miner::{DsmConfig, GUIDED_SUFFIX, GuideSpec, STUDY_SEED_ENV, STUDY_TASK_ENV, searcher};
+use dsm_miner::{DsmConfig, GUIDED_SUFFIX, GuideSpec, Registry, STUDY_SEED_ENV, STUDY_TASK_ENV};
 use dsm_space::output::{OutputFile, OutputFolder, Settings};
 
 use crate::ProtocolError;
@@ -20,21 +20,24 @@ pub type GuideFn<P> = Arc<
         + Sync,
 >;
 
-/// The methods of `names` for a study of `P` ([`dsm_miner::searcher`]: `dsm-nas` with
-/// `dsm`, `random`, `rea`, `reinforce`, `ofa-evolution`), checked first
-/// ([`dsm_miner::check_names`]). A guided name (`dsm-nas+zc`) is built for each trial with
-/// the guidance `guide` makes for its task and seed (an error without one).
+/// The methods of `names` for a study of `P`, as `registry` makes them (the built-in ones
+/// with `dsm`'s settings for DSM-NAS, and a user's own), checked first
+/// ([`Registry::check`]). A guided name (`dsm-nas+zc`) is built for each trial with the
+/// guidance `guide` makes for its task and seed (an error without one).
 ///
 /// ```
 /// use dsm_bench::{Nb201Benchmark, Nb201Table, Signal};
+/// use dsm_miner::Registry;
 /// use dsm_protocol::methods_by_name;
-/// let names = ["dsm-nas".to_string(), "rea".to_string()];
-/// let methods = methods_by_name::<Nb201Benchmark>(&names, &Default::default(), None)?;
+/// let (builtin, names) = (Registry::builtin(), ["dsm-nas".to_string(), "rea".to_string()]);
+/// let methods = methods_by_name::<Nb201Benchmark>(&builtin, &names, &Default::default(), None)?;
 /// assert_eq!(methods.iter().map(|m| m.name()).collect::<Vec<_>>(), ["dsm-nas", "rea"]);
-/// assert!(methods_by_name::<Nb201Benchmark>(&["rea+zc".into()], &Default::default(), None).is_err());
+/// let guided = ["rea+zc".to_string()]; // needs proxies
+/// assert!(methods_by_name::<Nb201Benchmark>(&builtin, &guided, &Default::default(), None).is_err());
 /// # Ok::<(), dsm_protocol::ProtocolError>(())
 /// ```
 pub fn methods_by_name<P: Problem>(
+    registry: &Registry<P::Space>,
     names: &[String],
     dsm: &DsmConfig,
     guide: Option<GuideFn<P>>,
@@ -44,12 +47,12 @@ where
     P::Task: 'static,
     ArchOf<P>: Send + Sync,
 {
-    dsm_miner::check_names(names)?;
+    registry.check(names)?;
     names
         .iter()
         .map(|name| {
             if !name.ends_with(GUIDED_SUFFIX) {
-                return Ok(Method::Plain(searcher(name, dsm, None)?));
+                return Ok(Method::Plain(registry.searcher(name, dsm, None)?));
             }
             let Some(guide) = guide.clone() else {
                 return Err(ProtocolError::config(
@@ -58,7 +61,7 @@ where
                     "a zero-cost proxy scorer for a guided (+zc) method",
                 ));
             };
-            let (dsm, name) = (dsm.clone(), name.clone());
+            let (dsm, name, registry) = (dsm.clone(), name.clone(), registry.clone());
             Ok(Method::PerTrial {
                 name: name.clone(),
                 build: Box::new(move |task, seed| {
@@ -68,7 +71,7 @@ where
                         seed,
                         source,
                     })?;
-                    Ok(searcher(&name, &dsm, Some(&spec))?)
+                    Ok(registry.searcher(&name, &dsm, Some(&spec))?)
                 }),
             })
         })

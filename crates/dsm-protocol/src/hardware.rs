@@ -36,19 +36,22 @@
 //! # Ok::<(), dsm_protocol::ProtocolError>(())
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use dsm_bench::latency::LatencyTable;
-use dsm_miner::{Budget, Constraint, DsmConfig, Registry, SearchDriver, Searcher, seeded_rng};
+use dsm_bench::{Assessment, Problem};
+use dsm_miner::{Budget, Constraint, DsmConfig, MinerError, Registry, Searcher, Strategy};
 use dsm_space::mbv3::PUBLISHED;
 use dsm_space::{
     Evaluation, Evaluator, MbV3Arch, MbV3ResolutionSpace, MbV3Space, MbV3Subnet, OFA_RESOLUTIONS,
-    Observed,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::ProtocolError;
+use crate::TrialRecord;
+use crate::run::{Execution, Method, Plan, run_trials};
 use crate::stats::{mann_whitney_u, mean_std};
 
 /// The largest limit accepted, in ms or millions of MAdds (far above any subnet of the
@@ -143,8 +146,12 @@ impl HardwareConfig {
         if self.trials == 0 {
             return Err(ProtocolError::config("--trials", 0, "at least 1"));
         }
-        let methods =
-            Registry::<MbV3ResolutionSpace>::builtin().searchers(&self.methods, &self.dsm, None)?;
+        let methods: Vec<Arc<dyn Searcher<MbV3ResolutionSpace> + Send + Sync>> =
+            Registry::<MbV3ResolutionSpace>::builtin()
+                .searchers(&self.methods, &self.dsm, None)?
+                .into_iter()
+                .map(Arc::from)
+                .collect();
         for m in &methods {
             if self.evaluations <= m.free_evaluations() {
                 return Err(ProtocolError::config(
@@ -304,7 +311,7 @@ pub struct HardwareStudy {
     config: HardwareConfig,
     space: MbV3ResolutionSpace,
     latency: Option<Arc<LatencyTable>>,
-    methods: Vec<Box<dyn Searcher<MbV3ResolutionSpace> + Send + Sync>>,
+    methods: Vec<Arc<dyn Searcher<MbV3ResolutionSpace> + Send + Sync>>,
     constraint: Constraint<MbV3Subnet>,
 }
 
@@ -418,64 +425,73 @@ impl HardwareStudy {
         })
     }
 
-    /// Runs one search of the `index`-th method with `seed`, calling `on_evaluation`
-    /// after every evaluation.
-    pub fn run_one<E: Evaluator<MbV3Subnet>>(
-        &self,
-        index: usize,
-        seed: u64,
-        evaluator: &mut E,
-        on_evaluation: impl FnMut(&MbV3Subnet, &Evaluation),
-    ) -> Result<HardwareTrial, ProtocolError> {
-        let method = &self.methods[index];
-        let budget = Budget::queries(self.config.evaluations - method.free_evaluations());
-        let wrap = |source| ProtocolError::Search {
-            method: method.name().to_string(),
-            task: format!("ofa-mobilenetv3 under {}", self.config.limit.label()),
-            trial: (seed - self.config.seed) as usize,
-            source: Box::new(source),
-        };
-        let out = SearchDriver::new(
-            &self.space,
-            method.strategy(&self.space).map_err(wrap)?,
-            budget,
-        )
-        .map_err(wrap)?
-        .with_constraint(Some(self.constraint.clone()))
-        .run(
-            &mut Observed::new(evaluator, on_evaluation),
-            &mut seeded_rng(seed),
-        )
-        .map_err(wrap)?;
-        let eff = self.efficiency(&out.best)?;
-        Ok(HardwareTrial {
-            method: method.name().to_string(),
-            seed,
-            best_arch: out.best.arch.to_string(),
-            resolution: out.best.resolution,
-            predicted_acc: out.best_score,
-            latency_ms: eff.latency_ms,
-            madds: eff.madds,
-            queries: out.evaluations,
-        })
-    }
-
-    /// Runs every method on every trial's seed (methods in order within a seed), calling
-    /// `on_trial` after each search.
-    pub fn run<E: Evaluator<MbV3Subnet>>(
+    /// Runs every method on every trial's seed through the study loop
+    /// ([`run_trials`](crate::run_trials): the study as a [`Problem`] whose one task is the
+    /// limit, `evaluator` shared by every trial, each answer assessed by its MAdds and
+    /// latency), every method under the limit and given exactly
+    /// [`evaluations`](HardwareConfig::evaluations) evaluations, free initial ones included.
+    /// Calls `on_trial` after each search; the trials come back seed by seed, methods in
+    /// order within a seed.
+    pub fn run<E: Evaluator<MbV3Subnet> + Send>(
         &self,
         evaluator: &mut E,
-        mut on_trial: impl FnMut(&HardwareTrial),
+        on_trial: impl FnMut(&HardwareTrial) + Send,
     ) -> Result<Vec<HardwareTrial>, ProtocolError> {
+        let problem = HardwareProblem {
+            study: self,
+            task: format!("ofa-mobilenetv3 under {}", self.config.limit.label()),
+            evaluator: Mutex::new(evaluator),
+        };
+        let on_trial = Mutex::new(on_trial);
+        let seeds = Plan::<String>::consecutive(self.config.seed, self.config.trials);
+        let mut by_method = Vec::new();
+        for method in &self.methods {
+            let limited = Limited {
+                method: method.clone(),
+                constraint: self.constraint.clone(),
+            };
+            let plan = Plan {
+                tasks: vec![problem.task.clone()],
+                seeds: seeds.clone(),
+                budget: Budget::queries(self.config.evaluations - method.free_evaluations()),
+                workers: None,
+            };
+            let progress = |_: usize, r: &TrialRecord| {
+                if let Ok(t) = self.trial(r) {
+                    (on_trial.lock().expect("no poisoned lock"))(&t);
+                }
+            };
+            let exec = Execution {
+                threads: 1, // one evaluator, shared
+                progress: Some(&progress),
+                ..Default::default()
+            };
+            let records = run_trials(&problem, &plan, &[Method::new(limited)], exec)?;
+            by_method.push(records);
+        }
         let mut trials = Vec::new();
         for t in 0..self.config.trials {
-            for i in 0..self.methods.len() {
-                let trial = self.run_one(i, self.config.seed + t as u64, evaluator, |_, _| {})?;
-                on_trial(&trial);
-                trials.push(trial);
+            for records in &by_method {
+                trials.push(self.trial(&records[t])?);
             }
         }
         Ok(trials)
+    }
+
+    /// The study's view of one trial record.
+    fn trial(&self, r: &TrialRecord) -> Result<HardwareTrial, ProtocolError> {
+        let subnet = dsm_space::SearchSpace::parse(&self.space, &r.best_arch)?;
+        let eff = self.efficiency(&subnet)?;
+        Ok(HardwareTrial {
+            method: r.method.clone(),
+            seed: r.seed,
+            best_arch: subnet.arch.to_string(),
+            resolution: subnet.resolution,
+            predicted_acc: r.signal_acc,
+            latency_ms: eff.latency_ms,
+            madds: eff.madds,
+            queries: r.evaluations,
+        })
     }
 
     /// Means and standard deviations per method, in the study's order.
@@ -583,5 +599,97 @@ impl HardwareStudy {
         let text = serde_json::to_string_pretty(&results).expect("JSON values serialise");
         crate::write_atomic(&dir.join("results.json"), text.as_bytes())?;
         Ok(results)
+    }
+}
+
+/// A hardware-aware study as a [`Problem`]: one task (the limit), the study's evaluator
+/// shared by every trial, each answer assessed by its MAdds and latency.
+struct HardwareProblem<'s, E> {
+    study: &'s HardwareStudy,
+    task: String,
+    evaluator: Mutex<&'s mut E>,
+}
+
+/// The shared evaluator, one evaluation at a time.
+struct Shared<'p, 's, E>(&'p Mutex<&'s mut E>);
+
+impl<E: Evaluator<MbV3Subnet>> Evaluator<MbV3Subnet> for Shared<'_, '_, E> {
+    type Error = E::Error;
+
+    fn evaluate(&mut self, subnet: &MbV3Subnet) -> Result<Evaluation, E::Error> {
+        self.0.lock().expect("no poisoned lock").evaluate(subnet)
+    }
+}
+
+impl<'s, E: Evaluator<MbV3Subnet> + Send> Problem for HardwareProblem<'s, E> {
+    type Space = MbV3ResolutionSpace;
+    type Task = String;
+    type Evaluator<'p>
+        = Shared<'p, 's, E>
+    where
+        Self: 'p;
+    type Error = ProtocolError;
+
+    fn space(&self) -> &MbV3ResolutionSpace {
+        &self.study.space
+    }
+
+    fn tasks(&self) -> Vec<String> {
+        vec![self.task.clone()]
+    }
+
+    fn signal_name(&self) -> &str {
+        "predicted-acc"
+    }
+
+    fn evaluator(&self, _: &String, _: u64) -> Result<Shared<'_, 's, E>, ProtocolError> {
+        Ok(Shared(&self.evaluator))
+    }
+
+    fn assess(&self, subnet: &MbV3Subnet, _: &String, _: u64) -> Result<Assessment, ProtocolError> {
+        let eff = self.study.efficiency(subnet)?;
+        let mut measures = BTreeMap::from([("madds".to_string(), eff.madds as f64)]);
+        if let Some(ms) = eff.latency_ms {
+            measures.insert("latency_ms".to_string(), ms);
+        }
+        Ok(Assessment {
+            test_acc: None,
+            measures,
+        })
+    }
+}
+
+/// A method searched under the study's limit (its constraint on every returned subnet).
+struct Limited {
+    method: Arc<dyn Searcher<MbV3ResolutionSpace> + Send + Sync>,
+    constraint: Constraint<MbV3Subnet>,
+}
+
+impl Searcher<MbV3ResolutionSpace> for Limited {
+    fn name(&self) -> &str {
+        self.method.name()
+    }
+
+    fn settings(&self) -> String {
+        self.method.settings()
+    }
+
+    fn constraint(&self) -> Option<Constraint<MbV3Subnet>> {
+        Some(self.constraint.clone())
+    }
+
+    fn free_evaluations(&self) -> usize {
+        self.method.free_evaluations()
+    }
+
+    fn guide(&self) -> Result<Option<dsm_miner::Guide<'_, MbV3Subnet>>, MinerError> {
+        self.method.guide()
+    }
+
+    fn strategy<'a>(
+        &'a self,
+        space: &'a MbV3ResolutionSpace,
+    ) -> Result<Box<dyn Strategy<MbV3ResolutionSpace> + 'a>, MinerError> {
+        self.method.strategy(space)
     }
 }

@@ -162,10 +162,10 @@ impl Tradeoff {
     }
 
     /// Runs every study in order, calling `on_trial` with the limit after each search.
-    pub fn run<E: Evaluator<MbV3Subnet>>(
+    pub fn run<E: Evaluator<MbV3Subnet> + Send>(
         &self,
         evaluator: &mut E,
-        mut on_trial: impl FnMut(&Limit, &HardwareTrial),
+        mut on_trial: impl FnMut(&Limit, &HardwareTrial) + Send,
     ) -> Result<Vec<TradeoffPoint>, ProtocolError> {
         self.studies
             .iter()

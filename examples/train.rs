@@ -73,7 +73,8 @@ struct Args {
     /// Turn off horizontal flips (always off for the builtin digits).
     #[arg(long)]
     no_flip: bool,
-    /// Image size for ImageFolder data.
+    /// Image size for ImageFolder data (the digits and CIFAR binaries keep theirs: another
+    /// value is refused for them).
     #[arg(long, default_value_t = 32)]
     resolution: u32,
     /// Label smoothing of the loss (0 = none).
@@ -101,11 +102,13 @@ fn run() -> Result<()> {
         .input("--data", &args.data)
         .check(&settings)?;
     let folder = RunFolder::checked(folder);
+    let data = load_train_test(&args.data, args.resolution, args.seed)?;
+    data.check_resolution(args.resolution, 32)?;
     let TrainTest {
         train,
         test,
         builtin,
-    } = load_train_test(&args.data, args.resolution, args.seed)?;
+    } = data;
     let cfg = TrainConfig {
         epochs: args.epochs as usize,
         batch_size: args.batch as usize,

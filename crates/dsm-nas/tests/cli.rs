@@ -754,6 +754,20 @@ fn train_writes_metrics_and_a_final_json_line() {
         ),
         "/nonexistent",
     );
+    // --resolution resizes an ImageFolder only: for the digits it was silently ignored.
+    let x = dir.join("x").display().to_string();
+    let a = [
+        "--arch",
+        RESNET,
+        "--data",
+        "builtin",
+        "--out",
+        &x,
+        "--resolution",
+        "64",
+    ];
+    fails_cleanly(&run("train", &a), "64 resizes an ImageFolder only");
+    assert!(!dir.join("x").exists());
     fails_cleanly(
         &run(
             "train",

@@ -265,6 +265,51 @@ fn search_live_names_a_missing_sbatch() {
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
+/// A live study through the study loop with its trainings on worker processes gives the
+/// in-process study's trials (the workers rebuild each trial's evaluator from the task and
+/// seed the runner sets), and keeps each search in `DIR/<data>-seed-<s>/<method>/`.
+#[test]
+fn a_live_study_on_worker_processes_gives_the_in_process_trials() {
+    let d = dir("live-study");
+    let study = |extra: &[&str]| {
+        let out = Command::new(common::example("search_live"))
+            .args(["--methods", "dsm-nas,random", "--queries", "2"])
+            .args(["--final-epochs", "1", "--seeds", "3", "--poll-s", "0.05"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{err}");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        // One JSON line per trial, then one per summary row.
+        let trials: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v.get("best_arch").is_some())
+            .collect();
+        let key = |v: &serde_json::Value| {
+            let f = |k: &str| v[k].to_string();
+            [
+                f("method"),
+                f("seed"),
+                f("best_arch"),
+                f("signal_acc"),
+                f("test_acc"),
+                f("queries"),
+            ]
+        };
+        trials.iter().map(key).collect::<Vec<_>>()
+    };
+    let inline = study(&[]);
+    let ck = d.join("ck").display().to_string();
+    let workers = study(&["--executor", "local", "--workers", "2", "--checkpoint", &ck]);
+    assert_eq!(inline.len(), 2);
+    assert_eq!(workers, inline);
+    assert!(d.join("ck/builtin-seed-3/dsm-nas/journal.json").exists());
+    assert!(d.join("ck/checkpoint/trial-1.json").exists());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 fn slurm(slots: usize) -> SlurmLauncher {
     SlurmLauncher::new(SlurmOptions {
         slots,

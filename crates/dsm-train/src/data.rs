@@ -243,6 +243,32 @@ pub struct TrainTest {
     pub builtin: bool,
 }
 
+impl TrainTest {
+    /// Refuses a `resolution` the data would ignore: only an ImageFolder is resized to it;
+    /// the digits (8 x 8) and CIFAR binaries (32 x 32) keep their size. `default` is what a
+    /// caller passes when the user chose none (accepted for any data).
+    ///
+    /// ```
+    /// let d = dsm_train::data::load_train_test("builtin", 64, 0)?;
+    /// assert!(d.check_resolution(32, 32).is_ok()); // the default: nothing asked
+    /// let err = d.check_resolution(64, 32).unwrap_err().to_string();
+    /// assert!(err.contains("--resolution: 64 resizes an ImageFolder only; this data holds 8 x 8 images"), "{err}");
+    /// # Ok::<(), dsm_train::TrainError>(())
+    /// ```
+    pub fn check_resolution(&self, resolution: u32, default: u32) -> Result<(), TrainError> {
+        let [_, h, w] = self.train.shape;
+        if resolution == default || (h == resolution as usize && w == resolution as usize) {
+            return Ok(());
+        }
+        Err(TrainError::Input {
+            what: "--resolution".into(),
+            reason: format!(
+                "{resolution} resizes an ImageFolder only; this data holds {h} x {w} images (leave --resolution out)"
+            ),
+        })
+    }
+}
+
 /// The built-in name of the vendored CIFAR-10 slice ([`cifar10_5k`]).
 pub const CIFAR10_5K: &str = "cifar10-5k";
 

@@ -426,7 +426,7 @@ impl HardwareStudy {
     }
 
     /// Runs every method on every trial's seed through the study loop
-    /// ([`run_trials`](crate::run_trials): the study as a [`Problem`] whose one task is the
+    /// ([`run_trials`]: the study as a [`Problem`] whose one task is the
     /// limit, `evaluator` shared by every trial, each answer assessed by its MAdds and
     /// latency), every method under the limit and given exactly
     /// [`evaluations`](HardwareConfig::evaluations) evaluations, free initial ones included.

@@ -36,8 +36,8 @@ use dsm_nas::cluster::{Executor, ExecutorArgs, serve, task_from_env};
 use dsm_nas::miner::{Budget, DsmConfig, GuideConfig, Registry, check_guidance};
 use dsm_nas::models::backend::Backend;
 use dsm_nas::protocol::{
-    Execution, GuideFn, Plan, Results, StudyOutputs, TrialRecord, methods_by_name, open_trials,
-    run_trials, summarise, task_facts, timestamped_dir, worker_evaluator,
+    Execution, GuideFn, Plan, Results, StudyOutputs, TrialRecord, methods_by_name, run_trials,
+    summarise, task_facts, timestamped_dir, worker_evaluator,
 };
 use dsm_nas::space::Nb201Cell;
 use dsm_nas::space::output::Settings;
@@ -132,19 +132,29 @@ fn run() -> Result<()> {
     let settings = Settings::from_args("search_live", &args);
     let (out, ck) = (args.out.as_deref(), args.checkpoint.as_deref());
     let outputs = StudyOutputs::check(out, args.force, ck, args.start_over, &settings)?;
-    let problem = LiveNb201 {
+    let mut problem = LiveNb201 {
         data: vec![args.data.clone()],
         epochs: args.epochs as usize,
         final_epochs: args.final_epochs as usize,
         batch: args.batch as usize,
         device: args.backend.parse::<Backend>()?.device()?,
         cache: ck.map(|d| d.join("held_out.json")),
+        on_training: None,
     };
     if let Some(task) = task_from_env() {
         // A worker of a search run with --executor local or slurm: one training, then exit.
         serve::<Nb201Cell, _>(&task, &mut worker_evaluator(&problem)?)?;
         return Ok(());
     }
+    // In this process each training ticks the bar (on workers, the journal records them).
+    let bar = indicatif::ProgressBar::new_spinner().with_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} {pos} trainings {msg}")?,
+    );
+    let tick = bar.clone();
+    problem.on_training = Some(Arc::new(move |_, e| {
+        tick.inc(1);
+        tick.set_message(format!("(last {:.1} %)", e.score));
+    }));
     let on_workers = args.exec.executor()? != Executor::InProcess;
     let dir = match (ck, on_workers) {
         (Some(dir), _) => Some(dir.to_path_buf()),
@@ -165,16 +175,9 @@ fn run() -> Result<()> {
         budget,
         workers: None,
     };
-    let (store, restored) = match &outputs.checkpoint {
-        Some(folder) => {
-            let jobs = plan.jobs(&methods).len();
-            let (store, restored) = open_trials(folder, &settings.fingerprint(), jobs)?;
-            (Some(store), restored)
-        }
-        None => Default::default(),
-    };
+    let (store, restored) = outputs.trials(&settings, plan.jobs(&methods).len())?;
     let print = |_: usize, t: &TrialRecord| match serde_json::to_string(t) {
-        Ok(line) => println!("{line}"),
+        Ok(line) => bar.suspend(|| println!("{line}")),
         Err(e) => eprintln!("warning: trial not printed: {e}"),
     };
     let exec = Execution {
@@ -185,6 +188,7 @@ fn run() -> Result<()> {
         progress: Some(&print),
     };
     let trials = run_trials(&problem, &plan, &methods, exec)?;
+    bar.finish_and_clear();
     let facts = task_facts(&problem, &plan.tasks);
     let summary = summarise(&trials, problem.signal_name(), &facts, &args.methods);
     let config = serde_json::json!({"args": &args, "version": env!("CARGO_PKG_VERSION")});
@@ -193,9 +197,7 @@ fn run() -> Result<()> {
         summary,
         trials,
     };
-    if let Some(file) = &outputs.results {
-        file.write(serde_json::to_string_pretty(&results)?.as_bytes())?;
-    }
+    outputs.write(&results)?;
     for s in &results.summary {
         println!("{}", serde_json::to_string(s)?);
     }

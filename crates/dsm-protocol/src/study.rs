@@ -1,14 +1,15 @@
 //! What a study command needs around [`run_trials`](crate::run_trials): its methods by name
 //! for any problem, the evaluator a worker process serves, and where it writes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dsm_bench::Problem;
 use dsm_miner::{DsmConfig, GUIDED_SUFFIX, GuideSpec, Registry, STUDY_SEED_ENV, STUDY_TASK_ENV};
 use dsm_space::output::{OutputFile, OutputFolder, Settings};
 
-use crate::ProtocolError;
-use crate::run::{ArchOf, Method};
+use crate::run::{ArchOf, Method, TrialStore};
+use crate::{ProtocolError, Results, TrialRecord};
 
 /// Makes the proxy guidance of a trial (its task and seed) for the guided (+zc) methods.
 pub type GuideFn<P> = Arc<
@@ -146,5 +147,31 @@ impl StudyOutputs {
             results,
             checkpoint,
         })
+    }
+
+    /// The trial checkpoint of the `--checkpoint` folder for a study of `jobs` jobs (the
+    /// folder created with its `settings.json` of `settings`; the trials a resumed study
+    /// finished restored from it); no store and nothing restored without one.
+    pub fn trials(
+        &self,
+        settings: &Settings,
+        jobs: usize,
+    ) -> Result<(Option<TrialStore>, BTreeMap<usize, TrialRecord>), ProtocolError> {
+        match &self.checkpoint {
+            Some(folder) => {
+                let (store, restored) = crate::open_trials(folder, &settings.fingerprint(), jobs)?;
+                Ok((Some(store), restored))
+            }
+            None => Ok((None, BTreeMap::new())),
+        }
+    }
+
+    /// Writes `results` (pretty JSON, atomically) to `--out DIR/results.json`, if given.
+    pub fn write<C: serde::Serialize>(&self, results: &Results<C>) -> Result<(), ProtocolError> {
+        if let Some(file) = &self.results {
+            let text = serde_json::to_string_pretty(results).expect("results serialise");
+            file.write(text.as_bytes())?;
+        }
+        Ok(())
     }
 }

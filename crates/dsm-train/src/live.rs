@@ -264,7 +264,7 @@ struct HeldOut {
 /// use dsm_train::live::LiveNb201;
 ///
 /// let live = LiveNb201 { data: vec!["builtin".into()], epochs: 1, final_epochs: 1, batch: 64,
-///     device: Device::flex(), cache: None };
+///     device: Device::flex(), cache: None, on_training: None };
 /// let cell: dsm_space::Nb201Cell = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|".parse()?;
 /// let e = live.evaluator(&"builtin".to_string(), 0)?.evaluate(&cell)?;
 /// assert!((0.0..=100.0).contains(&e.score) && e.cost_s > 0.0);
@@ -272,7 +272,7 @@ struct HeldOut {
 /// assert!(a.test_acc.is_some() && a.measures.contains_key("table_test_acc"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LiveNb201 {
     /// The data sets searched (the tasks).
     pub data: Vec<String>,
@@ -286,6 +286,44 @@ pub struct LiveNb201 {
     pub device: Device,
     /// A JSON file caching the final trainings' results ([`LiveData::held_out_acc`]), if any.
     pub cache: Option<std::path::PathBuf>,
+    /// Called after every training of a search with the cell and its evaluation (a
+    /// progress display), if set.
+    pub on_training: Option<OnTraining>,
+}
+
+/// Called after every training of a live study ([`LiveNb201::on_training`]).
+pub type OnTraining = std::sync::Arc<dyn Fn(&Nb201Cell, &Evaluation) + Send + Sync>;
+
+impl std::fmt::Debug for LiveNb201 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveNb201")
+            .field("data", &self.data)
+            .field("epochs", &self.epochs)
+            .field("final_epochs", &self.final_epochs)
+            .field("batch", &self.batch)
+            .field("cache", &self.cache)
+            .field("on_training", &self.on_training.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The evaluator of one trial of a [`LiveNb201`] study: the live evaluator of its data split,
+/// reporting each training to the study's [`OnTraining`].
+pub struct LiveTrialEvaluator {
+    inner: Nb201LiveEvaluator,
+    on_training: Option<OnTraining>,
+}
+
+impl Evaluator<Nb201Cell> for LiveTrialEvaluator {
+    type Error = TrainError;
+
+    fn evaluate(&mut self, cell: &Nb201Cell) -> Result<Evaluation, TrainError> {
+        let e = self.inner.evaluate(cell)?;
+        if let Some(report) = &self.on_training {
+            report(cell, &e);
+        }
+        Ok(e)
+    }
 }
 
 impl LiveNb201 {
@@ -315,7 +353,7 @@ impl LiveNb201 {
 impl Problem for LiveNb201 {
     type Space = Nb201Space;
     type Task = String;
-    type Evaluator<'p> = Nb201LiveEvaluator;
+    type Evaluator<'p> = LiveTrialEvaluator;
     type Error = TrainError;
 
     fn space(&self) -> &Nb201Space {
@@ -330,10 +368,13 @@ impl Problem for LiveNb201 {
         "valid-acc"
     }
 
-    fn evaluator(&self, task: &String, seed: u64) -> Result<Nb201LiveEvaluator, TrainError> {
+    fn evaluator(&self, task: &String, seed: u64) -> Result<LiveTrialEvaluator, TrainError> {
         let data = self.data(task, seed)?;
         let quick = data.config(self.epochs, self.batch, seed);
-        data.evaluator(quick, self.device.clone())
+        Ok(LiveTrialEvaluator {
+            inner: data.evaluator(quick, self.device.clone())?,
+            on_training: self.on_training.clone(),
+        })
     }
 
     fn assess(&self, cell: &Nb201Cell, task: &String, seed: u64) -> Result<Assessment, TrainError> {

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::ProtocolError;
 use crate::results::{RESULTS_FORMAT, Results, summarise};
 use crate::run::{self, Execution, Method, Plan};
+use crate::study::{GuideFn, methods_by_name};
 
 /// The methods `--methods` names by default (any name of the protocol's
 /// [`Registry`] is accepted: the built-in ones and a user's own, see
@@ -470,6 +471,19 @@ impl Nb201Protocol {
     /// A guided method (`dsm-nas+zc`) is built for each data set, scoring with FreeREA's
     /// proxies on that data set.
     pub fn methods(&self) -> Vec<Method<Nb201>> {
+        let guide = self
+            .guide
+            .clone()
+            .map(|(config, proxies)| -> GuideFn<Nb201> {
+                Arc::new(move |&dataset: &Dataset, _seed: u64| {
+                    let proxies = proxies.clone();
+                    let scorer = move || Ok(boxed_scorer(ZcScorer::new(dataset, &proxies)?));
+                    Ok(GuideSpec {
+                        config: config.clone(),
+                        scorer: Arc::new(scorer),
+                    })
+                })
+            });
         self.methods
             .iter()
             .map(|m| match m.as_str() {
@@ -485,32 +499,11 @@ impl Nb201Protocol {
                         }),
                     }
                 }
-                name if name.ends_with(GUIDED_SUFFIX) => {
-                    let (config, proxies) = self
-                        .guide
-                        .clone()
-                        .expect("checked: guided methods have a guide");
-                    let (dsm, name) = (self.dsm.clone(), name.to_string());
-                    let registry = self.registry.clone();
-                    Method::PerTrial {
-                        name: name.clone(),
-                        build: Box::new(move |&dataset, _seed| {
-                            let proxies = proxies.clone();
-                            let spec = GuideSpec {
-                                config: config.clone(),
-                                scorer: Arc::new(move || {
-                                    Ok(boxed_scorer(ZcScorer::new(dataset, &proxies)?))
-                                }),
-                            };
-                            Ok(registry.searcher(&name, &dsm, Some(&spec))?)
-                        }),
-                    }
-                }
-                name => Method::Plain(
-                    self.registry
-                        .searcher(name, &self.dsm, None)
-                        .expect("checked names"),
-                ),
+                // Plain, or guided (built for each data set, scoring with FreeREA's proxies
+                // on it), as any study builds them.
+                name => methods_by_name(&self.registry, &[name.into()], &self.dsm, guide.clone())
+                    .expect("checked names and guide")
+                    .remove(0),
             })
             .collect()
     }

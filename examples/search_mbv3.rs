@@ -21,6 +21,10 @@
 //! and the published models as `"references"`.
 //! `pairs.json` is a JSON array of `{"arch": "<legacy depths:ks:ratios string>", "accuracy": 77.1}`.
 //!
+//! In (a) and (b) every evaluation is kept in `DIR/search.json` as it is made: a killed search
+//! continues with `--resume` (same arguments; another setting is refused, named), evaluating
+//! only what the log lacks, to the same files. `--force` replaces a run.
+//!
 //! Writes `DIR/results.json` (configuration, seed, versions, the answer, every evaluation),
 //! `DIR/pareto.json` and `DIR/pareto.svg` (the accuracy / MAdds Pareto front of everything
 //! evaluated), `DIR/best.svg` (the found subnet), and prints as its last line
@@ -32,9 +36,10 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Parser;
 use dsm_nas::models::backend::Backend;
+use dsm_nas::protocol::ResumeArgs;
 use dsm_nas::protocol::hardware::{Limit, OfaArgs};
 use dsm_nas::protocol::mbv3::Mbv3Config;
-use dsm_nas::space::output::{Existing, OutputFolder, Settings};
+use dsm_nas::space::output::{OutputFolder, Settings};
 use dsm_nas::train::data::train_and_validation;
 use dsm_nas::train::ofa::OfaPredictor;
 use dsm_nas::train::predictor::{AccuracyPredictor, PredictorConfig, read_pairs};
@@ -82,10 +87,9 @@ struct Args {
     #[arg(long)]
     #[serde(skip)]
     out: PathBuf,
-    /// Replace the results in --out (a folder that is not empty is refused without it).
-    #[arg(long)]
+    #[command(flatten)]
     #[serde(skip)]
-    force: bool,
+    output: ResumeArgs,
 }
 
 fn run() -> Result<()> {
@@ -104,15 +108,12 @@ fn run() -> Result<()> {
         space.with_resolution(args.resolution)?; // live training's image size
     }
     let out = OutputFolder::new("--out", &args.out)
-        .existing(Existing::from_flags(args.force, false))
+        .resumable()
+        .existing(args.output.existing())
         .check(&Settings::from_args("search_mbv3", &args))?;
-    let bar = indicatif::ProgressBar::new(search.evaluations() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} evaluations",
-        )?
-        .progress_chars("=> "),
-    );
+    let style = "{elapsed_precise} [{bar:30}] {pos}/{len} evaluations";
+    let style = indicatif::ProgressStyle::with_template(style)?.progress_chars("=> ");
+    let bar = indicatif::ProgressBar::new(search.evaluations() as u64).with_style(style);
     let tick = |_: &_| bar.inc(1);
     let (evaluator, fit, outcome) = if let Some(folder) = &args.live {
         let data = train_and_validation(folder, args.resolution)?;
@@ -125,7 +126,8 @@ fn run() -> Result<()> {
             ..TrainConfig::default()
         };
         let live = MbV3LiveEvaluator::mbv3(space, data.train, data.test, cfg, dev)?;
-        ("live", None, search.run(live, tick)?)
+        // Every evaluation kept in DIR/search.json: a killed search continues with --resume.
+        ("live", None, search.run_in(live, &out, tick)?)
     } else {
         let (predictor, fit) = if let Some(path) = &args.predictor {
             (AccuracyPredictor::load(path, &dev)?, None)
@@ -148,7 +150,7 @@ fn run() -> Result<()> {
             );
             (p, Some(serde_json::to_value(&report)?))
         };
-        let outcome = search.run(predictor.evaluator(&space)?, tick)?;
+        let outcome = search.run_in(predictor.evaluator(&space)?, &out, tick)?;
         ("predictor", fit, outcome)
     };
     bar.finish_and_clear();
@@ -173,7 +175,8 @@ fn run_ofa(args: &Args, predictor: &std::path::Path) -> Result<()> {
     let study = cfg.check(args.ofa.latency()?.as_ref())?;
     let mut eval = predictor.evaluator(study.space())?;
     let out = OutputFolder::new("--out", &args.out)
-        .existing(Existing::from_flags(args.force, false))
+        .resumable()
+        .existing(args.output.existing())
         .check(&Settings::from_args("search_mbv3", &args))?;
     let bar = indicatif::ProgressBar::new((cfg.trials * cfg.methods.len()) as u64);
     let trials = study.run(&mut eval, |t| {

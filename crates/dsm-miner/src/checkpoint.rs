@@ -176,6 +176,27 @@ impl SearchCheckpoint {
         }
     }
 
+    /// Every evaluation the checkpoint holds, in order (the replayed ones of a resumed search
+    /// included): what a caller that records each evaluation reads after the search, since a
+    /// replayed evaluation does not reach its evaluator. Empty without a checkpoint.
+    pub fn evaluations<A: DeserializeOwned>(&self) -> Result<Vec<(A, Evaluation)>, MinerError> {
+        Ok(self
+            .read::<A>()?
+            .map(|f| {
+                f.evaluations
+                    .into_iter()
+                    .map(|l| {
+                        let e = Evaluation {
+                            score: l.score,
+                            cost_s: l.cost_s,
+                        };
+                        (l.arch, e)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     fn read<A: DeserializeOwned>(&self) -> Result<Option<File<A>>, MinerError> {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,

@@ -989,6 +989,38 @@ fn search_mbv3_trains_a_predictor_and_respects_the_madds_limit() {
     let v: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
     assert!(v["madds"].as_u64().unwrap() <= 400_000_000, "{v}");
+    // Every evaluation is kept in search.json: a search cut short (its log truncated, as a
+    // kill leaves it) continues with --resume to the same files, evaluating only the rest.
+    let run2 = dir.join("run2");
+    let results = std::fs::read(run2.join("results.json")).unwrap();
+    let kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run2.join("search.json")).unwrap()).unwrap();
+    let logged = kept["evaluations"].as_array().unwrap().len();
+    assert_eq!(Some(logged as u64), v["evaluations"].as_u64());
+    let mut cut = kept.clone();
+    cut["finished"] = false.into();
+    cut["evaluations"].as_array_mut().unwrap().truncate(9);
+    std::fs::write(run2.join("search.json"), cut.to_string()).unwrap();
+    std::fs::remove_file(run2.join("results.json")).unwrap();
+    let again = [
+        "--predictor",
+        &saved,
+        "--madds-limit",
+        "400",
+        "--iters",
+        "20",
+        "--out",
+        &out2,
+    ];
+    fails_cleanly(&run("search_mbv3", &again), "pass --resume to continue it");
+    let o = run("search_mbv3", &[&again[..], &["--resume"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(run2.join("results.json")).unwrap(), results);
+    let other = [&again[..5], &["30", "--out", &out2, "--resume"]].concat();
+    fails_cleanly(
+        &run("search_mbv3", &other),
+        "--iters (20 in the run, 30 now)",
+    );
     // Bad input: an existing --out, a corrupt pairs file, no evaluator.
     fails_cleanly(
         &run(

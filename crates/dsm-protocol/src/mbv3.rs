@@ -35,7 +35,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use dsm_miner::{Budget, DsmConfig, DsmNas, Searcher, seeded_rng};
+use dsm_miner::{Budget, DsmConfig, DsmNas, SearchCheckpoint, Searcher, seeded_rng};
 use dsm_space::{Evaluation, Evaluator, MbV3Arch, MbV3Cost, MbV3Space, Observed, SearchSpace};
 use serde::{Deserialize, Serialize};
 
@@ -198,30 +198,88 @@ impl Mbv3Search {
     pub fn run<E: Evaluator<MbV3Arch>>(
         &self,
         evaluator: E,
+        on_evaluation: impl FnMut(&CostPoint),
+    ) -> Result<Mbv3Outcome, ProtocolError> {
+        self.search(evaluator, None, on_evaluation)
+    }
+
+    /// [`run`](Self::run), every evaluation saved to `checkpoint` as it is made; when the
+    /// file holds this very search (same settings, budget, seed and version), it continues
+    /// it without evaluating a logged subnet again, to the uninterrupted search's outcome.
+    /// `on_evaluation` sees the new evaluations only.
+    pub fn resume<E: Evaluator<MbV3Arch>>(
+        &self,
+        evaluator: E,
+        checkpoint: &Path,
+        on_evaluation: impl FnMut(&CostPoint),
+    ) -> Result<Mbv3Outcome, ProtocolError> {
+        let kept = SearchCheckpoint::new(checkpoint, 1).with_label("search_mbv3");
+        self.search(evaluator, Some(&kept), on_evaluation)
+    }
+
+    /// [`resume`](Self::resume) in a run folder checked under the output policy
+    /// ([`dsm_space::output`]): creates `out` (with its `settings.json`) and keeps the search
+    /// in `out/search.json`, continued when `out` resumes a run and discarded first when it
+    /// replaces one.
+    pub fn run_in<E: Evaluator<MbV3Arch>>(
+        &self,
+        evaluator: E,
+        out: &dsm_space::output::OutputFolder,
+        on_evaluation: impl FnMut(&CostPoint),
+    ) -> Result<Mbv3Outcome, ProtocolError> {
+        out.create()?;
+        let kept = out.dir().join("search.json");
+        if out.replacing() && kept.exists() {
+            std::fs::remove_file(&kept).map_err(|e| ProtocolError::io("removing", &kept, e))?;
+        }
+        self.resume(evaluator, &kept, on_evaluation)
+    }
+
+    fn search<E: Evaluator<MbV3Arch>>(
+        &self,
+        evaluator: E,
+        checkpoint: Option<&SearchCheckpoint>,
         mut on_evaluation: impl FnMut(&CostPoint),
     ) -> Result<Mbv3Outcome, ProtocolError> {
-        let mut evaluated = Vec::new();
         let space = self.space;
-        let record = |arch: &MbV3Arch, e: &Evaluation| {
-            // Every subnet of the space has a cost at 224 (checked when the space was built).
-            if let Ok(c) = space.cost_at(arch, COST_RESOLUTION) {
-                let point = CostPoint {
+        // Every subnet of the space has a cost at 224 (checked when the space was built).
+        let point = |arch: &MbV3Arch, e: &Evaluation| {
+            space
+                .cost_at(arch, COST_RESOLUTION)
+                .ok()
+                .map(|c| CostPoint {
                     arch: arch.to_string(),
                     madds: c.madds,
                     params: c.params,
                     score: e.score,
-                };
-                on_evaluation(&point);
-                evaluated.push(point);
+                })
+        };
+        let mut evaluated = Vec::new();
+        let record = |arch: &MbV3Arch, e: &Evaluation| {
+            if let Some(p) = point(arch, e) {
+                on_evaluation(&p);
+                evaluated.push(p);
             }
         };
         let mut rng = seeded_rng(self.config.seed);
-        let out = self.dsm.search(
-            &self.space,
-            &mut Observed::new(evaluator, record),
-            self.budget,
-            &mut rng,
-        )?;
+        let mut observed = Observed::new(evaluator, record);
+        let out = match checkpoint {
+            Some(kept) => {
+                kept.search(&self.dsm, &self.space, &mut observed, self.budget, &mut rng)?
+            }
+            None => self
+                .dsm
+                .search(&self.space, &mut observed, self.budget, &mut rng)?,
+        };
+        drop(observed);
+        if let Some(kept) = checkpoint {
+            // A resumed search's replayed evaluations did not reach the evaluator.
+            evaluated = kept
+                .evaluations::<MbV3Arch>()?
+                .iter()
+                .filter_map(|(a, e)| point(a, e))
+                .collect();
+        }
         let front = pareto::front(&evaluated);
         Ok(Mbv3Outcome {
             cost: self.space.cost_at(&out.best, COST_RESOLUTION)?,

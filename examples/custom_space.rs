@@ -1,6 +1,6 @@
 //! A search space that is not in the library, searched by DSM-NAS against random search
 //! through the library's study layer: everything a user has to implement (the space, the
-//! evaluator, the problem that makes one per trial) is in this file (see docs/extending.md).
+//! evaluator, the landscape each trial searches) is in this file (see docs/extending.md).
 //!
 //! The space: a stack of 8 layers, each with one of 4 widths (16, 32, 64, 128), written
 //! `32-64-16-...`. The evaluator: a synthetic but rugged accuracy landscape (an NK model:
@@ -15,9 +15,9 @@ use std::fmt;
 
 use anyhow::Result;
 use clap::Parser;
-use dsm_nas::bench::Problem;
+use dsm_nas::bench::{FnProblem, Problem};
 use dsm_nas::miner::{Budget, DsmNas, RandomSearch, seeded_rng};
-use dsm_nas::protocol::{Execution, Method, Plan, Results, run_trials, summarise, task_facts};
+use dsm_nas::protocol::{Execution, Method, Plan, Results, run_trials};
 use dsm_nas::space::{CostMetrics, Evaluation, Evaluator, SearchSpace, SpaceError};
 use rand::{Rng, RngExt};
 
@@ -141,33 +141,6 @@ impl Evaluator<Stack> for Landscape {
     }
 }
 
-/// The problem: one landscape per trial (seeded by the trial's seed, so both methods search
-/// the same ones), no test accuracy: the study compares the scores found.
-struct Landscapes;
-
-impl Problem for Landscapes {
-    type Space = StackSpace;
-    type Task = &'static str;
-    type Evaluator<'p> = Landscape;
-    type Error = std::convert::Infallible;
-
-    fn space(&self) -> &StackSpace {
-        &StackSpace
-    }
-
-    fn tasks(&self) -> Vec<&'static str> {
-        vec!["nk-landscape"]
-    }
-
-    fn signal_name(&self) -> &str {
-        "score"
-    }
-
-    fn evaluator(&self, _: &&'static str, seed: u64) -> Result<Landscape, Self::Error> {
-        Ok(Landscape::new(&mut seeded_rng(1_000 + seed)))
-    }
-}
-
 #[derive(Parser)]
 #[command(about = "DSM-NAS and random search on a search space defined in the example itself")]
 struct Args {
@@ -186,15 +159,20 @@ fn main() -> Result<()> {
         max_iters: args.iters as usize,
         ..Budget::default()
     };
+    // The problem: one landscape per trial (seeded by the trial's seed, so both methods
+    // search the same ones), no test accuracy: the study compares the scores found.
+    let landscapes = FnProblem::new(StackSpace, &["nk-landscape"], "score", |_, seed| {
+        Landscape::new(&mut seeded_rng(1_000 + seed))
+    });
     let methods = vec![Method::new(DsmNas::default()), Method::new(RandomSearch)];
-    let seeds = Plan::<&str>::consecutive(0, args.trials as usize);
+    let seeds = Plan::<String>::consecutive(0, args.trials as usize);
     let plan = Plan {
-        tasks: Landscapes.tasks(),
+        tasks: landscapes.tasks(),
         seeds,
         budget,
         workers: None,
     };
-    let trials = run_trials(&Landscapes, &plan, &methods, Execution::default())?;
+    let trials = run_trials(&landscapes, &plan, &methods, Execution::default())?;
     let first = &trials[0]; // DSM-NAS, trial 0
     let best = StackSpace.parse(&first.best_arch)?;
     println!(
@@ -203,20 +181,9 @@ fn main() -> Result<()> {
         StackSpace::params(&best),
         first.queries
     );
-    let names = ["dsm-nas".to_string(), "random".to_string()];
-    let facts = task_facts(&Landscapes, &plan.tasks);
-    let summary = summarise(&trials, "score", &facts, &names);
-    let results = Results {
-        config: (),
-        summary,
-        trials,
-    };
+    let results = Results::of((), &landscapes, &plan, &methods, trials);
     let title = format!("best score over {} landscapes", args.trials);
-    println!(
-        "{}",
-        results
-            .table("nk-landscape", &title, "score")
-            .unwrap_or_default()
-    );
+    let table = results.table("nk-landscape", &title, "score");
+    println!("{}", table.unwrap_or_default());
     Ok(())
 }

@@ -37,7 +37,7 @@ use dsm_nas::miner::{Budget, DsmConfig, GuideConfig, Registry, check_guidance};
 use dsm_nas::models::backend::Backend;
 use dsm_nas::protocol::{
     Execution, GuideFn, Plan, Results, StudyOutputs, TrialRecord, methods_by_name, run_trials,
-    summarise, task_facts, timestamped_dir, worker_evaluator,
+    timestamped_dir, worker_evaluator,
 };
 use dsm_nas::space::Nb201Cell;
 use dsm_nas::space::output::Settings;
@@ -189,14 +189,8 @@ fn run() -> Result<()> {
     };
     let trials = run_trials(&problem, &plan, &methods, exec)?;
     bar.finish_and_clear();
-    let facts = task_facts(&problem, &plan.tasks);
-    let summary = summarise(&trials, problem.signal_name(), &facts, &args.methods);
     let config = serde_json::json!({"args": &args, "version": env!("CARGO_PKG_VERSION")});
-    let results = Results {
-        config,
-        summary,
-        trials,
-    };
+    let results = Results::of(config, &problem, &plan, &methods, trials);
     outputs.write(&results)?;
     for s in &results.summary {
         println!("{}", serde_json::to_string(s)?);

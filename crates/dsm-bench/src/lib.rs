@@ -58,7 +58,7 @@ use dsm_space::{Evaluation, Evaluator, Nb201Cell, Nb201Space};
 use serde::{Deserialize, Serialize};
 
 pub use error::BenchError;
-pub use problem::{ArchOf, Assessment, Oracle, Problem};
+pub use problem::{ArchOf, Assessment, FnProblem, Oracle, Problem};
 
 /// The default cells of `rank_nb201` (one a line, with the reason for each as a comment):
 /// 16 cells spread over the table's whole CIFAR-10 accuracy range, cheap ones preferred

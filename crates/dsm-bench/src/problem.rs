@@ -109,6 +109,81 @@ pub trait Problem: Sync {
     }
 }
 
+/// A problem made of a space, named tasks and a closure that makes the evaluator of a task
+/// and a trial's seed: a study of your own evaluator without writing a [`Problem`] impl (it
+/// assesses nothing and has no oracle: the study compares the signal).
+///
+/// ```
+/// use dsm_bench::{FnProblem, Problem};
+/// use dsm_space::{Evaluation, Evaluator, Nb201Cell, Nb201Space};
+///
+/// struct Seeded(u64);
+/// impl Evaluator<Nb201Cell> for Seeded {
+///     type Error = std::convert::Infallible;
+///     fn evaluate(&mut self, _: &Nb201Cell) -> Result<Evaluation, Self::Error> {
+///         Ok(Evaluation { score: self.0 as f64, cost_s: 1.0 })
+///     }
+/// }
+/// let problem = FnProblem::new(Nb201Space, &["a", "b"], "seed", |_, seed| Seeded(seed));
+/// assert_eq!(problem.tasks(), ["a", "b"]);
+/// let cell = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|".parse()?;
+/// assert_eq!(problem.evaluator(&"b".into(), 7)?.evaluate(&cell)?.score, 7.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct FnProblem<S, F> {
+    space: S,
+    tasks: Vec<String>,
+    signal: String,
+    make: F,
+}
+
+impl<S, F> FnProblem<S, F> {
+    /// The problem of `space` on `tasks`, its signal named `signal`, each trial's evaluator
+    /// made by `make(task, seed)`.
+    pub fn new<E>(space: S, tasks: &[&str], signal: &str, make: F) -> Self
+    where
+        F: Fn(&str, u64) -> E,
+    {
+        Self {
+            space,
+            tasks: tasks.iter().map(|t| t.to_string()).collect(),
+            signal: signal.to_string(),
+            make,
+        }
+    }
+}
+
+impl<S, F, E> Problem for FnProblem<S, F>
+where
+    S: SearchSpace + Sync,
+    F: Fn(&str, u64) -> E + Sync,
+    E: Evaluator<S::Arch> + Send,
+{
+    type Space = S;
+    type Task = String;
+    type Evaluator<'p>
+        = E
+    where
+        Self: 'p;
+    type Error = std::convert::Infallible;
+
+    fn space(&self) -> &S {
+        &self.space
+    }
+
+    fn tasks(&self) -> Vec<String> {
+        self.tasks.clone()
+    }
+
+    fn signal_name(&self) -> &str {
+        &self.signal
+    }
+
+    fn evaluator(&self, task: &String, seed: u64) -> Result<E, Self::Error> {
+        Ok((self.make)(task, seed))
+    }
+}
+
 /// What a problem reports of one answer ([`Problem::assess`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Assessment {

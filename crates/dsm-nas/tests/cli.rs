@@ -973,19 +973,17 @@ fn search_mbv3_trains_a_predictor_and_respects_the_madds_limit() {
     // Reusing the saved predictor with a lower limit.
     let saved = out.join("predictor.bin").display().to_string();
     let out2 = dir.join("run2").display().to_string();
-    let o = run(
-        "search_mbv3",
-        &[
-            "--predictor",
-            &saved,
-            "--madds-limit",
-            "400",
-            "--iters",
-            "20",
-            "--out",
-            &out2,
-        ],
-    );
+    let again = [
+        "--predictor",
+        &saved,
+        "--madds-limit",
+        "400",
+        "--iters",
+        "20",
+        "--out",
+        &out2,
+    ];
+    let o = run("search_mbv3", &again);
     let v: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
     assert!(v["madds"].as_u64().unwrap() <= 400_000_000, "{v}");
@@ -1002,16 +1000,6 @@ fn search_mbv3_trains_a_predictor_and_respects_the_madds_limit() {
     cut["evaluations"].as_array_mut().unwrap().truncate(9);
     std::fs::write(run2.join("search.json"), cut.to_string()).unwrap();
     std::fs::remove_file(run2.join("results.json")).unwrap();
-    let again = [
-        "--predictor",
-        &saved,
-        "--madds-limit",
-        "400",
-        "--iters",
-        "20",
-        "--out",
-        &out2,
-    ];
     fails_cleanly(&run("search_mbv3", &again), "pass --resume to continue it");
     let o = run("search_mbv3", &[&again[..], &["--resume"]].concat());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

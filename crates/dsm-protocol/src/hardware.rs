@@ -478,18 +478,17 @@ impl HardwareStudy {
         Ok(trials)
     }
 
-    /// The study's view of one trial record.
+    /// The study's view of one trial record (its efficiency as the problem assessed it).
     fn trial(&self, r: &TrialRecord) -> Result<HardwareTrial, ProtocolError> {
         let subnet = dsm_space::SearchSpace::parse(&self.space, &r.best_arch)?;
-        let eff = self.efficiency(&subnet)?;
         Ok(HardwareTrial {
             method: r.method.clone(),
             seed: r.seed,
             best_arch: subnet.arch.to_string(),
             resolution: subnet.resolution,
             predicted_acc: r.signal_acc,
-            latency_ms: eff.latency_ms,
-            madds: eff.madds,
+            latency_ms: r.measures.get("latency_ms").copied(),
+            madds: r.measures.get("madds").map_or(0, |&m| m as u64),
             queries: r.evaluations,
         })
     }

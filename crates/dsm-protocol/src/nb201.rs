@@ -18,7 +18,7 @@ use dsm_space::{Nb201Cell, Nb201Space};
 use serde::{Deserialize, Serialize};
 
 use crate::ProtocolError;
-use crate::results::{RESULTS_FORMAT, Results, summarise};
+use crate::results::{RESULTS_FORMAT, Results};
 use crate::run::{self, Execution, Method, Plan};
 use crate::study::{GuideFn, methods_by_name};
 
@@ -589,13 +589,8 @@ impl Nb201Protocol {
         let bench = self.benchmark();
         let plan = self.plan();
         let trials = run::run_trials(&bench, &plan, &methods, exec)?;
-        let names: Vec<String> = methods.iter().map(|m| m.name().to_string()).collect();
-        let facts = run::task_facts(&bench, &self.datasets);
-        Ok(Results {
-            config: self.run_config(&methods),
-            summary: summarise(&trials, self.signal.name(), &facts, &names),
-            trials,
-        })
+        let config = self.run_config(&methods);
+        Ok(Results::of(config, &bench, &plan, &methods, trials))
     }
 
     /// The printed tables, one per dataset.

@@ -430,6 +430,27 @@ pub fn run_trials<P: Problem>(
         .collect()
 }
 
+impl<C> crate::Results<C> {
+    /// The results of a study: `config`, and the `trials` [`run_trials`] returned for
+    /// `plan` and `methods` on `problem`, summarised per task and method (with the facts
+    /// of the problem's oracle, where it has one).
+    pub fn of<P: Problem>(
+        config: C,
+        problem: &P,
+        plan: &Plan<P::Task>,
+        methods: &[Method<P>],
+        trials: Vec<TrialRecord>,
+    ) -> Self {
+        let names: Vec<String> = methods.iter().map(|m| m.name().to_string()).collect();
+        let facts = task_facts(problem, &plan.tasks);
+        Self {
+            config,
+            summary: crate::summarise(&trials, problem.signal_name(), &facts, &names),
+            trials,
+        }
+    }
+}
+
 /// What the summaries need of each task of `plan`, where the problem has an oracle.
 pub fn task_facts<P: Problem>(problem: &P, tasks: &[P::Task]) -> Vec<(String, Option<TaskFacts>)> {
     tasks

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use dsm_bench::{Assessment, Oracle, Problem};
+use dsm_bench::{Assessment, FnProblem, Oracle, Problem};
 use dsm_miner::{DsmConfig, DsmNas, RandomSearch, RegularizedEvolution, Reinforce};
 use dsm_protocol::{Execution, Method, Plan, TrialStore, run_trials, summarise, task_facts};
 use dsm_space::{Evaluation, Evaluator, SearchSpace, SpaceError};
@@ -464,10 +464,12 @@ fn a_problem_without_a_table_runs_through_the_same_loop() {
 
 #[test]
 fn without_a_test_accuracy_the_summary_compares_the_signal_and_says_so() {
+    // The easy task with nothing but the signal.
+    let signalled = FnProblem::new(Tiny, &["easy"], "weighted", |_, _| TinyEval(Task::Easy));
     let trials = run_trials(
-        &Signalled,
+        &signalled,
         &Plan {
-            tasks: vec![Task::Easy],
+            tasks: vec!["easy".to_string()],
             seeds: vec![1, 2, 3],
             budget: dsm_miner::Budget {
                 max_iters: 20,
@@ -480,7 +482,7 @@ fn without_a_test_accuracy_the_summary_compares_the_signal_and_says_so() {
     )
     .unwrap();
     assert!(trials.iter().all(|t| t.test_acc.is_none()));
-    let facts = task_facts(&Signalled, &[Task::Easy]);
+    let facts = task_facts(&signalled, &["easy".to_string()]);
     let s = &summarise(&trials, "weighted", &facts, &["random".to_string()])[0];
     assert_eq!(s.reported.as_deref(), Some("signal"));
     let mean = trials.iter().map(|t| t.signal_acc).sum::<f64>() / 3.0;
@@ -495,26 +497,4 @@ fn without_a_test_accuracy_the_summary_compares_the_signal_and_says_so() {
         table.contains("no test accuracy") && table.contains("weighted"),
         "{table}"
     );
-}
-
-/// The tiny tasks with nothing but the signal.
-struct Signalled;
-
-impl Problem for Signalled {
-    type Space = Tiny;
-    type Task = Task;
-    type Evaluator<'b> = TinyEval;
-    type Error = std::convert::Infallible;
-    fn space(&self) -> &Tiny {
-        &Tiny
-    }
-    fn tasks(&self) -> Vec<Task> {
-        vec![Task::Easy]
-    }
-    fn signal_name(&self) -> &str {
-        "weighted"
-    }
-    fn evaluator(&self, task: &Task, _seed: u64) -> Result<TinyEval, Self::Error> {
-        Ok(TinyEval(*task))
-    }
 }
